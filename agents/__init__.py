@@ -1,0 +1,36 @@
+"""The specialists: role cards, the agent factory, and the model clients behind them.
+
+Depends on ``common`` only; never on ``conversations``, ``memory`` or ``ui``.
+"""
+
+from agents.cards import (
+    ROLE_NAMES,
+    CardModelSettings,
+    RoleCard,
+    Verdict,
+    builtin_cards_dir,
+    load_card,
+    load_roster,
+    parse_verdict,
+)
+from agents.endpoints import VERDICT_GRAMMAR, EndpointSettings, check_endpoint, make_client
+from agents.factory import build_agent
+from agents.scripted import Call, ScriptedChatCompletionClient
+
+__all__ = [
+    "ROLE_NAMES",
+    "VERDICT_GRAMMAR",
+    "Call",
+    "CardModelSettings",
+    "EndpointSettings",
+    "RoleCard",
+    "ScriptedChatCompletionClient",
+    "Verdict",
+    "build_agent",
+    "builtin_cards_dir",
+    "check_endpoint",
+    "load_card",
+    "load_roster",
+    "make_client",
+    "parse_verdict",
+]

@@ -1,0 +1,456 @@
+"""Roles whose words come from an OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, llama.cpp).
+
+Owns: the only imports of ``openai`` and ``autogen_ext.models.openai``; a
+``ChatCompletionClient`` for one ``EndpointSettings`` that streams, stops softly when the stop
+signal is set, counts tokens offline, keeps speaker names in the text, and turns every SDK
+failure into one of our three error families with one line naming the endpoint and its URL;
+and ``check_reachable``, the start-up pre-flight.
+
+Does not own: retries and back-off (the SDK makes none: ``max_retries=0``), prompts, pruning,
+which endpoint a role uses (``agents.endpoints``).
+
+Why not the stock client alone: autogen-ext's ``OpenAIChatCompletionClient`` builds the SDK
+client and converts messages, and we reuse both; but its stream cannot be closed from outside
+(stopping early leaves the HTTP response open, so the server keeps generating), it sends
+speaker names only in the ``name`` field (which Ollama and llama.cpp chat templates drop), and
+its token counting asks tiktoken for the model's own encoding, which downloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Literal, TypeVar
+
+import httpx
+import openai
+from autogen_core import CancellationToken
+from autogen_core.models import (
+    AssistantMessage,
+    ChatCompletionClient,
+    CreateResult,
+    FinishReasons,
+    LLMMessage,
+    ModelCapabilities,
+    ModelFamily,
+    ModelInfo,
+    RequestUsage,
+    UserMessage,
+)
+from autogen_core.tools import Tool, ToolSchema
+from autogen_ext.models.openai import OpenAIChatCompletionClient
+from openai.lib._parsing import type_to_response_format_param
+from pydantic import BaseModel
+
+from agents.endpoints import EndpointSettings
+from common.errors import ConfigError, InfraError, ModelError, RoundtableError
+from common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter, TokenCounter
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+NO_API_KEY = "not-needed"
+"""Sent when no key is configured: local servers ignore it, the SDK refuses an empty one."""
+DEFAULT_CONTEXT_WINDOW = 8192
+PREFLIGHT_TIMEOUT_S = 3.0
+STOP_POLL_S = 0.05
+"""How often a wait for the next chunk looks at the stop signal."""
+
+_CONTEXT_EXCEEDED = re.compile(
+    r"context[ _](length|size|window)|maximum context|too many tokens|prompt is too long", re.I
+)
+_INVALID_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+T = TypeVar("T")
+
+
+class _Stopped:
+    """What a wait returns when the stop signal was set."""
+
+
+_STOPPED = _Stopped()
+
+
+class EndpointStatusError(InfraError):
+    """The endpoint answered with an HTTP error status (5xx, 429, ...): a fault, maybe passing.
+
+    ``status`` and ``retry_after`` (seconds, from the ``Retry-After`` header) are for retries.
+    """
+
+    def __init__(self, message: str, *, status: int, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+def endpoint_model_info() -> ModelInfo:
+    """What we assume of any model behind an OpenAI-compatible endpoint, whatever its name."""
+    return ModelInfo(
+        vision=False,
+        function_calling=False,
+        json_output=True,
+        family=ModelFamily.UNKNOWN,
+        structured_output=True,
+        # Passed through as they are: merging would raise on a system message mid-history.
+        multiple_system_messages=True,
+    )
+
+
+def with_speaker_names(messages: Sequence[LLMMessage]) -> list[LLMMessage]:
+    """Messages as sent: another speaker's turn starts with ``"<speaker>: "``.
+
+    AutoGen hands other agents' turns to a model as ``UserMessage(source=<speaker>)``. The
+    stock client puts the speaker only in the OpenAI ``name`` field, which many local servers'
+    chat templates drop, so the content carries it too. Sources are made valid for ``name``
+    (letters, digits, ``_``, ``-``), which the stock client otherwise enforces by raising.
+    """
+    prepared: list[LLMMessage] = []
+    for message in messages:
+        if isinstance(message, UserMessage):
+            content = message.content
+            prefix = f"{message.source}: "
+            if message.source and isinstance(content, str) and not content.startswith(prefix):
+                content = prefix + content
+            message = UserMessage(content=content, source=_valid_name(message.source))
+        elif isinstance(message, AssistantMessage):
+            message = message.model_copy(update={"source": _valid_name(message.source)})
+        prepared.append(message)
+    return prepared
+
+
+def _valid_name(source: str) -> str:
+    return _INVALID_NAME_CHARS.sub("_", source)[:64] or "user"
+
+
+class OpenAIEndpointClient(ChatCompletionClient):
+    """One role's client for one OpenAI-compatible endpoint.
+
+    Every call streams (``create`` collects the stream), sends ``max_tokens`` and
+    ``temperature``, and asks for usage in the stream; when the server reports none, usage
+    is counted with tiktoken. Setting ``stop_signal`` ends the reply softly: the HTTP stream
+    is closed and the text so far is the result (``last_interrupted`` tells).
+    """
+
+    def __init__(
+        self,
+        endpoint: EndpointSettings,
+        *,
+        name: str = "default",
+        max_tokens: int,
+        temperature: float,
+        stop_signal: threading.Event | None = None,
+        counter: TokenCounter | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.name = name
+        self.url = endpoint.base_url or OPENAI_BASE_URL
+        self.context_window = endpoint.context_window or DEFAULT_CONTEXT_WINDOW
+        self.last_interrupted = False
+        self._stop_signal = stop_signal
+        self._counter: TokenCounter = counter or TiktokenCounter()
+        self._inner = OpenAIChatCompletionClient(
+            model=endpoint.model,
+            base_url=self.url,
+            api_key=endpoint.key() or NO_API_KEY,
+            timeout=endpoint.timeout_s,
+            max_retries=0,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            model_info=endpoint_model_info(),
+            include_name_in_message=True,
+        )
+        self._sdk: openai.AsyncOpenAI = self._inner._client
+        self._usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
+
+    @property
+    def where(self) -> str:
+        """How error messages name this endpoint."""
+        return f"endpoint {self.name!r} at {self.url}"
+
+    async def create(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = [],
+        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = {},
+        cancellation_token: CancellationToken | None = None,
+    ) -> CreateResult:
+        result: CreateResult | None = None
+        async for item in self.create_stream(
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_output=json_output,
+            extra_create_args=extra_create_args,
+            cancellation_token=cancellation_token,
+        ):
+            if isinstance(item, CreateResult):
+                result = item
+        assert result is not None
+        return result
+
+    async def create_stream(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = [],
+        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = {},
+        cancellation_token: CancellationToken | None = None,
+    ) -> AsyncGenerator[str | CreateResult, None]:
+        params = self._inner._process_create_args(
+            with_speaker_names(messages), tools, tool_choice, json_output, extra_create_args
+        )
+        args = dict(params.create_args)
+        if params.response_format is not None:
+            # The plain endpoint takes the JSON schema; the SDK's parse helpers would also
+            # validate the reply, which is the caller's business (a bad pick is a ModelError).
+            args["response_format"] = type_to_response_format_param(params.response_format)
+        args.setdefault("stream_options", {"include_usage": True})
+        if params.tools:
+            args["tools"] = params.tools
+
+        self.last_interrupted = False
+        pieces: list[str] = []
+        thoughts: list[str] = []
+        finish: str | None = None
+        reported: RequestUsage | None = None
+        try:
+            stream = await self._unless_stopped(
+                lambda: self._sdk.chat.completions.create(
+                    messages=params.messages, stream=True, **args
+                ),
+                cancellation_token,
+            )
+        except openai.OpenAIError as exc:
+            raise self._failure(exc, started=False) from exc
+        if not isinstance(stream, _Stopped):
+            try:
+                while True:
+                    try:
+                        chunk = await self._unless_stopped(stream.__anext__, cancellation_token)
+                    except StopAsyncIteration:
+                        break
+                    if isinstance(chunk, _Stopped):
+                        break
+                    reveal_type(chunk)
+                    reveal_type(stream)
+                    if chunk.usage is not None:
+                        reported = RequestUsage(
+                            prompt_tokens=chunk.usage.prompt_tokens,
+                            completion_tokens=chunk.usage.completion_tokens,
+                        )
+                    if not chunk.choices:
+                        continue
+                    choice = chunk.choices[0]
+                    finish = choice.finish_reason or finish
+                    extra = choice.delta.model_extra or {}
+                    if isinstance(extra.get("reasoning_content"), str):
+                        thoughts.append(extra["reasoning_content"])
+                    if choice.delta.content:
+                        pieces.append(choice.delta.content)
+                        yield choice.delta.content
+            except openai.OpenAIError as exc:
+                raise self._failure(exc, started=True) from exc
+            finally:
+                await stream.close()
+        if self.last_interrupted or (self._stopping() and finish is None):
+            self.last_interrupted, finish = True, "stop"
+        content = "".join(pieces)
+        usage = reported or RequestUsage(
+            prompt_tokens=self.count_tokens(messages, tools=tools),
+            completion_tokens=self._counter(content) if content else 0,
+        )
+        self._usage = RequestUsage(
+            prompt_tokens=self._usage.prompt_tokens + usage.prompt_tokens,
+            completion_tokens=self._usage.completion_tokens + usage.completion_tokens,
+        )
+        yield CreateResult(
+            finish_reason=_finish_reason(finish),
+            content=content,
+            usage=usage,
+            cached=False,
+            thought="".join(thoughts) or None,
+        )
+
+    def _stopping(self) -> bool:
+        return self._stop_signal is not None and self._stop_signal.is_set()
+
+    async def _unless_stopped(
+        self, step: Callable[[], Awaitable[T]], cancellation_token: CancellationToken | None
+    ) -> T | _Stopped:
+        """Await ``step()`` unless the stop signal is set first, or while it waits (so a
+        stalled server cannot hold an interrupt back); then the step is cancelled."""
+        if self._stopping():
+            self.last_interrupted = True
+            return _STOPPED
+        task = asyncio.ensure_future(step())
+        if cancellation_token is not None:
+            cancellation_token.link_future(task)
+        poll = STOP_POLL_S if self._stop_signal is not None else None
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=poll)
+                if done:
+                    return task.result()
+                if self._stopping():
+                    self.last_interrupted = True
+                    return _STOPPED
+        finally:
+            if not task.done():
+                task.cancel()  # stop reading: the stream is closed next
+                await asyncio.wait({task})
+            if not task.cancelled():
+                task.exception()  # mark it retrieved: result() above re-raised it if it mattered
+
+    def _failure(self, exc: openai.OpenAIError, *, started: bool) -> RoundtableError:
+        """One clear line in the right family for an SDK error."""
+        where = self.where
+        if isinstance(exc, openai.APITimeoutError):
+            return InfraError(f"{where}: no answer within {self.endpoint.timeout_s:g} s")
+        if isinstance(exc, openai.APIConnectionError):
+            cause = _one_line(str(exc.__cause__ or exc)) or type(exc.__cause__).__name__
+            if started:
+                return InfraError(f"{where}: connection lost mid-reply ({cause})")
+            return InfraError(f"{where}: cannot connect ({cause})")
+        if isinstance(exc, openai.APIStatusError):
+            return _status_failure(
+                where, exc.status_code, exc.body, exc.response, model=self.endpoint.model
+            )
+        message = _one_line(str(getattr(exc, "message", None) or exc))
+        if _CONTEXT_EXCEEDED.search(message):
+            return ModelError(f"{where}: the prompt is longer than the model's context ({message})")
+        return InfraError(f"{where}: the server failed mid-reply ({message})")
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+    def actual_usage(self) -> RequestUsage:
+        return self._usage
+
+    def total_usage(self) -> RequestUsage:
+        return self._usage
+
+    def count_tokens(
+        self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []
+    ) -> int:
+        """Tokens of the messages as sent (speaker prefixes included), counted offline."""
+        total = sum(
+            PER_MESSAGE_OVERHEAD + self._counter(_text_of(m)) for m in with_speaker_names(messages)
+        )
+        for tool in tools:
+            schema = tool.schema if isinstance(tool, Tool) else tool
+            total += self._counter(json.dumps(schema))
+        return total
+
+    def remaining_tokens(
+        self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []
+    ) -> int:
+        return self.context_window - self.count_tokens(messages, tools=tools)
+
+    @property
+    def capabilities(self) -> ModelCapabilities:
+        return ModelCapabilities(vision=False, function_calling=False, json_output=True)
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return self._inner.model_info
+
+
+async def check_reachable(
+    settings: EndpointSettings, name: str, *, timeout_s: float = PREFLIGHT_TIMEOUT_S
+) -> None:
+    """Fail in seconds, at start-up, if the endpoint cannot serve us: GET ``{base_url}/models``.
+
+    Raises the same errors a call would: ``InfraError`` when nothing answers, ``ConfigError``
+    for a refused key or a URL with no OpenAI-compatible API behind it.
+    """
+    url = settings.base_url or OPENAI_BASE_URL
+    where = f"endpoint {name!r} at {url}"
+    headers = {"Authorization": f"Bearer {settings.key() or NO_API_KEY}"}
+    try:
+        async with httpx.AsyncClient(timeout=timeout_s) as http:
+            response = await http.get(f"{url.rstrip('/')}/models", headers=headers)
+    except httpx.TimeoutException as exc:
+        raise InfraError(f"{where}: no answer within {timeout_s:g} s") from exc
+    except httpx.TransportError as exc:
+        cause = _one_line(str(exc)) or type(exc).__name__
+        raise InfraError(f"{where}: cannot connect ({cause})") from exc
+    if response.status_code == 404:
+        raise ConfigError(
+            f"{where}: no OpenAI-compatible API here (GET /models: HTTP 404); check base_url"
+        )
+    if response.status_code >= 400:
+        try:
+            body: object = response.json()
+        except ValueError:
+            body = None
+        raise _status_failure(where, response.status_code, body, response, model=settings.model)
+
+
+def _status_failure(
+    where: str, status: int, body: object, response: Any, *, model: str
+) -> RoundtableError:
+    """The family of an HTTP error status, from the status and the server's error body."""
+    message, code = _server_error(body, response)
+    detail = f"HTTP {status}: {message}" if message else f"HTTP {status}"
+    if status in (401, 403):
+        return ConfigError(f"{where}: the API key was refused ({detail}); check api_key_env")
+    if status == 404:
+        return ConfigError(f"{where}: model {model!r} not found ({detail}); check model, base_url")
+    if status in (400, 413, 422) and _CONTEXT_EXCEEDED.search(f"{code} {message}"):
+        return ModelError(f"{where}: the prompt is longer than the model's context ({detail})")
+    retry_after = _seconds(response.headers.get("retry-after"))
+    return EndpointStatusError(f"{where}: {detail}", status=status, retry_after=retry_after)
+
+
+def _server_error(body: object, response: Any) -> tuple[str, str]:
+    """The error message (one short line) and code the server sent, as far as it said."""
+    inner = body.get("error", body) if isinstance(body, dict) else body
+    if isinstance(inner, dict):
+        message, code = inner.get("message") or inner.get("detail"), inner.get("code")
+        return _one_line(str(message or "")), str(code or "")
+    if isinstance(inner, str):
+        return _one_line(inner), ""
+    try:
+        return _one_line(response.text), ""
+    except Exception:  # a streamed response whose body was never read
+        return "", ""
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: rare from model servers, and the caller has a default
+
+
+def _finish_reason(reason: str | None) -> FinishReasons:
+    known: dict[str, FinishReasons] = {
+        "stop": "stop",
+        "length": "length",
+        "content_filter": "content_filter",
+        "tool_calls": "function_calls",
+        "function_call": "function_calls",
+    }
+    return known.get(reason or "stop", "unknown")
+
+
+def _text_of(message: LLMMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    return " ".join(
+        part if isinstance(part, str) else getattr(part, "content", None) or str(part)
+        for part in content
+    )

@@ -1,0 +1,180 @@
+"""A scripted model client: replays queued replies and records every call.
+
+It is a real ``ChatCompletionClient``, so the whole debate path runs unchanged; only the
+words are fixed. Tests use it to pin orchestration logic, and demos use it to run without a
+model. It streams word by word (with an optional delay per chunk) and honours the same
+soft-interrupt signal as the embedded client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from autogen_core import CancellationToken
+from autogen_core.models import (
+    ChatCompletionClient,
+    CreateResult,
+    LLMMessage,
+    ModelCapabilities,
+    ModelInfo,
+    RequestUsage,
+)
+from autogen_core.tools import Tool, ToolSchema
+from pydantic import BaseModel
+
+from common.errors import ModelError
+
+Reply = str | Callable[[Sequence[LLMMessage]], str] | BaseException
+"""A queued reply: fixed text, a function of the prompt, or an error to raise."""
+
+
+@dataclass
+class Call:
+    """One recorded call: what the client was asked."""
+
+    messages: list[LLMMessage]
+    json_output: bool | type[BaseModel] | None
+    extra_create_args: dict[str, Any] = field(default_factory=dict)
+
+
+class ScriptedChatCompletionClient(ChatCompletionClient):
+    """Replies from a queue, in order; ``enqueue`` adds more."""
+
+    def __init__(
+        self,
+        replies: Iterable[Reply] = (),
+        *,
+        default: str | None = None,
+        chunk_delay: float = 0.0,
+        stop_signal: threading.Event | None = None,
+        name: str = "scripted",
+    ) -> None:
+        self._replies: deque[Reply] = deque(replies)
+        self._default = default
+        self._chunk_delay = chunk_delay
+        self._stop_signal = stop_signal
+        self.name = name
+        self.calls: list[Call] = []
+        self.last_interrupted = False
+        self._usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
+
+    def enqueue(self, *replies: Reply) -> None:
+        self._replies.extend(replies)
+
+    @property
+    def pending(self) -> int:
+        return len(self._replies)
+
+    def _next_text(self, messages: Sequence[LLMMessage]) -> str:
+        if self._replies:
+            reply = self._replies.popleft()
+        elif self._default is not None:
+            reply = self._default
+        else:
+            raise ModelError(f"scripted model {self.name!r} has no reply left")
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply(messages) if callable(reply) else reply
+
+    async def create(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = [],
+        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = {},
+        cancellation_token: CancellationToken | None = None,
+    ) -> CreateResult:
+        result: CreateResult | None = None
+        async for item in self.create_stream(
+            messages, json_output=json_output, extra_create_args=extra_create_args
+        ):
+            if isinstance(item, CreateResult):
+                result = item
+        assert result is not None
+        return result
+
+    async def create_stream(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = [],
+        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = {},
+        cancellation_token: CancellationToken | None = None,
+    ) -> AsyncGenerator[str | CreateResult, None]:
+        self.calls.append(Call(list(messages), json_output, dict(extra_create_args)))
+        text = self._next_text(messages)
+        self.last_interrupted = False
+        sent: list[str] = []
+        for chunk in _chunks(text):
+            if self._stop_signal is not None and self._stop_signal.is_set():
+                self.last_interrupted = True
+                break
+            if self._chunk_delay:
+                await asyncio.sleep(self._chunk_delay)
+            sent.append(chunk)
+            yield chunk
+        content = "".join(sent)
+        usage = RequestUsage(
+            prompt_tokens=sum(len(str(m.content).split()) for m in messages),
+            completion_tokens=len(sent),
+        )
+        self._usage = RequestUsage(
+            prompt_tokens=self._usage.prompt_tokens + usage.prompt_tokens,
+            completion_tokens=self._usage.completion_tokens + usage.completion_tokens,
+        )
+        yield CreateResult(finish_reason="stop", content=content, usage=usage, cached=False)
+
+    async def close(self) -> None:
+        return None
+
+    def actual_usage(self) -> RequestUsage:
+        return self._usage
+
+    def total_usage(self) -> RequestUsage:
+        return self._usage
+
+    def count_tokens(
+        self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []
+    ) -> int:
+        return sum(len(str(m.content).split()) for m in messages)
+
+    def remaining_tokens(
+        self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []
+    ) -> int:
+        return 100_000 - self.count_tokens(messages)
+
+    @property
+    def capabilities(self) -> ModelCapabilities:
+        return ModelCapabilities(vision=False, function_calling=False, json_output=True)
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return ModelInfo(
+            vision=False,
+            function_calling=False,
+            json_output=True,
+            family="scripted",
+            structured_output=True,
+        )
+
+
+def _chunks(text: str) -> list[str]:
+    """Word-sized pieces that join back to exactly ``text``."""
+    pieces: list[str] = []
+    start = 0
+    for index in range(1, len(text)):
+        if text[index] == " " and text[index - 1] != " ":
+            pieces.append(text[start:index])
+            start = index
+    if text:
+        pieces.append(text[start:])
+    return pieces

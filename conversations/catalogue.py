@@ -1,0 +1,56 @@
+"""The saved transcripts in a folder, summarised for ``roundtable list`` and the replay view."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from conversations.events import HUMAN, MessageEvent, StopEvent
+from conversations.transcript import TranscriptError, load
+
+
+class TranscriptSummary(BaseModel):
+    """One line of the catalogue; ``problem`` is set for a file that does not load."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: Path
+    conversation_id: str = ""
+    question: str = ""
+    created_at: datetime | None = None
+    turns: int = 0
+    stop: str = ""
+    problem: str | None = None
+
+
+def summarise(path: Path) -> TranscriptSummary:
+    """Summarise one transcript; a broken file is reported, never half-shown."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            transcript = load(path)
+    except TranscriptError as exc:
+        return TranscriptSummary(path=path, problem=str(exc))
+    turns = sum(1 for e in transcript.events if isinstance(e, MessageEvent) and e.speaker != HUMAN)
+    stop = next((e for e in reversed(transcript.events) if isinstance(e, StopEvent)), None)
+    return TranscriptSummary(
+        path=path,
+        conversation_id=transcript.header.conversation_id,
+        question=transcript.header.question,
+        created_at=transcript.header.created_at,
+        turns=turns,
+        stop=f"{stop.code}: {stop.reason}" if stop else "(no stop: interrupted run)",
+    )
+
+
+def catalogue(folder: Path) -> list[TranscriptSummary]:
+    """Every ``*.jsonl`` transcript in ``folder``, newest first."""
+    if not folder.is_dir():
+        return []
+    summaries = [summarise(p) for p in folder.glob("*.jsonl")]
+    return sorted(summaries, key=lambda s: (s.created_at is None, s.created_at), reverse=False)[
+        ::-1
+    ]

@@ -1,0 +1,138 @@
+"""The ``roundtable`` command: ask, replay, list (and, from other packages, ui and memory).
+
+Every expected failure is one line on stderr and a non-zero exit code, never a traceback:
+2 for a configuration mistake or bad input, 3 for an infrastructure fault, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from common.errors import ConfigError, InfraError, RoundtableError
+from conversations.assemble import build_debate, preflight
+from conversations.budget import Budget
+from conversations.catalogue import catalogue
+from conversations.render import TerminalRenderer
+from conversations.replay import replay
+from conversations.settings import load_settings
+from conversations.transcript import TornTailWarning, load
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    logging.getLogger("autogen_core").setLevel(logging.WARNING)
+    logging.getLogger("autogen_agentchat").setLevel(logging.WARNING)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except ConfigError as exc:
+        print(f"roundtable: error: {exc}", file=sys.stderr)
+        return 2
+    except InfraError as exc:
+        print(f"roundtable: error: {exc}", file=sys.stderr)
+        return 3
+    except RoundtableError as exc:
+        print(f"roundtable: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="roundtable", description="Four specialist agents debate your question."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ask = commands.add_parser("ask", help="run a debate in the terminal")
+    ask.add_argument("question")
+    ask.add_argument("--max-turns", type=_positive, default=None)
+    ask.add_argument("--transcript", type=Path, default=None, help="where to save it")
+    ask.add_argument("--context-window", type=_positive, default=None)
+    ask.add_argument("--roles", default=None, help="comma-separated subset of the roles")
+    ask.set_defaults(func=_ask)
+
+    rep = commands.add_parser("replay", help="replay a saved transcript")
+    rep.add_argument("path", type=Path)
+    rep.add_argument("--speed", type=float, default=None, help="keep the pacing, N times faster")
+    rep.set_defaults(func=_replay)
+
+    lst = commands.add_parser("list", help="list saved transcripts")
+    lst.set_defaults(func=_list)
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
+    return value
+
+
+def _ask(args: argparse.Namespace) -> int:
+    overrides = {"context_window": args.context_window} if args.context_window else {}
+    settings = load_settings(**overrides)
+    roles = [r.strip() for r in args.roles.split(",")] if args.roles else None
+    budget = settings.budget
+    if args.max_turns is not None:
+        budget = Budget(**{**budget.model_dump(), "max_turns": args.max_turns})
+    asyncio.run(preflight(settings, roles))
+    debate = build_debate(
+        settings, args.question, roles=roles, budget=budget, transcript_path=args.transcript
+    )
+    render = TerminalRenderer()
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, debate.request_stop, "stopped with Ctrl-C")
+        async for event in debate.run():
+            render(event)
+
+    asyncio.run(run())
+    print(f"Transcript: {debate.transcript_path}", file=sys.stderr)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    if args.speed is not None and args.speed <= 0:
+        raise ConfigError(f"--speed must be positive, got {args.speed}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TornTailWarning)
+        transcript = load(args.path)
+    for warning in caught:
+        print(f"roundtable: warning: {warning.message}", file=sys.stderr)
+    render = TerminalRenderer()
+
+    async def run() -> None:
+        async for event in replay(transcript, speed=args.speed):
+            render(event)
+
+    asyncio.run(run())
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    rows = catalogue(settings.transcripts_dir)
+    if not rows:
+        print(f"No transcripts in {settings.transcripts_dir}")
+        return 0
+    for row in rows:
+        if row.problem:
+            print(f"{row.path.name}  (unreadable: {row.problem})")
+            continue
+        when = row.created_at.strftime("%Y-%m-%d %H:%M") if row.created_at else "?"
+        print(f"{when}  {row.turns:>3} turns  {row.stop:<40.40}  {row.question[:60]}")
+        print(f"                  {row.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,448 @@
+"""The group-chat manager: one debate, run turn by turn as an async stream of events.
+
+The debate is an AutoGen ``SelectorGroupChat`` whose ``selector_func`` is our strategy
+(``selection.choose``). It runs one agent turn per ``run_stream`` call (``max_turns=1``), the
+pattern AutoGen documents for a human in the loop: between two turns we deliver what the
+person typed, check the budgets and decide whether to stop, so nothing ever cancels the team
+mid-turn (cancelling corrupts its state). A reply is cut short softly through the shared
+``stop_signal`` that every model client of the conversation watches.
+
+Every committed record goes to the transcript (fsynced) before it is yielded, so the
+terminal, the browser and the tests see exactly what a replay will show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from datetime import datetime
+from typing import TypedDict, TypeVar
+
+from autogen_agentchat.base import TaskResult
+from autogen_agentchat.messages import (
+    BaseAgentEvent,
+    BaseChatMessage,
+    ModelClientStreamingChunkEvent,
+    SelectSpeakerEvent,
+    TextMessage,
+)
+from autogen_agentchat.teams import SelectorGroupChat
+from autogen_core.models import ChatCompletionClient, LLMMessage, UserMessage
+
+from agents import RoleCard, build_agent, parse_verdict
+from common.errors import ConfigError, InfraError, ModelError, RoundtableError
+from conversations.budget import Budget, Tally, stop_reason
+from conversations.events import (
+    HUMAN,
+    ErrorEvent,
+    ErrorFamily,
+    Event,
+    Header,
+    LiveEvent,
+    MessageEvent,
+    ParentRef,
+    RoleSummary,
+    SelectionEvent,
+    StopEvent,
+    TokenDelta,
+    Usage,
+    now,
+)
+from conversations.selection import Decision, Floor, choose
+from conversations.transcript import TranscriptWriter
+
+MAX_QUESTION_CHARS = 20_000
+PICK_HISTORY = 6
+PICK_CHARS = 400
+
+
+class _Stamp(TypedDict):
+    seq: int
+    at: datetime
+    turn: int
+
+
+_E = TypeVar("_E", MessageEvent, SelectionEvent, StopEvent, ErrorEvent)
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A role in this debate: its card and the model client that speaks for it."""
+
+    card: RoleCard
+    client: ChatCompletionClient
+    endpoint: str = "default"
+    model: str = "SmolLM2-135M-Instruct"
+
+
+@dataclass(frozen=True)
+class Interjection:
+    """Something the person typed; delivered at the next turn boundary."""
+
+    text: str
+    ask: str | None = None
+    """A role the person wants to answer next (``/ask critic ...``)."""
+
+
+def new_conversation_id() -> str:
+    """Sortable by time, unique enough for one person's data folder."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def describe_failure(exc: BaseException) -> tuple[ErrorFamily, str]:
+    """The family and one-line message of a failed turn.
+
+    AutoGen re-raises an agent's exception as ``RuntimeError("<Type>: <message>\\nTraceback...")``,
+    so the original family is recovered from that first line.
+    """
+    if isinstance(exc, RoundtableError):
+        return _FAMILIES.get(type(exc).__name__, "model"), str(exc)
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    error_type, _, message = first.partition(": ")
+    for name, family in _FAMILIES.items():
+        if error_type == name or error_type.endswith(name):
+            return family, message or first
+    return "model", first if message else f"{type(exc).__name__}: {first}"
+
+
+_FAMILIES: dict[str, ErrorFamily] = {
+    "ConfigError": "config",
+    "InfraError": "infra",
+    "ModelError": "model",
+}
+
+
+def check_question(question: str) -> str:
+    """The question, stripped; an empty or oversized one is a clear ConfigError."""
+    text = question.strip()
+    if not text:
+        raise ConfigError("the question is empty: ask something")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise ConfigError(
+            f"the question is {len(text)} characters; the limit is {MAX_QUESTION_CHARS}"
+        )
+    return text
+
+
+class Debate:
+    """One conversation between the person and the specialists."""
+
+    def __init__(
+        self,
+        *,
+        question: str,
+        participants: Sequence[Participant],
+        manager_client: ChatCompletionClient | None,
+        transcript_path: Path,
+        stop_signal: threading.Event,
+        budget: Budget | None = None,
+        context_window: int = 4096,
+        conversation_id: str | None = None,
+        parent: ParentRef | None = None,
+    ) -> None:
+        if not participants:
+            raise ConfigError("a debate needs at least one role")
+        self.question = check_question(question)
+        self.participants = {p.card.name: p for p in participants}
+        self.manager_client = manager_client
+        self.budget = budget or Budget()
+        self.stop_signal = stop_signal
+        self.conversation_id = conversation_id or new_conversation_id()
+        self.header = Header(
+            conversation_id=self.conversation_id,
+            created_at=now(),
+            question=self.question,
+            roles=[
+                RoleSummary(
+                    name=p.card.name,
+                    description=p.card.description,
+                    endpoint=p.endpoint,
+                    model=p.model,
+                    max_tokens=p.card.model.max_tokens,
+                )
+                for p in participants
+            ],
+            max_turns=self.budget.max_turns,
+            context_window=context_window,
+            parent=parent,
+        )
+        self._transcript_path = transcript_path
+        self._writer: TranscriptWriter | None = None
+        self._inbox: asyncio.Queue[Interjection] = asyncio.Queue()
+        self._user_stop: str | None = None
+        self._floor = Floor(
+            roster=[p.card.name for p in participants],
+            descriptions={p.card.name: p.card.description for p in participants},
+            turns_left=self.budget.max_turns,
+        )
+        self._tally = Tally()
+        self._turn = -1
+        """The turn of the latest committed message; the question is turn 0."""
+        self._last_selected: str | None = None
+        self._fatal: str | None = None
+        self._history: list[LLMMessage] = []
+        self._decision: Decision | None = None
+        self._accepted = False
+        self._team = SelectorGroupChat(
+            [build_agent(p.card, p.client) for p in participants],
+            model_client=manager_client or participants[0].client,
+            selector_func=self._select,
+            max_turns=1,
+            emit_team_events=True,
+        )
+
+    # -- what the person can do while the debate runs ---------------------------------------
+
+    def interject(self, text: str, *, ask: str | None = None, cut_short: bool = True) -> None:
+        """Queue a human turn; with ``cut_short`` the reply being generated ends softly now."""
+        if ask is not None and ask not in self.participants:
+            raise ConfigError(
+                f"no role {ask!r} in this debate; roles: {', '.join(self.participants)}"
+            )
+        self._inbox.put_nowait(Interjection(text=text, ask=ask))
+        if cut_short:
+            self.stop_signal.set()
+
+    def request_stop(self, reason: str = "stopped by the person") -> None:
+        """End the debate at the next turn boundary; the current reply ends softly now."""
+        self._user_stop = reason
+        self.stop_signal.set()
+
+    @property
+    def transcript_path(self) -> Path:
+        return self._transcript_path
+
+    # -- the run ----------------------------------------------------------------------------
+
+    async def run(self) -> AsyncIterator[LiveEvent]:
+        """Run to a stated stop, yielding the header, every committed event and token deltas."""
+        self._writer = TranscriptWriter.create(self._transcript_path, self.header)
+        started = time.monotonic()
+        try:
+            yield self.header
+            pending: list[BaseChatMessage] = []
+            question = self._commit_message(HUMAN, self.question)
+            pending.append(TextMessage(source=HUMAN, content=self.question))
+            yield question
+            while True:
+                for event, message in self._deliver_inbox():
+                    pending.append(message)
+                    yield event
+                self._tally.elapsed_s = time.monotonic() - started
+                ending = stop_reason(
+                    self.budget, self._tally, accepted=self._accepted, user_stop=self._user_stop
+                )
+                if self._fatal is not None:
+                    ending = ("error", self._fatal)
+                if ending is not None:
+                    yield self._commit(StopEvent(**self._stamp(), code=ending[0], reason=ending[1]))
+                    return
+                async for live in self._one_turn(pending, started):
+                    yield live
+                pending = []
+        except InfraError as exc:
+            with contextlib.suppress(InfraError):
+                yield self._commit(StopEvent(**self._stamp(), code="error", reason=str(exc)))
+            raise
+        finally:
+            if self._writer is not None:
+                self._writer.close()
+
+    async def _one_turn(
+        self, task: list[BaseChatMessage], started: float
+    ) -> AsyncIterator[LiveEvent]:
+        self.stop_signal.clear()
+        if self._user_stop is not None:
+            self.stop_signal.set()
+        self._decision = None
+        self._last_selected = None
+        turn = self._turn + 1
+        loop = asyncio.get_running_loop()
+        left = self.budget.wall_clock_s - (time.monotonic() - started)
+        deadline = loop.call_later(
+            max(0.0, min(self.budget.turn_deadline_s, left)), self.stop_signal.set
+        )
+        began = time.monotonic()
+        committed = False
+        try:
+            async with contextlib.aclosing(self._team.run_stream(task=task or None)) as stream:
+                async for item in stream:
+                    for event in self._flush_decision():
+                        yield event
+                    if isinstance(item, ModelClientStreamingChunkEvent):
+                        yield TokenDelta(turn=turn, speaker=item.source, text=item.content)
+                    elif isinstance(item, TextMessage) and item.source in self.participants:
+                        yield self._commit_reply(item, time.monotonic() - began)
+                        committed = True
+                    elif isinstance(item, TaskResult | SelectSpeakerEvent | BaseAgentEvent):
+                        continue
+        except (InfraError, ConfigError):
+            raise
+        except Exception as exc:  # an agent failed: record it, carry on without it
+            # The team stays usable after an agent's error (checked in tests): no reset, which
+            # would wipe every agent's memory of the debate.
+            for event in self._flush_decision():
+                yield event
+            yield self._record_failure(exc)
+            return
+        finally:
+            deadline.cancel()
+        if not committed:
+            yield self._record_failure(ModelError("the turn produced no reply"))
+
+    # -- selection --------------------------------------------------------------------------
+
+    async def _select(self, _thread: Sequence[BaseAgentEvent | BaseChatMessage]) -> str:
+        """AutoGen's ``selector_func``: our strategy, with the decision kept for the transcript."""
+        self._floor.turns_left = self.budget.max_turns - self._tally.agent_turns
+        self._floor.tokens_left_ratio = 1 - self._tally.tokens / self.budget.max_tokens
+        decision = await choose(self._floor, self.manager_client, self._pick_history())
+        self._decision = decision
+        self._floor.requested = None
+        return decision.speaker
+
+    def _pick_history(self) -> list[LLMMessage]:
+        return [
+            UserMessage(content=str(m.content)[:PICK_CHARS], source=m.source)
+            for m in self._history[-PICK_HISTORY:]
+            if isinstance(m, UserMessage)
+        ]
+
+    def _flush_decision(self) -> list[Event]:
+        decision, self._decision = self._decision, None
+        if decision is None:
+            return []
+        events: list[Event] = [
+            self._commit(
+                ErrorEvent(
+                    **self._stamp(turn=self._turn + 1),
+                    family="model",
+                    message=f"manager pick refused: {failure}",
+                    attempt=n,
+                )
+            )
+            for n, failure in enumerate(decision.failures, start=1)
+        ]
+        self._tally.tokens += decision.usage.total
+        events.append(
+            self._commit(
+                SelectionEvent(
+                    **self._stamp(turn=self._turn + 1),
+                    candidates=decision.candidates,
+                    speaker=decision.speaker,
+                    method=decision.method,
+                    reason=decision.reason,
+                    usage=decision.usage,
+                )
+            )
+        )
+        return events
+
+    # -- committing -------------------------------------------------------------------------
+
+    def _deliver_inbox(self) -> list[tuple[Event, BaseChatMessage]]:
+        delivered: list[tuple[Event, BaseChatMessage]] = []
+        while not self._inbox.empty():
+            item = self._inbox.get_nowait()
+            if item.text.strip():
+                event = self._commit_message(HUMAN, item.text.strip())
+                delivered.append((event, TextMessage(source=HUMAN, content=item.text.strip())))
+            if item.ask is not None:
+                self._floor.requested = item.ask
+        return delivered
+
+    def _commit_reply(self, message: TextMessage, latency: float) -> MessageEvent:
+        speaker = message.source
+        participant = self.participants[speaker]
+        usage = Usage(
+            prompt_tokens=message.models_usage.prompt_tokens if message.models_usage else 0,
+            completion_tokens=message.models_usage.completion_tokens if message.models_usage else 0,
+        )
+        verdict = parse_verdict(message.content) if participant.card.gives_verdict else None
+        interrupted = bool(getattr(participant.client, "last_interrupted", False))
+        previous_agent = self._floor.last_agent
+        event = self._commit_message(
+            speaker,
+            message.content,
+            usage=usage,
+            latency=latency,
+            verdict=verdict,
+            interrupted=interrupted,
+        )
+        self._floor.last_verdict = verdict
+        self._accepted = verdict == "ACCEPT" and previous_agent == "writer"
+        self._floor.excluded.clear()
+        self._tally.agent_turns += 1
+        self._tally.tokens += usage.total
+        self._tally.tokens_by_speaker[speaker] = (
+            self._tally.tokens_by_speaker.get(speaker, 0) + usage.total
+        )
+        self._tally.consecutive_errors = 0
+        return event
+
+    def _commit_message(
+        self,
+        speaker: str,
+        content: str,
+        *,
+        usage: Usage | None = None,
+        latency: float = 0.0,
+        verdict: str | None = None,
+        interrupted: bool = False,
+    ) -> MessageEvent:
+        if speaker == HUMAN and self._turn > 0:
+            self._floor.last_verdict = None
+        self._turn += 1
+        event = MessageEvent(
+            **self._stamp(),
+            speaker=speaker,
+            content=content,
+            usage=usage or Usage(),
+            latency_s=round(latency, 3),
+            verdict=verdict,  # type: ignore[arg-type]
+            interrupted=interrupted,
+        )
+        self._floor.speakers.append(speaker)
+        self._history.append(UserMessage(content=content, source=speaker))
+        return self._commit(event)
+
+    def _record_failure(self, exc: BaseException) -> ErrorEvent:
+        speaker = self._last_selected
+        family, message = describe_failure(exc)
+        self._tally.consecutive_errors += 1
+        if family == "config":  # a bad key or a missing model will not fix itself: stop now
+            self._fatal = f"{speaker or 'a role'} cannot run: {message}"
+        if speaker is not None:
+            self._floor.excluded.add(speaker)
+            if set(self._floor.excluded) >= set(self._floor.roster):
+                self._floor.excluded.clear()
+        return self._commit(
+            ErrorEvent(
+                **self._stamp(turn=self._turn + 1),
+                family=family,
+                speaker=speaker,
+                message=message[:2000],
+            )
+        )
+
+    def _commit(self, event: _E) -> _E:
+        assert self._writer is not None
+        if isinstance(event, SelectionEvent):
+            self._last_selected = event.speaker
+        self._writer.append(event)
+        return event
+
+    def _stamp(self, turn: int | None = None) -> _Stamp:
+        assert self._writer is not None
+        return {
+            "seq": self._writer.next_seq(),
+            "at": now(),
+            "turn": self._turn if turn is None else turn,
+        }

@@ -1,0 +1,189 @@
+"""Transcript events: one discriminated union, keyed by ``kind``, with a schema version.
+
+A transcript is a header line followed by one event per line. The same records flow live
+from a running debate to the terminal, the browser and the tests, and back out of a saved
+file for replay. ``TokenDelta`` is the one live-only record: streamed text that becomes a
+``message`` event once the reply is complete, so it is never saved.
+
+This module owns the record shapes only; writing and reading files is ``transcript.py``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+SCHEMA_VERSION = 1
+"""Bump with a numbered upgrade function in ``transcript.UPGRADES`` when a shape changes."""
+
+HUMAN = "human"
+"""The speaker name of the person taking part."""
+
+MAX_TEXT = 1_000_000
+"""No saved string may be longer: a hostile file cannot make us hold gigabytes."""
+
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+
+StopCode = Literal[
+    "accepted", "max_turns", "token_budget", "wall_clock", "user_stop", "error", "no_speaker"
+]
+Method = Literal["rule", "model", "fallback", "human"]
+ErrorFamily = Literal["config", "model", "infra"]
+
+
+def now() -> datetime:
+    """The current time, timezone-aware UTC (all saved times are UTC)."""
+    return datetime.now(UTC)
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RoleSummary(_Record):
+    """What a transcript remembers of a role card."""
+
+    name: Name
+    description: Text
+    endpoint: Name
+    model: Text
+    max_tokens: int = Field(ge=1)
+
+
+class ParentRef(_Record):
+    """Where a forked conversation branched off."""
+
+    conversation_id: Name
+    turn: int = Field(ge=0)
+
+
+class Header(_Record):
+    """First line of every transcript."""
+
+    kind: Literal["header"] = "header"
+    schema_version: int = SCHEMA_VERSION
+    conversation_id: Name
+    created_at: datetime
+    question: Text = Field(min_length=1)
+    roles: list[RoleSummary] = Field(min_length=1, max_length=16)
+    max_turns: int = Field(ge=1)
+    context_window: int = Field(ge=1)
+    parent: ParentRef | None = None
+
+
+class _Event(_Record):
+    seq: int = Field(ge=1)
+    """Position in the transcript, 1-based and strictly increasing: the event's id."""
+    at: datetime
+    turn: int = Field(ge=0)
+    """The turn this event belongs to; turn 0 is the question itself."""
+
+
+class Usage(_Record):
+    """Tokens a model call spent."""
+
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+
+    @property
+    def total(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class MessageEvent(_Event):
+    """A committed turn: an agent's complete reply, or what the person said."""
+
+    kind: Literal["message"] = "message"
+    speaker: Name
+    content: Text
+    usage: Usage = Usage()
+    latency_s: float = Field(default=0.0, ge=0.0)
+    verdict: Literal["ACCEPT", "REVISE"] | None = None
+    interrupted: bool = False
+    """True when the reply was cut short (a person stepped in, a deadline passed)."""
+
+
+class SelectionEvent(_Event):
+    """The manager's choice of the next speaker, and why."""
+
+    kind: Literal["selection"] = "selection"
+    candidates: list[Name] = Field(min_length=1, max_length=16)
+    speaker: Name
+    method: Method
+    reason: Text
+    usage: Usage = Usage()
+
+
+class StopEvent(_Event):
+    """The debate ended; ``reason`` says why in words a person reads."""
+
+    kind: Literal["stop"] = "stop"
+    code: StopCode
+    reason: Text
+
+
+class ErrorEvent(_Event):
+    """Something went wrong during a turn; the debate carried on or stopped."""
+
+    kind: Literal["error"] = "error"
+    family: ErrorFamily
+    speaker: Name | None = None
+    message: Text
+    attempt: int = Field(default=1, ge=1)
+
+
+class MemoryHit(_Record):
+    """One retrieved passage, as the transcript keeps it."""
+
+    id: Name
+    source: Text
+    score: float
+    text: Text
+
+
+class MemoryEvent(_Event):
+    """What shared memory gave a speaker before it spoke."""
+
+    kind: Literal["memory"] = "memory"
+    speaker: Name
+    query: Text
+    hits: list[MemoryHit] = Field(default_factory=list, max_length=100)
+
+
+class PruneEvent(_Event):
+    """Turns left out of a prompt so it fits the model's window."""
+
+    kind: Literal["prune"] = "prune"
+    speaker: Name
+    kept: int = Field(ge=0)
+    dropped: int = Field(ge=0)
+    tokens_before: int = Field(ge=0)
+    tokens_after: int = Field(ge=0)
+    budget: int = Field(ge=0)
+
+
+Event = Annotated[
+    MessageEvent | SelectionEvent | StopEvent | ErrorEvent | MemoryEvent | PruneEvent,
+    Field(discriminator="kind"),
+]
+"""Every saved event. One adapter reads and writes them all."""
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+class TokenDelta(BaseModel):
+    """Live only: a piece of text streaming from ``speaker``; never saved."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["token"] = "token"
+    turn: int
+    speaker: str
+    text: str
+
+
+LiveEvent = Header | Event | TokenDelta
+"""What a running debate streams: its header, saved events, and token deltas."""

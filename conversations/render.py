@@ -1,0 +1,105 @@
+"""The terminal view of a debate: the same renderer for a live run and a replay.
+
+Streamed text is printed as it arrives under the speaker's name; the manager's choice and
+reason, memory look-ups, prunings, errors and the stop reason are printed as short marked
+lines. Colour only when the output is a terminal.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from conversations.events import (
+    HUMAN,
+    ErrorEvent,
+    Header,
+    LiveEvent,
+    MemoryEvent,
+    MessageEvent,
+    PruneEvent,
+    SelectionEvent,
+    StopEvent,
+    TokenDelta,
+)
+
+_COLOURS = {
+    "researcher": "\033[36m",
+    "analyst": "\033[33m",
+    "critic": "\033[35m",
+    "writer": "\033[32m",
+    HUMAN: "\033[1m",
+}
+_DIM, _RED, _RESET = "\033[2m", "\033[31m", "\033[0m"
+
+
+class TerminalRenderer:
+    """Prints live events to a text stream."""
+
+    def __init__(self, out: TextIO | None = None, *, colour: bool | None = None) -> None:
+        self.out = out or sys.stdout
+        self.colour = self.out.isatty() if colour is None else colour
+        self._streaming: tuple[int, str] | None = None
+
+    def __call__(self, event: LiveEvent) -> None:
+        if isinstance(event, TokenDelta):
+            self._token(event)
+            return
+        if isinstance(event, MessageEvent):
+            self._message(event)
+            return
+        self._end_stream()
+        if isinstance(event, Header):
+            self._line(f"Question: {event.question}", _DIM)
+            roles = ", ".join(r.name for r in event.roles)
+            self._line(
+                f"Roles: {roles} | max {event.max_turns} turns | {event.conversation_id}", _DIM
+            )
+        elif isinstance(event, SelectionEvent):
+            self._line(f"  -> manager picks {event.speaker} ({event.method}): {event.reason}", _DIM)
+        elif isinstance(event, MemoryEvent):
+            self._line(f"  memory: {len(event.hits)} hit(s) for {event.speaker}", _DIM)
+        elif isinstance(event, PruneEvent):
+            self._line(
+                f"  pruned {event.dropped} turn(s) for {event.speaker}: "
+                f"{event.tokens_before} -> {event.tokens_after} tokens (budget {event.budget})",
+                _DIM,
+            )
+        elif isinstance(event, ErrorEvent):
+            who = f" {event.speaker}" if event.speaker else ""
+            self._line(f"  ! {event.family} error{who}: {event.message}", _RED)
+        elif isinstance(event, StopEvent):
+            self._line(f"Stopped ({event.code}): {event.reason}", "\033[1m")
+
+    def _token(self, event: TokenDelta) -> None:
+        key = (event.turn, event.speaker)
+        if self._streaming != key:
+            self._end_stream()
+            self._write(self._name(event.speaker) + " ")
+            self._streaming = key
+        self._write(event.text)
+
+    def _message(self, event: MessageEvent) -> None:
+        if self._streaming == (event.turn, event.speaker):
+            self._streaming = None
+            self._write((" [cut short]" if event.interrupted else "") + "\n")
+            return
+        self._end_stream()
+        self._write(f"{self._name(event.speaker)} {event.content}\n")
+
+    def _end_stream(self) -> None:
+        if self._streaming is not None:
+            self._write("\n")
+            self._streaming = None
+
+    def _name(self, speaker: str) -> str:
+        label = f"[{speaker}]"
+        colour = _COLOURS.get(speaker, "")
+        return f"{colour}{label}{_RESET}" if self.colour and colour else label
+
+    def _line(self, text: str, colour: str) -> None:
+        self._write(f"{colour}{text}{_RESET}\n" if self.colour else f"{text}\n")
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()

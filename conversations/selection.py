@@ -1,0 +1,237 @@
+"""Speaker selection: rules first, a constrained model pick second, a fallback last.
+
+``choose`` is the whole strategy. It looks at the ``Floor`` (who spoke, what the critic said,
+how much budget is left) and returns a ``Decision`` naming the speaker, the candidates it
+chose from, the method and a one-line reason. The model pick is constrained to the allowed
+candidates (a JSON schema whose ``speaker`` is an enum of them), checked again against the
+roster, and retried a bounded number of times; the fallback never returns an excluded name.
+
+This module owns the choice only; it does not run agents or write transcripts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from autogen_core.models import ChatCompletionClient, LLMMessage, SystemMessage, UserMessage
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from conversations.events import HUMAN, Method, Usage
+
+REASON_CHARS = 160
+PICK_MAX_TOKENS = 60
+
+
+class Decision(BaseModel):
+    """Who speaks next, chosen how, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    candidates: list[str]
+    speaker: str
+    method: Method
+    reason: str
+    usage: Usage = Usage()
+    failures: list[str] = Field(default_factory=list)
+    """Model picks that were refused before this decision (model misbehaviour, recorded)."""
+
+
+@dataclass
+class Floor:
+    """What the rules look at: the state of the debate between two turns."""
+
+    roster: list[str]
+    descriptions: dict[str, str]
+    speakers: list[str] = field(default_factory=list)
+    """Every committed speaker so far, the person included, oldest first."""
+    last_verdict: Literal["ACCEPT", "REVISE"] | None = None
+    """The critic's verdict, when the critic spoke last."""
+    turns_left: int = 8
+    tokens_left_ratio: float = 1.0
+    requested: str | None = None
+    """A role the person asked to answer next (``/ask critic ...``)."""
+    excluded: set[str] = field(default_factory=set)
+    """Roles that may not speak next (e.g. one whose last call failed)."""
+
+    @property
+    def last_speaker(self) -> str | None:
+        return self.speakers[-1] if self.speakers else None
+
+    @property
+    def last_agent(self) -> str | None:
+        return next((s for s in reversed(self.speakers) if s != HUMAN), None)
+
+    def agent_spoke_since_human(self) -> bool:
+        return bool(self.speakers) and self.speakers[-1] != HUMAN
+
+
+def allowed(floor: Floor) -> list[str]:
+    """Who may speak next: never the previous speaker, never an excluded role."""
+    return [
+        name for name in floor.roster if name != floor.last_agent and name not in floor.excluded
+    ] or [name for name in floor.roster if name not in floor.excluded]
+
+
+def rule_pick(floor: Floor) -> Decision | None:
+    """The fixed rules of a debate; None when no rule applies."""
+    candidates = allowed(floor)
+    if not candidates:
+        return None
+    if floor.requested in floor.roster:
+        return Decision(
+            candidates=[floor.requested],
+            speaker=floor.requested,
+            method="human",
+            reason=f"the person asked the {floor.requested} to answer next",
+        )
+
+    def rule(name: str, reason: str) -> Decision | None:
+        if name in candidates:
+            return Decision(candidates=candidates, speaker=name, method="rule", reason=reason)
+        return None
+
+    if floor.last_agent is None:
+        return rule("researcher", "the researcher opens a new question")
+    if floor.last_agent == "writer" and floor.agent_spoke_since_human():
+        return rule("critic", "the critic reviews the writer's answer")
+    if floor.last_verdict == "ACCEPT" and floor.last_speaker == "critic":
+        return rule("writer", "the critic accepted the team's reasoning, so the writer answers")
+    nearly_spent = floor.turns_left <= 2 or floor.tokens_left_ratio <= 0.15
+    writer_answered = floor.last_agent == "writer" or (
+        len(floor.speakers) >= 2 and floor.speakers[-2:] == ["writer", "critic"]
+    )
+    if nearly_spent and not writer_answered:
+        left = f"{floor.turns_left} turn{'s' if floor.turns_left != 1 else ''} left"
+        return rule("writer", f"the budget is nearly spent ({left}), so the writer answers")
+    return None
+
+
+def fallback_pick(floor: Floor, why: str) -> Decision:
+    """Deterministic: the allowed candidate who has waited longest (roster order breaks ties)."""
+    candidates = allowed(floor)
+    last_turn = {name: -1 for name in candidates}
+    for index, speaker in enumerate(floor.speakers):
+        if speaker in last_turn:
+            last_turn[speaker] = index
+    speaker = min(candidates, key=lambda n: (last_turn[n], floor.roster.index(n)))
+    return Decision(
+        candidates=candidates,
+        speaker=speaker,
+        method="fallback",
+        reason=f"{why}; {speaker} has waited longest",
+    )
+
+
+def pick_schema(candidates: Sequence[str]) -> type[BaseModel]:
+    """The structured output the model must produce: a speaker from the candidates, a reason."""
+    speaker_type: Any = Literal[tuple(candidates)]
+    model: type[BaseModel] = create_model(
+        "SpeakerPick",
+        speaker=(speaker_type, ...),
+        reason=(str, Field(max_length=REASON_CHARS)),
+    )
+    return model
+
+
+def pick_prompt(
+    floor: Floor, candidates: Sequence[str], history: Sequence[LLMMessage]
+) -> list[LLMMessage]:
+    """The manager's own prompt: the candidates' descriptions, the recent debate, the ask."""
+    team = "\n".join(f"- {name}: {floor.descriptions[name]}" for name in candidates)
+    system = SystemMessage(
+        content=(
+            "You manage a team discussion and choose who speaks next.\n"
+            f"Candidates:\n{team}\n"
+            'Answer in JSON: {"speaker": <one candidate>, "reason": <one short sentence>}.'
+        )
+    )
+    ask = UserMessage(
+        content=f"Who should speak next? Choose one of: {', '.join(candidates)}.", source="manager"
+    )
+    return [system, *history, ask]
+
+
+async def model_pick(
+    floor: Floor,
+    client: ChatCompletionClient,
+    history: Sequence[LLMMessage],
+    *,
+    attempts: int = 2,
+) -> Decision:
+    """Ask the model to choose among the allowed candidates; fall back after ``attempts`` tries."""
+    candidates = allowed(floor)
+    if len(candidates) == 1:
+        return Decision(
+            candidates=candidates,
+            speaker=candidates[0],
+            method="rule",
+            reason=f"{candidates[0]} is the only one who may speak",
+        )
+    schema = pick_schema(candidates)
+    failures: list[str] = []
+    spent = Usage()
+    for _ in range(attempts):
+        try:
+            result = await client.create(
+                pick_prompt(floor, candidates, history),
+                json_output=schema,
+                extra_create_args={"max_tokens": PICK_MAX_TOKENS},
+            )
+        except Exception as exc:  # the manager's model failing must not stop the debate
+            failures.append(f"manager model failed: {type(exc).__name__}: {exc}"[:300])
+            continue
+        spent = Usage(
+            prompt_tokens=spent.prompt_tokens + result.usage.prompt_tokens,
+            completion_tokens=spent.completion_tokens + result.usage.completion_tokens,
+        )
+        text = result.content if isinstance(result.content, str) else ""
+        speaker, reason, problem = _parse_pick(text, schema, candidates)
+        if problem is None and speaker is not None:
+            return Decision(
+                candidates=candidates,
+                speaker=speaker,
+                method="model",
+                reason=reason,
+                usage=spent,
+                failures=failures,
+            )
+        failures.append(problem or "no speaker")
+    decision = fallback_pick(floor, f"the model gave no valid pick in {attempts} tries")
+    return decision.model_copy(update={"usage": spent, "failures": failures})
+
+
+def _parse_pick(
+    text: str, schema: type[BaseModel], candidates: Sequence[str]
+) -> tuple[str | None, str, str | None]:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError:
+        return None, "", f"not JSON: {text[:80]!r}"
+    speaker = raw.get("speaker") if isinstance(raw, dict) else None
+    if speaker not in candidates:  # the schema should make this impossible: check anyway
+        return None, "", f"{speaker!r} is not one of {', '.join(candidates)}"
+    try:
+        pick = schema.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        return None, "", f"field {field!r}: {err['msg']}"
+    reason = " ".join(str(getattr(pick, "reason", "")).split())[:REASON_CHARS]
+    return str(speaker), reason or "the model gave no reason", None
+
+
+async def choose(
+    floor: Floor, client: ChatCompletionClient | None, history: Sequence[LLMMessage]
+) -> Decision:
+    """The whole strategy: rules, then the model (when there is one), then the fallback."""
+    if not allowed(floor):
+        raise ValueError("no role may speak: every role is excluded")
+    decided = rule_pick(floor)
+    if decided is not None:
+        return decided
+    if client is None:
+        return fallback_pick(floor, "no manager model configured")
+    return await model_pick(floor, client, history)

@@ -1,0 +1,144 @@
+"""Settings, read once at start-up: ``ROUNDTABLE_*`` environment variables and a TOML file.
+
+The TOML file is ``$ROUNDTABLE_CONFIG`` if set, else ``roundtable.toml`` in the data
+directory if it exists. Environment variables win over the file. Nested values use ``__``
+(``ROUNDTABLE_BUDGET__MAX_TURNS=12``). Everything else in Roundtable takes typed arguments;
+only the composition roots (the command line, the UI) read settings.
+
+An example ``roundtable.toml`` that sends the critic to a local Ollama::
+
+    [endpoints.ollama]
+    kind = "openai"
+    base_url = "http://127.0.0.1:11434/v1"
+    model = "llama3.2"
+    context_window = 8192
+
+    [roles]
+    critic = "ollama"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from agents import ROLE_NAMES, EndpointSettings
+from agents.llama_client import EmbeddedModelSettings
+from common.errors import ConfigError
+from conversations.budget import Budget
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/roundtable``, or ``~/.local/share/roundtable``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "roundtable"
+
+
+class Settings(BaseSettings):
+    """Every setting Roundtable reads, with defaults that need no configuration at all."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ROUNDTABLE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    endpoints: dict[str, EndpointSettings] = Field(
+        default_factory=lambda: {"default": EndpointSettings()}
+    )
+    roles: dict[str, str] = Field(default_factory=dict)
+    """Role name -> endpoint name, for roles that do not use ``default``."""
+    manager_endpoint: str = "default"
+    cards_dir: Path | None = None
+    embedded: EmbeddedModelSettings = Field(default_factory=EmbeddedModelSettings)
+    budget: Budget = Field(default_factory=Budget)
+    context_window: int | None = Field(default=None, ge=256)
+    """Overrides every endpoint's window (``--context-window``)."""
+
+    @model_validator(mode="after")
+    def _names_exist(self) -> Settings:
+        if "default" not in self.endpoints:
+            raise ValueError("endpoints: there must be an endpoint named 'default'")
+        for role, endpoint in self.roles.items():
+            if role not in ROLE_NAMES:
+                raise ValueError(f"roles: unknown role {role!r}; known: {', '.join(ROLE_NAMES)}")
+            if endpoint not in self.endpoints:
+                raise ValueError(f"roles.{role}: no endpoint named {endpoint!r}")
+        if self.manager_endpoint not in self.endpoints:
+            raise ValueError(f"manager_endpoint: no endpoint named {self.manager_endpoint!r}")
+        return self
+
+    @property
+    def transcripts_dir(self) -> Path:
+        return self.data_dir / "transcripts"
+
+    def endpoint_for(self, role: str) -> tuple[str, EndpointSettings]:
+        name = self.roles.get(role, "default")
+        return name, self.endpoints[name]
+
+    def window_of(self, endpoint: EndpointSettings) -> int:
+        """The context window a prompt for this endpoint must fit."""
+        if self.context_window is not None:
+            return self.context_window
+        if endpoint.kind == "embedded":
+            return self.embedded.n_ctx
+        return endpoint.context_window or 8192
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """The optional TOML file; a file that does not parse is a ConfigError naming it."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = config_path()
+        if path is None:
+            return {}
+        try:
+            with path.open("rb") as handle:
+                return tomllib.load(handle)
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"settings file {path}: {exc}") from exc
+
+
+def config_path() -> Path | None:
+    """The TOML settings file in force, if any."""
+    explicit = os.environ.get("ROUNDTABLE_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"ROUNDTABLE_CONFIG={explicit}: no such file")
+        return path
+    data_dir = os.environ.get("ROUNDTABLE_DATA_DIR")
+    candidate = (Path(data_dir) if data_dir else default_data_dir()) / "roundtable.toml"
+    return candidate if candidate.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings once; a mistake is one ConfigError line naming the setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        raise ConfigError(f"setting {where!r}: {err['msg']}") from exc

@@ -1,0 +1,31 @@
+"""Roundtable's retrieval memory: messages, pruned turns and documents in ChromaDB.
+
+Standalone: imports nothing from ``agents``, ``conversations`` or ``ui``. Importing this package
+registers the offline MiniLM embedding function with ChromaDB, so collections that name it can
+be opened.
+"""
+
+from memory.embedding import (
+    MODEL_SHA256,
+    TOKENIZER_SHA256,
+    EmbeddingSettings,
+    MiniLMEmbedding,
+    make_embedding_function,
+)
+from memory.hits import Hit, Kind, MemoryStats
+from memory.passages import Passage, split_passages
+from memory.store import MemoryStore
+
+__all__ = [
+    "MODEL_SHA256",
+    "TOKENIZER_SHA256",
+    "EmbeddingSettings",
+    "Hit",
+    "Kind",
+    "MemoryStats",
+    "MemoryStore",
+    "MiniLMEmbedding",
+    "Passage",
+    "make_embedding_function",
+    "split_passages",
+]

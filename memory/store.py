@@ -1,0 +1,451 @@
+"""The retrieval memory: what the debate remembers and how it is searched.
+
+Owns: the layout of collections, writing messages, pruned turns and document passages, searching
+them scoped to a conversation, and running calls off the event loop. Does not own: opening
+ChromaDB and checking collections (backend.py), how vectors are computed (embedding.py), how
+files become passages (passages.py), the shape and ranking of results (hits.py), nor when the
+debate writes or searches (the conversations package).
+
+Layout, so that scoping never pays for a metadata ``where`` filter (~200 ms at 100k entries):
+
+* ``roundtable-conv-<hash>``: one collection per conversation, its messages and pruned turns;
+* ``roundtable-archive``: every message and pruned turn of every conversation, so past
+  conversations are searched with one query;
+* ``roundtable-documents``: the passages of the user's documents.
+
+A search queries at most two collections (the conversation's own or the archive, and the
+documents) and merges them by score. Message ids must be unique across conversations: the
+archive holds them all under their own ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar, cast
+
+from chromadb.api.models.Collection import Collection
+from chromadb.api.types import Documents, EmbeddingFunction, Metadata
+
+from common.errors import ConfigError, InfraError
+from memory.backend import (
+    DirectoryLock,
+    close_client,
+    connect,
+    infra,
+    open_collection,
+    open_embedded,
+)
+from memory.embedding import MiniLMEmbedding
+from memory.hits import Hit, Kind, MemoryStats, merge_hits
+from memory.passages import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_TOKENS,
+    Passage,
+    TokenCounter,
+    estimate_tokens,
+    load_passages,
+)
+
+DOCUMENTS = "roundtable-documents"
+ARCHIVE = "roundtable-archive"
+CONVERSATION_PREFIX = "roundtable-conv-"
+
+T = TypeVar("T")
+
+
+def conversation_collection(conversation_id: str) -> str:
+    """The collection of one conversation (hashed: ids may hold characters Chroma refuses)."""
+    return CONVERSATION_PREFIX + hashlib.sha256(conversation_id.encode()).hexdigest()[:32]
+
+
+def _document_id(source: str, position: int) -> str:
+    return f"doc:{hashlib.sha256(source.encode()).hexdigest()[:16]}:{position}"
+
+
+class MemoryStore:
+    """Retrieval memory over ChromaDB for the debate.
+
+    Give ``path`` for an embedded store in that directory (one process owns it: another
+    process opening it gets an InfraError at once) or ``url`` for a Chroma server
+    (``chroma run --host 127.0.0.1``). The embedding function defaults to the offline MiniLM;
+    a store's collections are refused with a ConfigError when made with another one.
+
+    The ``a*`` methods queue the call on one worker thread when they are called (from a
+    running event loop) and return an awaitable future: a write need not hold up the debate's
+    turn, calls run in the order they were made, so a search sees every write queued before
+    it, and ``flush()`` waits for everything queued so far. A write's error is raised where
+    its future is awaited.
+    """
+
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        *,
+        url: str | None = None,
+        embedding_function: EmbeddingFunction[Documents] | None = None,
+        max_document_bytes: int = DEFAULT_MAX_BYTES,
+        passage_tokens: int = DEFAULT_MAX_TOKENS,
+    ) -> None:
+        if (path is None) == (url is None):
+            raise ConfigError("memory: give exactly one of a store path or a server url")
+        self._ef = embedding_function or MiniLMEmbedding()
+        self._max_document_bytes = max_document_bytes
+        self._passage_tokens = passage_tokens
+        counter = getattr(self._ef, "count_tokens", None)
+        self._count_tokens: TokenCounter = counter if callable(counter) else estimate_tokens
+        self._lock = threading.RLock()  # guards the collection cache and closing
+        self._write_lock = threading.Lock()  # one write sequence at a time
+        self._collections: dict[str, Collection] = {}
+        self._directory_lock: DirectoryLock | None = None
+        self._closed = False
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memory-writer")
+        self.location = str(path) if path is not None else str(url)
+        try:
+            if path is not None:
+                self._directory_lock = DirectoryLock(Path(path))
+                self._client = open_embedded(Path(path))
+            else:
+                assert url is not None
+                self._client = connect(url)
+            # Check the shared collections now: a mismatch is a start-up error.
+            self._collection(DOCUMENTS, create=True)
+            self._collection(ARCHIVE, create=True)
+        except BaseException:
+            self.close()
+            raise
+
+    def _collection(self, name: str, *, create: bool) -> Collection | None:
+        """The named collection, opened and checked once."""
+        with self._lock:
+            self._check_open()
+            collection = self._collections.get(name)
+            if collection is None:
+                collection = open_collection(
+                    self._client, name, self._ef, create=create, location=self.location
+                )
+                if collection is not None:
+                    self._collections[name] = collection
+            return collection
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"memory store {self.location} is closed")
+
+    # -- writing -------------------------------------------------------------------------
+
+    def add_message(
+        self,
+        conversation_id: str,
+        speaker: str,
+        turn: int,
+        at: datetime,
+        text: str,
+        message_id: str,
+    ) -> None:
+        """Remember a committed message of a conversation (idempotent by ``message_id``)."""
+        _check_turn(conversation_id, message_id, turn)
+        metadata: dict[str, str | int | float | bool] = {
+            "kind": "message",
+            "conversation_id": conversation_id,
+            "speaker": speaker,
+            "turn": turn,
+            "at": at.isoformat(),
+        }
+        self._write_turn(conversation_id, message_id, text, metadata)
+
+    def add_pruned(
+        self, conversation_id: str, speaker: str, turn: int, text: str, message_id: str
+    ) -> None:
+        """Remember a turn that pruning removed from a prompt.
+
+        It shares its message's id: the stored entry is marked pruned (keeping the message's
+        time) rather than kept twice.
+        """
+        _check_turn(conversation_id, message_id, turn)
+        metadata: dict[str, str | int | float | bool] = {
+            "kind": "pruned",
+            "conversation_id": conversation_id,
+            "speaker": speaker,
+            "turn": turn,
+        }
+        collection = self._collection(conversation_collection(conversation_id), create=True)
+        assert collection is not None
+        with infra("reading a message"):
+            existing = collection.get(ids=[message_id], include=["metadatas"])
+        for old in existing["metadatas"] or []:
+            at = (old or {}).get("at")
+            if isinstance(at, str):
+                metadata["at"] = at
+        self._write_turn(conversation_id, message_id, text, metadata)
+
+    def _write_turn(
+        self,
+        conversation_id: str,
+        message_id: str,
+        text: str,
+        metadata: dict[str, str | int | float | bool],
+    ) -> None:
+        if not text.strip():
+            return  # nothing to find: an empty message is not remembered
+        conversation = self._collection(conversation_collection(conversation_id), create=True)
+        archive = self._collection(ARCHIVE, create=True)
+        assert conversation is not None and archive is not None
+        embeddings = self._ef([text])
+        with self._write_lock, infra(f"writing message {message_id}"):
+            for collection in (archive, conversation):
+                collection.upsert(
+                    ids=[message_id],
+                    embeddings=embeddings,
+                    documents=[text],
+                    metadatas=[cast(Metadata, metadata)],
+                )
+
+    def add_documents(self, paths: Iterable[Path | str]) -> list[Passage]:
+        """Split text and Markdown files into passages and remember them.
+
+        Every file is read and checked first: a missing, oversized, non-UTF-8 or non-text file
+        raises a ConfigError naming it and nothing is stored. Adding a file again replaces its
+        passages.
+        """
+        passages = load_passages(
+            [Path(p) for p in paths],
+            max_bytes=self._max_document_bytes,
+            max_tokens=self._passage_tokens,
+            count_tokens=self._count_tokens,
+        )
+        if not passages:
+            return []
+        documents = self._collection(DOCUMENTS, create=True)
+        assert documents is not None
+        embeddings = self._ef([p.text for p in passages])
+        ids = [_document_id(p.source, p.position) for p in passages]
+        metadatas: list[Metadata] = [
+            {"kind": "document", "source": p.source, "position": p.position, "line": p.line}
+            for p in passages
+        ]
+        batch = self._client.get_max_batch_size()
+        with self._write_lock:
+            written: list[str] = []
+            try:
+                with infra("writing document passages"):
+                    for start in range(0, len(ids), batch):
+                        end = start + batch
+                        documents.upsert(
+                            ids=ids[start:end],
+                            embeddings=embeddings[start:end],
+                            documents=[p.text for p in passages[start:end]],
+                            metadatas=metadatas[start:end],
+                        )
+                        written.extend(ids[start:end])
+            except InfraError:
+                with contextlib.suppress(Exception):
+                    if written:
+                        documents.delete(ids=written)
+                raise
+            # Passages left over from a longer earlier version of a file (a one-off filtered
+            # read, not on the search path).
+            with infra("removing stale passages"):
+                for source in sorted({p.source for p in passages}):
+                    old = documents.get(where={"source": source}, include=[])
+                    stale = sorted(set(old["ids"]) - set(ids))
+                    if stale:
+                        documents.delete(ids=stale)
+        return passages
+
+    # -- searching -----------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        conversation_id: str | None = None,
+        include_documents: bool = True,
+        include_past: bool = False,
+        exclude_ids: Iterable[str] = (),
+        k: int = 5,
+        min_score: float = 0.3,
+    ) -> list[Hit]:
+        """The ``k`` entries most similar to ``query`` with cosine similarity >= ``min_score``.
+
+        Draws from the earlier turns of ``conversation_id``, the documents (if
+        ``include_documents``) and every other conversation (if ``include_past``); never
+        returns an id in ``exclude_ids``.
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        if not 0.0 <= min_score <= 1.0:
+            raise ValueError(f"min_score must be within [0, 1], got {min_score}")
+        excluded = frozenset(exclude_ids)
+        names: list[str] = []
+        if include_past:
+            names.append(ARCHIVE)
+        elif conversation_id is not None:
+            names.append(conversation_collection(conversation_id))
+        if include_documents:
+            names.append(DOCUMENTS)
+        collections = [c for c in (self._collection(n, create=False) for n in names) if c]
+        if not query.strip() or not collections:
+            return []
+        vector = self._ef.embed_query([query])
+        # Excluded ids can take at most len(excluded) places in each collection's answer.
+        n_results = k + len(excluded)
+        candidates: list[Hit] = []
+        for collection in collections:
+            with infra(f"searching {collection.name}"):
+                result = collection.query(
+                    query_embeddings=vector,
+                    n_results=n_results,
+                    include=["documents", "metadatas", "distances"],
+                )
+            candidates.extend(_hits(result))
+        return merge_hits(candidates, k=k, min_score=min_score, exclude_ids=excluded)
+
+    def stats(self) -> MemoryStats:
+        """How many messages, passages and pruned turns the store holds."""
+        documents = self._collection(DOCUMENTS, create=True)
+        archive = self._collection(ARCHIVE, create=True)
+        assert documents is not None and archive is not None
+        with infra("counting entries"):
+            total = archive.count()
+            # A filtered read, acceptable here: stats is not on the per-turn path.
+            pruned = len(archive.get(where={"kind": "pruned"}, include=[])["ids"])
+            conversations = sum(
+                1 for c in self._client.list_collections() if c.name.startswith(CONVERSATION_PREFIX)
+            )
+            return MemoryStats(
+                message=total - pruned,
+                document=documents.count(),
+                pruned=pruned,
+                conversations=conversations,
+            )
+
+    # -- async and lifetime --------------------------------------------------------------
+
+    def _submit(self, call: Callable[[], T]) -> asyncio.Future[T]:
+        """Queue ``call`` on the worker thread now; the returned future can be awaited later."""
+        self._check_open()
+        return asyncio.get_running_loop().run_in_executor(self._worker, call)
+
+    def aadd_message(
+        self,
+        conversation_id: str,
+        speaker: str,
+        turn: int,
+        at: datetime,
+        text: str,
+        message_id: str,
+    ) -> asyncio.Future[None]:
+        """``add_message`` queued on the worker thread at call time; await it or ``flush()``."""
+        return self._submit(
+            lambda: self.add_message(conversation_id, speaker, turn, at, text, message_id)
+        )
+
+    def aadd_pruned(
+        self, conversation_id: str, speaker: str, turn: int, text: str, message_id: str
+    ) -> asyncio.Future[None]:
+        """``add_pruned`` queued on the worker thread at call time."""
+        return self._submit(
+            lambda: self.add_pruned(conversation_id, speaker, turn, text, message_id)
+        )
+
+    def aadd_documents(self, paths: Iterable[Path | str]) -> asyncio.Future[list[Passage]]:
+        """``add_documents`` queued on the worker thread at call time."""
+        paths = list(paths)
+        return self._submit(lambda: self.add_documents(paths))
+
+    def asearch(
+        self,
+        query: str,
+        *,
+        conversation_id: str | None = None,
+        include_documents: bool = True,
+        include_past: bool = False,
+        exclude_ids: Iterable[str] = (),
+        k: int = 5,
+        min_score: float = 0.3,
+    ) -> asyncio.Future[list[Hit]]:
+        """``search`` queued on the worker thread: it sees every write queued before it."""
+        excluded = tuple(exclude_ids)
+        return self._submit(
+            lambda: self.search(
+                query,
+                conversation_id=conversation_id,
+                include_documents=include_documents,
+                include_past=include_past,
+                exclude_ids=excluded,
+                k=k,
+                min_score=min_score,
+            )
+        )
+
+    async def flush(self) -> None:
+        """Wait until every call queued before this one has finished (errors stay with theirs)."""
+        await self._submit(lambda: None)
+
+    def close(self) -> None:
+        """Finish queued work, close the client and release the directory. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._worker.shutdown(wait=True)
+        client = getattr(self, "_client", None)
+        if client is not None:
+            close_client(client)
+        self._collections.clear()
+        if self._directory_lock is not None:
+            self._directory_lock.release()
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _check_turn(conversation_id: str, message_id: str, turn: int) -> None:
+    if not conversation_id or not message_id:
+        raise ValueError("conversation_id and message_id must not be empty")
+    if turn < 0:
+        raise ValueError(f"turn must be >= 0, got {turn}")
+
+
+def _hits(result: Any) -> list[Hit]:
+    """Chroma's answer to one query as hits; score = cosine similarity = 1 - cosine distance."""
+    ids: Sequence[str] = result["ids"][0]
+    texts = (result.get("documents") or [[]])[0]
+    metadatas = (result.get("metadatas") or [[]])[0]
+    distances = (result.get("distances") or [[]])[0]
+    hits = []
+    for id_, text, meta, distance in zip(ids, texts, metadatas, distances, strict=True):
+        meta = meta or {}
+        kind: Kind = meta.get("kind", "message")
+        at = meta.get("at")
+        hits.append(
+            Hit(
+                id=id_,
+                text=text or "",
+                kind=kind,
+                score=min(1.0, max(0.0, 1.0 - float(distance))),
+                source=meta.get("source"),
+                position=meta.get("position"),
+                conversation_id=meta.get("conversation_id"),
+                speaker=meta.get("speaker"),
+                turn=meta.get("turn"),
+                at=datetime.fromisoformat(at) if isinstance(at, str) else None,
+            )
+        )
+    return hits

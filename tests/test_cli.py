@@ -1,0 +1,134 @@
+"""The ``roundtable`` command as a person runs it: clear one-line errors, replay and list."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GOLDEN = Path(__file__).parent / "golden" / "debate-v1.jsonl"
+ROUNDTABLE = str(Path(sys.executable).with_name("roundtable"))
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [ROUNDTABLE, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def assert_one_line_error(
+    result: subprocess.CompletedProcess[str], code: int, *needles: str
+) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("roundtable: error: ")
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_an_empty_question() -> None:
+    assert_one_line_error(run("ask", "   "), 2, "the question is empty")
+
+
+def test_an_unknown_role_in_a_card(tmp_path: Path) -> None:
+    (tmp_path / "judge.yaml").write_text(
+        "name: judge\ndescription: judges everything fairly\ninstructions: be fair always\n"
+    )
+    result = run("ask", "Why?", env={"ROUNDTABLE_CARDS_DIR": str(tmp_path)})
+    assert_one_line_error(result, 2, str(tmp_path / "judge.yaml"), "unknown role 'judge'")
+
+
+def test_a_card_that_does_not_parse(tmp_path: Path) -> None:
+    (tmp_path / "critic.yaml").write_text("name: critic\ndescription: [unclosed\n")
+    result = run("ask", "Why?", env={"ROUNDTABLE_CARDS_DIR": str(tmp_path)})
+    assert_one_line_error(result, 2, "critic.yaml", "not valid YAML")
+
+
+def test_a_missing_model_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.gguf"
+    result = run("ask", "Why?", env={"ROUNDTABLE_EMBEDDED__MODEL_PATH": str(missing)})
+    assert_one_line_error(result, 2, str(missing))
+
+
+def test_an_unreachable_endpoint() -> None:
+    env = {
+        "ROUNDTABLE_ENDPOINTS__DEFAULT__KIND": "openai",
+        "ROUNDTABLE_ENDPOINTS__DEFAULT__BASE_URL": "http://127.0.0.1:9/v1",
+    }
+    result = run("ask", "Why?", env=env, timeout=30)
+    assert_one_line_error(result, 3, "http://127.0.0.1:9/v1", "cannot connect")
+
+
+def test_a_bad_setting() -> None:
+    result = run("ask", "Why?", env={"ROUNDTABLE_BUDGET__MAX_TURNS": "lots"})
+    assert_one_line_error(result, 2, "budget.max_turns")
+
+
+def test_an_unknown_role_on_the_command_line() -> None:
+    assert_one_line_error(run("ask", "Why?", "--roles", "critic,judge"), 2, "role 'judge'")
+
+
+def test_replay_shows_the_whole_debate() -> None:
+    result = run("replay", str(GOLDEN))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Question: Should our city ban private cars downtown?" in out
+    assert "[researcher] Cities that did it cut traffic by a third." in out
+    assert "[human] And deliveries?" in out
+    assert "-> manager picks critic (model): check the reasoning" in out
+    assert "! model error: manager pick refused: 'judge' is not one of" in out
+    assert out.rstrip().endswith("Stopped (accepted): the critic accepted the writer's answer")
+
+
+def test_replay_rejects_a_malformed_transcript(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    lines = GOLDEN.read_text().splitlines()
+    lines[2] = lines[2].replace('"turn":1', '"turn":"one"')
+    bad.write_text("\n".join(lines) + "\n")
+    assert_one_line_error(run("replay", str(bad)), 2, f"{bad}:3: field 'turn'")
+
+
+def test_replay_warns_about_a_torn_tail(tmp_path: Path) -> None:
+    torn = tmp_path / "torn.jsonl"
+    torn.write_bytes(GOLDEN.read_bytes()[:-30])
+    result = run("replay", str(torn))
+    assert result.returncode == 0
+    assert "warning:" in result.stderr and "cut short" in result.stderr
+    assert "Stopped" not in result.stdout
+
+
+def test_list_shows_saved_transcripts(data_dir: Path) -> None:
+    folder = data_dir / "transcripts"
+    folder.mkdir(parents=True)
+    shutil.copy(GOLDEN, folder / "a.jsonl")
+    (folder / "broken.jsonl").write_text("nope\n")
+    result = run("list")
+    assert result.returncode == 0, result.stderr
+    assert "Should our city ban private cars downtown?" in result.stdout
+    assert "accepted: the critic accepted" in result.stdout
+    assert "  6 turns" in result.stdout
+    assert "broken.jsonl  (unreadable:" in result.stdout
+
+
+def test_help_lists_the_commands() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("ask", "replay", "list"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("speed", ["0", "-1"])
+def test_replay_speed_must_be_positive(speed: str) -> None:
+    assert_one_line_error(run("replay", str(GOLDEN), "--speed", speed), 2, "--speed")

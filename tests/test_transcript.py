@@ -1,0 +1,175 @@
+"""Transcript files: the golden reference, round trips, rejection of bad files, torn tails."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conversations import (
+    SCHEMA_VERSION,
+    MessageEvent,
+    SelectionEvent,
+    StopEvent,
+    TokenDelta,
+    TornTailWarning,
+    TranscriptError,
+    TranscriptWriter,
+    load,
+    replay,
+    save,
+)
+from conversations.events import ErrorEvent
+
+GOLDEN = Path(__file__).parent / "golden" / "debate-v1.jsonl"
+
+
+def test_the_golden_transcript_pins_the_format() -> None:
+    transcript = load(GOLDEN)
+    assert transcript.header.schema_version == SCHEMA_VERSION == 1
+    assert [(type(e).__name__, getattr(e, "speaker", None)) for e in transcript.events] == [
+        ("MessageEvent", "human"),
+        ("SelectionEvent", "researcher"),
+        ("MessageEvent", "researcher"),
+        ("MessageEvent", "human"),
+        ("ErrorEvent", None),
+        ("SelectionEvent", "critic"),
+        ("MessageEvent", "critic"),
+        ("SelectionEvent", "analyst"),
+        ("MessageEvent", "analyst"),
+        ("SelectionEvent", "critic"),
+        ("MessageEvent", "critic"),
+        ("SelectionEvent", "writer"),
+        ("MessageEvent", "writer"),
+        ("SelectionEvent", "critic"),
+        ("MessageEvent", "critic"),
+        ("StopEvent", None),
+    ]
+    stop = transcript.events[-1]
+    assert isinstance(stop, StopEvent) and stop.code == "accepted"
+    error = transcript.events[4]
+    assert isinstance(error, ErrorEvent)
+    assert error.message == "manager pick refused: 'judge' is not one of analyst, critic, writer"
+
+
+def test_save_load_save_is_byte_identical(tmp_path: Path) -> None:
+    first = load(GOLDEN)
+    copy = tmp_path / "copy.jsonl"
+    save(copy, first.header, first.events)
+    assert copy.read_bytes() == GOLDEN.read_bytes()
+    again = tmp_path / "again.jsonl"
+    save(again, load(copy).header, load(copy).events)
+    assert again.read_bytes() == GOLDEN.read_bytes()
+
+
+def _lines() -> list[str]:
+    return GOLDEN.read_text(encoding="utf-8").splitlines()
+
+
+def _write(tmp_path: Path, lines: list[str]) -> Path:
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _edit(line: str, **changes: object) -> str:
+    obj = json.loads(line)
+    obj.update(changes)
+    return json.dumps(obj)
+
+
+@pytest.mark.parametrize(
+    ("line", "change", "expected"),
+    [
+        (3, {"speaker": 42}, ":4: field 'speaker'"),
+        (3, {"kind": "gossip"}, ":4: field 'kind'"),  # an unknown event kind
+        (5, {"seq": 3}, ":6: field 'seq': 3 is duplicate"),
+        (2, {"method": "magic"}, ":3: field 'method'"),
+        (3, {"surprise": True}, ":4: field 'surprise': Extra inputs"),
+        (0, {"schema_version": 99}, ":1: field 'schema_version': 99 is newer"),
+        (0, {"question": ""}, ":1: field 'question'"),
+    ],
+)
+def test_a_malformed_file_is_rejected_naming_line_and_field(
+    tmp_path: Path, line: int, change: dict[str, object], expected: str
+) -> None:
+    lines = _lines()
+    lines[line] = _edit(lines[line], **change)
+    path = _write(tmp_path, lines)
+    with pytest.raises(TranscriptError) as caught:
+        load(path)
+    assert str(caught.value).startswith(str(path))
+    assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "empty file"),
+        (b"not json\n", ":1: not valid JSON"),
+        (b"[1, 2]\n", ":1: expected a JSON object"),
+        (b'{"schema_version": 1, "x": "\xff"}\n', ":1: not valid UTF-8"),
+        (b'{"a": ' + b"[" * 100 + b"]" * 100 + b"}\n", ":1: nested deeper"),
+    ],
+)
+def test_garbage_is_rejected(tmp_path: Path, content: bytes, expected: str) -> None:
+    path = tmp_path / "junk.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(TranscriptError, match=expected):
+        load(path)
+
+
+def test_a_bad_middle_line_rejects_the_whole_file(tmp_path: Path) -> None:
+    lines = _lines()
+    lines[6] = lines[6][: len(lines[6]) // 2]  # a line cut short in the middle is not a torn tail
+    with pytest.raises(TranscriptError, match=":7: not valid JSON"):
+        load(_write(tmp_path, lines))
+
+
+def test_a_torn_tail_is_recovered_with_a_warning_and_writing_continues(tmp_path: Path) -> None:
+    data = GOLDEN.read_bytes()
+    cut = data[: len(data) - 40]  # the stop line, cut off mid-write by a crash
+    path = tmp_path / "torn.jsonl"
+    path.write_bytes(cut)
+    with pytest.warns(TornTailWarning, match="cut short"):
+        transcript = load(path)
+    assert transcript.torn_tail
+    assert len(transcript.events) == len(load(GOLDEN).events) - 1
+    writer = TranscriptWriter.reopen(transcript)
+    stop = load(GOLDEN).events[-1]
+    writer.append(stop)
+    writer.close()
+    assert path.read_bytes() == data
+
+
+def test_the_writer_refuses_out_of_order_events(tmp_path: Path) -> None:
+    golden = load(GOLDEN)
+    writer = TranscriptWriter.create(tmp_path / "t.jsonl", golden.header)
+    with pytest.raises(ValueError, match="does not follow"):
+        writer.append(golden.events[3])
+    writer.close()
+
+
+async def test_replay_streams_every_event_again_without_a_model() -> None:
+    transcript = load(GOLDEN)
+    events = [e async for e in replay(transcript)]
+    saved = [e for e in events if not isinstance(e, TokenDelta)][1:]
+    assert saved == transcript.events
+    writer_text = "".join(
+        e.text for e in events if isinstance(e, TokenDelta) and e.speaker == "writer"
+    )
+    assert writer_text == "Yes, with good transit and delivery exemptions."
+    assert not any(isinstance(e, TokenDelta) and e.speaker == "human" for e in events)
+
+
+async def test_replay_keeps_the_pacing_when_asked(tmp_path: Path) -> None:
+    import time
+
+    golden = load(GOLDEN)
+    started = time.monotonic()
+    assert [e async for e in replay(golden, speed=1000.0)]
+    assert time.monotonic() - started < 2.0
+    assert all(
+        isinstance(e, MessageEvent | SelectionEvent | StopEvent | ErrorEvent) for e in golden.events
+    )
