@@ -12,7 +12,7 @@ which endpoint a role uses (``agents.endpoints``).
 Why not the stock client alone: autogen-ext's ``OpenAIChatCompletionClient`` builds the SDK
 client and converts messages, and we reuse both; but its stream cannot be closed from outside
 (stopping early leaves the HTTP response open, so the server keeps generating), it sends
-speaker names only in the ``name`` field (which Ollama and llama.cpp chat templates drop), and
+speaker names only in the ``name`` field (which many local servers' chat templates ignore), and
 its token counting asks tiktoken for the model's own encoding, which downloads.
 """
 
@@ -43,6 +43,7 @@ from autogen_core.models import (
 from autogen_core.tools import Tool, ToolSchema
 from autogen_ext.models.openai import OpenAIChatCompletionClient
 from openai.lib._parsing import type_to_response_format_param
+from openai.types.chat import ChatCompletionChunk
 from pydantic import BaseModel
 
 from agents.endpoints import EndpointSettings
@@ -55,7 +56,7 @@ NO_API_KEY = "not-needed"
 DEFAULT_CONTEXT_WINDOW = 8192
 PREFLIGHT_TIMEOUT_S = 3.0
 STOP_POLL_S = 0.05
-"""How often a wait for the next chunk looks at the stop signal."""
+"""How often a wait on the server looks at the stop signal."""
 
 _CONTEXT_EXCEEDED = re.compile(
     r"context[ _](length|size|window)|maximum context|too many tokens|prompt is too long", re.I
@@ -103,7 +104,7 @@ def with_speaker_names(messages: Sequence[LLMMessage]) -> list[LLMMessage]:
 
     AutoGen hands other agents' turns to a model as ``UserMessage(source=<speaker>)``. The
     stock client puts the speaker only in the OpenAI ``name`` field, which many local servers'
-    chat templates drop, so the content carries it too. Sources are made valid for ``name``
+    chat templates ignore, so the content carries it too. Sources are made valid for ``name``
     (letters, digits, ``_``, ``-``), which the stock client otherwise enforces by raising.
     """
     prepared: list[LLMMessage] = []
@@ -220,6 +221,7 @@ class OpenAIEndpointClient(ChatCompletionClient):
         thoughts: list[str] = []
         finish: str | None = None
         reported: RequestUsage | None = None
+        stream: openai.AsyncStream[ChatCompletionChunk] | _Stopped
         try:
             stream = await self._unless_stopped(
                 lambda: self._sdk.chat.completions.create(

@@ -16,8 +16,8 @@ from agents import check_endpoint, load_roster, make_client
 from common.errors import ConfigError
 from conversations.budget import Budget
 from conversations.debate import Debate, Participant, check_question, new_conversation_id
-from conversations.events import ParentRef
 from conversations.settings import Settings
+from conversations.transcript import Transcript
 
 MANAGER_MAX_TOKENS = 60
 
@@ -32,10 +32,18 @@ def build_debate(
     clients: dict[str, ChatCompletionClient] | None = None,
     manager_client: ChatCompletionClient | None = None,
     stop_signal: threading.Event | None = None,
-    parent: ParentRef | None = None,
+    prior: Transcript | None = None,
+    fork_at: int | None = None,
 ) -> Debate:
-    """A debate on the configured models, or on the given ``clients`` (tests, demos)."""
+    """A debate on the configured models, or on the given ``clients`` (tests, demos).
+
+    With ``prior``, the debate continues that transcript (same file) with ``question`` as the
+    person's new message; with ``fork_at`` too, it branches at that turn into a new file that
+    records its parent.
+    """
     text = check_question(question)
+    if prior is not None and roles is None:
+        roles = [role.name for role in prior.header.roles]
     cards = load_roster(settings.cards_dir, roles)
     signal = stop_signal or threading.Event()
     participants: list[Participant] = []
@@ -81,7 +89,8 @@ def build_debate(
         budget=budget or settings.budget,
         context_window=window,
         conversation_id=conversation_id,
-        parent=parent,
+        prior=prior,
+        fork_at=fork_at,
     )
 
 

@@ -20,11 +20,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from datetime import datetime
+from pathlib import Path
 from typing import TypedDict, TypeVar
 
-from autogen_agentchat.base import TaskResult
+from autogen_agentchat.base import ChatAgent, TaskResult, Team
 from autogen_agentchat.messages import (
     BaseAgentEvent,
     BaseChatMessage,
@@ -33,7 +33,7 @@ from autogen_agentchat.messages import (
     TextMessage,
 )
 from autogen_agentchat.teams import SelectorGroupChat
-from autogen_core.models import ChatCompletionClient, LLMMessage, UserMessage
+from autogen_core.models import AssistantMessage, ChatCompletionClient, LLMMessage, UserMessage
 
 from agents import RoleCard, build_agent, parse_verdict
 from common.errors import ConfigError, InfraError, ModelError, RoundtableError
@@ -55,7 +55,7 @@ from conversations.events import (
     now,
 )
 from conversations.selection import Decision, Floor, choose
-from conversations.transcript import TranscriptWriter
+from conversations.transcript import Transcript, TranscriptWriter
 
 MAX_QUESTION_CHARS = 20_000
 PICK_HISTORY = 6
@@ -68,7 +68,7 @@ class _Stamp(TypedDict):
     turn: int
 
 
-_E = TypeVar("_E", MessageEvent, SelectionEvent, StopEvent, ErrorEvent)
+_E = TypeVar("_E", bound=Event)
 
 
 @dataclass(frozen=True)
@@ -145,34 +145,50 @@ class Debate:
         budget: Budget | None = None,
         context_window: int = 4096,
         conversation_id: str | None = None,
-        parent: ParentRef | None = None,
+        prior: Transcript | None = None,
+        fork_at: int | None = None,
     ) -> None:
         if not participants:
             raise ConfigError("a debate needs at least one role")
         self.question = check_question(question)
+        """The question, or (continuing or forking) the person's new message."""
+        self._prior = prior
+        self._fork_at = fork_at
+        if fork_at is not None and prior is None:
+            raise ConfigError("a fork needs the transcript it branches from")
+        parent = (
+            ParentRef(conversation_id=prior.header.conversation_id, turn=fork_at)
+            if prior is not None and fork_at is not None
+            else None
+        )
         self.participants = {p.card.name: p for p in participants}
         self.manager_client = manager_client
         self.budget = budget or Budget()
         self.stop_signal = stop_signal
         self.conversation_id = conversation_id or new_conversation_id()
-        self.header = Header(
-            conversation_id=self.conversation_id,
-            created_at=now(),
-            question=self.question,
-            roles=[
-                RoleSummary(
-                    name=p.card.name,
-                    description=p.card.description,
-                    endpoint=p.endpoint,
-                    model=p.model,
-                    max_tokens=p.card.model.max_tokens,
-                )
-                for p in participants
-            ],
-            max_turns=self.budget.max_turns,
-            context_window=context_window,
-            parent=parent,
-        )
+        if prior is not None and fork_at is None:  # continuing: same file, same header
+            self.conversation_id = prior.header.conversation_id
+            self.header = prior.header
+            transcript_path = prior.path
+        else:
+            self.header = Header(
+                conversation_id=self.conversation_id,
+                created_at=now(),
+                question=prior.header.question if prior is not None else self.question,
+                roles=[
+                    RoleSummary(
+                        name=p.card.name,
+                        description=p.card.description,
+                        endpoint=p.endpoint,
+                        model=p.model,
+                        max_tokens=p.card.model.max_tokens,
+                    )
+                    for p in participants
+                ],
+                max_turns=self.budget.max_turns,
+                context_window=context_window,
+                parent=parent,
+            )
         self._transcript_path = transcript_path
         self._writer: TranscriptWriter | None = None
         self._inbox: asyncio.Queue[Interjection] = asyncio.Queue()
@@ -190,8 +206,10 @@ class Debate:
         self._history: list[LLMMessage] = []
         self._decision: Decision | None = None
         self._accepted = False
+        self._agents = [build_agent(p.card, p.client) for p in participants]
+        team: list[ChatAgent | Team] = list(self._agents)
         self._team = SelectorGroupChat(
-            [build_agent(p.card, p.client) for p in participants],
+            team,
             model_client=manager_client or participants[0].client,
             selector_func=self._select,
             max_turns=1,
@@ -223,10 +241,12 @@ class Debate:
 
     async def run(self) -> AsyncIterator[LiveEvent]:
         """Run to a stated stop, yielding the header, every committed event and token deltas."""
-        self._writer = TranscriptWriter.create(self._transcript_path, self.header)
         started = time.monotonic()
         try:
+            earlier = await self._open()
             yield self.header
+            for event in earlier:
+                yield event
             pending: list[BaseChatMessage] = []
             question = self._commit_message(HUMAN, self.question)
             pending.append(TextMessage(source=HUMAN, content=self.question))
@@ -296,6 +316,44 @@ class Debate:
             deadline.cancel()
         if not committed:
             yield self._record_failure(ModelError("the turn produced no reply"))
+
+    async def _open(self) -> list[Event]:
+        """Open the transcript; when continuing or forking, restore the debate so far.
+
+        Agents get the earlier turns in their model context (their own as assistant turns),
+        so a resumed or forked debate carries on from the transcript alone: no saved team
+        state, nothing that grows with the length of the conversation.
+        """
+        prior = self._prior
+        if prior is None:
+            self._writer = TranscriptWriter.create(self._transcript_path, self.header)
+            return []
+        if self._fork_at is None:
+            self._writer = TranscriptWriter.reopen(prior)
+            earlier = list(prior.events)
+        else:
+            self._writer = TranscriptWriter.create(self._transcript_path, self.header)
+            earlier = [
+                self._commit(event.model_copy(update={"seq": self._writer.next_seq()}))
+                for event in prior.events
+                if event.turn <= self._fork_at and not isinstance(event, StopEvent)
+            ]
+        for event in earlier:
+            if isinstance(event, MessageEvent):
+                await self._restore(event)
+        return earlier if self._fork_at is not None else []
+
+    async def _restore(self, event: MessageEvent) -> None:
+        self._turn = max(self._turn, event.turn)
+        self._floor.speakers.append(event.speaker)
+        self._floor.last_verdict = event.verdict
+        self._history.append(UserMessage(content=event.content, source=event.speaker))
+        for agent in self._agents:
+            if agent.name == event.speaker:
+                turn: LLMMessage = AssistantMessage(content=event.content, source=event.speaker)
+            else:
+                turn = UserMessage(content=event.content, source=event.speaker)
+            await agent.model_context.add_message(turn)
 
     # -- selection --------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Literal
 
 import pytest
+from autogen_core import CancellationToken
 from autogen_core.models import (
     AssistantMessage,
     CreateResult,
@@ -172,10 +173,15 @@ async def test_interrupt_mid_stream_ends_early_and_the_next_call_works(
     assert (result.content, client.last_interrupted) == ("Next answer.", False)
 
 
-async def test_interrupt_reaches_a_stalled_stream(
-    server: ChatServer, make_client: MakeClient
+@pytest.mark.parametrize(
+    "stall",
+    [Reply("never sent", delay=float("inf")), Reply("never sent", chunk_delay=float("inf"))],
+    ids=["before-headers", "before-first-chunk"],
+)
+async def test_interrupt_reaches_a_stalled_server(
+    server: ChatServer, make_client: MakeClient, stall: Reply
 ) -> None:
-    server.enqueue(Reply("never sent", chunk_delay=float("inf")))
+    server.enqueue(stall)
     stop = threading.Event()
     client = make_client(stop_signal=stop)
     threading.Timer(0.2, stop.set).start()
@@ -185,6 +191,25 @@ async def test_interrupt_reaches_a_stalled_stream(
 
     assert time.monotonic() - started < 1.5
     assert (chunks, result.content, client.last_interrupted) == ([], "", True)
+
+
+async def test_cancellation_closes_the_stream(server: ChatServer, make_client: MakeClient) -> None:
+    server.enqueue(Reply(LONG_REPLY, chunk_delay=0.05), "After.")
+    token = CancellationToken()
+    client = make_client()
+    chunks: list[str] = []
+
+    with pytest.raises(asyncio.CancelledError):
+        async for item in client.create_stream(QUESTION, cancellation_token=token):
+            chunks.append(str(item))
+            if len(chunks) == 2:
+                token.cancel()
+
+    assert chunks == ["word0", " word1"]
+    request = server.chat_requests[0]
+    assert request.done.wait(2)
+    assert request.disconnected is True
+    assert (await client.create(QUESTION)).content == "After."
 
 
 async def test_a_stop_set_before_the_call_sends_nothing(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from agents import ScriptedChatCompletionClient, load_roster
 from agents.scripted import Reply
-from conversations import Budget, Debate, LiveEvent, Participant
+from conversations import Budget, Debate, LiveEvent, Participant, Transcript
 
 
 def pick(speaker: str, reason: str = "it is their turn") -> str:
@@ -26,6 +26,8 @@ def scripted_debate(
     roles: Sequence[str] | None = None,
     chunk_delay: float = 0.0,
     defaults: dict[str, str] | None = None,
+    prior: Transcript | None = None,
+    fork_at: int | None = None,
 ) -> tuple[Debate, dict[str, ScriptedChatCompletionClient], ScriptedChatCompletionClient]:
     """A debate whose roles and manager speak from scripts."""
     signal = threading.Event()
@@ -48,6 +50,8 @@ def scripted_debate(
         transcript_path=path,
         stop_signal=signal,
         budget=budget,
+        prior=prior,
+        fork_at=fork_at,
     )
     return debate, clients, manager
 

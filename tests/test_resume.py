@@ -1,0 +1,80 @@
+"""Continuing a saved conversation and forking one at a turn, from the transcript alone."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from autogen_core.models import AssistantMessage, UserMessage
+
+from conversations import HUMAN, Budget, MessageEvent, StopEvent, load
+from tests.support.debates import collect, scripted_debate
+
+GOLDEN = Path(__file__).parent / "golden" / "debate-v1.jsonl"
+
+
+async def test_continue_appends_to_the_same_transcript_and_agents_remember(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    shutil.copy(GOLDEN, path)
+    before = load(path)
+    debate, clients, _ = scripted_debate(
+        path,
+        {"analyst": ["Deliveries can use night windows."], "critic": ["ACCEPT: covered."]},
+        question="What about deliveries at night?",
+        prior=before,
+        budget=Budget(max_turns=2),
+        defaults={"writer": "Final."},
+    )
+    events = await collect(debate)
+    after = load(path)
+    assert after.header == before.header
+    assert after.events[: len(before.events)] == before.events
+    new = after.events[len(before.events) :]
+    assert isinstance(new[0], MessageEvent) and new[0].speaker == HUMAN
+    assert new[0].turn == before.events[-1].turn + 1
+    assert isinstance(new[-1], StopEvent)
+    assert [e.seq for e in after.events] == list(range(1, len(after.events) + 1))
+    # the streamed events are the new ones only (the earlier ones are already on screen)
+    committed = [e for e in events[1:] if not hasattr(e, "text") or isinstance(e, MessageEvent)]
+    assert committed[0] == new[0]
+    # an agent sees the whole earlier debate, its own turns as its own
+    first_call = next(c for c in clients.values() if c.calls).calls[0].messages
+    speaker = next(n for n, c in clients.items() if c.calls)
+    kinds = {
+        (type(m).__name__, m.source)
+        for m in first_call
+        if isinstance(m, AssistantMessage | UserMessage)
+    }
+    assert ("UserMessage", "researcher") in kinds or speaker == "researcher"
+    assert ("UserMessage", HUMAN) in kinds
+    if speaker == "critic":
+        assert ("AssistantMessage", "critic") in kinds
+
+
+async def test_fork_at_turn_3_makes_a_child_transcript(tmp_path: Path) -> None:
+    original = GOLDEN.read_bytes()
+    parent = load(GOLDEN)
+    child_path = tmp_path / "child.jsonl"
+    debate, _clients, _ = scripted_debate(
+        child_path,
+        {"analyst": ["A different angle."]},
+        question="Suppose buses were free?",
+        prior=parent,
+        fork_at=3,
+        budget=Budget(max_turns=1),
+    )
+    events = await collect(debate)
+    child = load(child_path)
+    assert child.header.parent is not None
+    assert child.header.parent.conversation_id == parent.header.conversation_id
+    assert child.header.parent.turn == 3
+    assert child.header.conversation_id != parent.header.conversation_id
+    copied = [e for e in child.events if e.turn <= 3]
+    assert [e.model_dump(exclude={"seq"}) for e in copied] == [
+        e.model_dump(exclude={"seq"}) for e in parent.events if e.turn <= 3
+    ]
+    fork_message = next(e for e in child.events if e.turn == 4)
+    assert isinstance(fork_message, MessageEvent)
+    assert (fork_message.speaker, fork_message.content) == (HUMAN, "Suppose buses were free?")
+    assert GOLDEN.read_bytes() == original  # the parent is untouched
+    assert len([e for e in events if isinstance(e, MessageEvent)]) >= 4
