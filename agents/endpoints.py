@@ -9,6 +9,7 @@ vendor SDKs stay in their own modules: ``llama_client`` (llama_cpp) and ``openai
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import threading
 from typing import Literal
 
@@ -29,7 +30,8 @@ class EndpointSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["embedded", "openai"] = "embedded"
+    kind: Literal["embedded", "openai", "scripted"] = "embedded"
+    """``scripted`` replays a script file (``script``), or the built-in demo: no model at all."""
     base_url: str | None = None
     """For ``openai``: e.g. http://127.0.0.1:11434/v1 (Ollama), http://host:8000/v1 (vLLM)."""
     model: str = "SmolLM2-135M-Instruct"
@@ -38,6 +40,7 @@ class EndpointSettings(BaseModel):
     """Name of an environment variable holding the key (preferred over ``api_key``)."""
     context_window: int | None = Field(default=None, ge=256)
     timeout_s: float = Field(default=60.0, gt=0)
+    script: Path | None = None
 
     @model_validator(mode="after")
     def _openai_needs_a_target(self) -> EndpointSettings:
@@ -58,6 +61,7 @@ def make_client(
     endpoint: EndpointSettings,
     *,
     name: str,
+    role: str,
     max_tokens: int,
     temperature: float,
     gives_verdict: bool,
@@ -66,7 +70,8 @@ def make_client(
 ) -> ChatCompletionClient:
     """A model client for one role, stopping softly when ``stop_signal`` is set.
 
-    ``embedded`` is the ``EmbeddedModelSettings`` used when ``endpoint.kind == "embedded"``.
+    ``role`` is the role card's name (or ``manager``); ``embedded`` is the
+    ``EmbeddedModelSettings`` used when ``endpoint.kind == "embedded"``.
     """
     if endpoint.kind == "embedded":
         from agents.llama_client import EmbeddedModelSettings, LlamaChatClient, LlamaEngine
@@ -81,6 +86,10 @@ def make_client(
             reply_grammar=VERDICT_GRAMMAR if gives_verdict else None,
             stop_signal=stop_signal,
         )
+    if endpoint.kind == "scripted":
+        from agents.scripted import client_from_script, load_script
+
+        return client_from_script(load_script(endpoint.script), role, stop_signal=stop_signal)
     if endpoint.kind == "openai":
         from agents.openai_client import OpenAIEndpointClient
 

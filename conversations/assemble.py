@@ -57,6 +57,7 @@ def build_debate(
             client = make_client(
                 endpoint,
                 name=endpoint_name,
+                role=card.name,
                 max_tokens=card.model.max_tokens,
                 temperature=card.model.temperature,
                 gives_verdict=card.gives_verdict,
@@ -71,6 +72,7 @@ def build_debate(
         manager_client = make_client(
             manager,
             name=settings.manager_endpoint,
+            role="manager",
             max_tokens=MANAGER_MAX_TOKENS,
             temperature=0.2,
             gives_verdict=False,

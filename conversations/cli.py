@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from agents import EndpointSettings
 from common.errors import ConfigError, InfraError, RoundtableError
 from conversations.assemble import build_debate, preflight
 from conversations.budget import Budget
@@ -57,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--transcript", type=Path, default=None, help="where to save it")
     ask.add_argument("--context-window", type=_positive, default=None)
     ask.add_argument("--roles", default=None, help="comma-separated subset of the roles")
+    ask.add_argument(
+        "--demo", action="store_true", help="a scripted debate: no model, to see how it works"
+    )
     ask.set_defaults(func=_ask)
 
     rep = commands.add_parser("replay", help="replay a saved transcript")
@@ -77,7 +81,12 @@ def _positive(text: str) -> int:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    overrides = {"context_window": args.context_window} if args.context_window else {}
+    overrides: dict[str, object] = {}
+    if args.context_window:
+        overrides["context_window"] = args.context_window
+    if args.demo:
+        overrides["endpoints"] = {"default": EndpointSettings(kind="scripted")}
+        overrides["roles"] = {}
     settings = load_settings(**overrides)
     roles = [r.strip() for r in args.roles.split(",")] if args.roles else None
     budget = settings.budget
