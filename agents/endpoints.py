@@ -9,8 +9,8 @@ vendor SDKs stay in their own modules: ``llama_client`` (llama_cpp) and ``openai
 from __future__ import annotations
 
 import os
-from pathlib import Path
 import threading
+from pathlib import Path
 from typing import Literal
 
 from autogen_core.models import ChatCompletionClient

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from importlib import resources
-from pathlib import Path
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-
 from autogen_core import CancellationToken
 from autogen_core.models import (
     ChatCompletionClient,
