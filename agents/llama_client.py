@@ -22,7 +22,7 @@ import json
 import os
 import random
 import threading
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -187,10 +187,10 @@ class LlamaEngine:
 
     def prompt_tokens(self, turns: Sequence[ChatTurn]) -> list[int]:
         """The exact tokens fed to the model for these turns."""
-        result = self._formatter(messages=cast(Any, list(turns)))
-        return self.llama.tokenize(
-            result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
-        )
+        # As llama-cpp-python does for GGUF templates: the template writes its own special
+        # tokens (so no extra BOS) and they are parsed as special tokens.
+        prompt = self.render_prompt(turns).encode("utf-8")
+        return self.llama.tokenize(prompt, add_bos=False, special=True)
 
     def grammar(self, gbnf: str) -> LlamaGrammar:
         """A GBNF grammar checked once against the vocabulary and cached.
@@ -257,10 +257,6 @@ class _End:
     interrupted: bool
 
 
-class _Cancelled:
-    """Queue marker: the CancellationToken fired."""
-
-
 class _Generation:
     """One reply generated in a worker thread; its text crosses to the event loop via a queue."""
 
@@ -275,7 +271,7 @@ class _Generation:
         self._request = request
         self._stop_signal = stop_signal
         self._loop = loop
-        self._queue: asyncio.Queue[str | _End | _Cancelled | BaseException] = asyncio.Queue()
+        self._queue: asyncio.Queue[str | _End | BaseException] = asyncio.Queue()
         self._ended: asyncio.Future[None] = loop.create_future()
         self._abort = threading.Event()
         self._thread = threading.Thread(target=self._work, name=WORKER_THREAD_NAME)
@@ -288,8 +284,6 @@ class _Generation:
     async def next(self) -> str | _End:
         """The next text chunk, or the end; raises what the worker raised."""
         item = await self._queue.get()
-        if isinstance(item, _Cancelled):
-            raise asyncio.CancelledError
         if isinstance(item, BaseException):
             raise item
         return item
@@ -309,10 +303,10 @@ class _Generation:
 
     def _on_token_cancelled(self) -> None:
         self._abort.set()
-        self._call(self._queue.put_nowait, _Cancelled())
+        self._call(self._queue.put_nowait, asyncio.CancelledError())
 
     # --- worker thread ---
-    def _call(self, fn: Any, *args: Any) -> None:
+    def _call(self, fn: Callable[..., object], *args: object) -> None:
         try:
             self._loop.call_soon_threadsafe(fn, *args)
         except RuntimeError:  # the event loop is closed: nobody is listening any more
@@ -488,7 +482,8 @@ class LlamaChatClient(ChatCompletionClient):
             raise ValueError(
                 f"unsupported extra_create_args {sorted(unknown)}; use {sorted(_EXTRA_ARGS)}"
             )
-        max_tokens = int(extra.get("max_tokens", self._max_tokens))
+        cap = extra.get("max_tokens")
+        max_tokens = self._max_tokens if cap is None else int(cap)
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
         if "grammar" in extra:

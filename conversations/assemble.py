@@ -16,8 +16,10 @@ from agents import check_endpoint, load_roster, make_client
 from common.errors import ConfigError
 from conversations.budget import Budget
 from conversations.debate import Debate, Participant, check_question, new_conversation_id
+from conversations.recall import Recall
 from conversations.settings import Settings
 from conversations.transcript import Transcript
+from memory import MemoryStore
 
 MANAGER_MAX_TOKENS = 60
 
@@ -34,6 +36,7 @@ def build_debate(
     stop_signal: threading.Event | None = None,
     prior: Transcript | None = None,
     fork_at: int | None = None,
+    memory: MemoryStore | None = None,
 ) -> Debate:
     """A debate on the configured models, or on the given ``clients`` (tests, demos).
 
@@ -79,7 +82,13 @@ def build_debate(
             stop_signal=threading.Event(),  # the manager's pick is short and never cut
             embedded=settings.embedded,
         )
-    conversation_id = new_conversation_id()
+    conversation_id = prior.header.conversation_id if prior and fork_at is None else None
+    conversation_id = conversation_id or new_conversation_id()
+    recall = (
+        Recall(memory, conversation_id, settings.memory)
+        if memory is not None and settings.memory.enabled
+        else None
+    )
     path = transcript_path or settings.transcripts_dir / f"{conversation_id}.jsonl"
     window = settings.window_of(settings.endpoints["default"])
     return Debate(
@@ -93,6 +102,7 @@ def build_debate(
         conversation_id=conversation_id,
         prior=prior,
         fork_at=fork_at,
+        recall=recall,
     )
 
 

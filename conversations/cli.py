@@ -20,10 +20,12 @@ from common.errors import ConfigError, InfraError, RoundtableError
 from conversations.assemble import build_debate, preflight
 from conversations.budget import Budget
 from conversations.catalogue import catalogue
+from conversations.recall import open_memory, origin
 from conversations.render import TerminalRenderer
 from conversations.replay import replay
-from conversations.settings import load_settings
+from conversations.settings import Settings, load_settings
 from conversations.transcript import TornTailWarning, load
+from memory import MemoryStore
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,6 +72,19 @@ def _parser() -> argparse.ArgumentParser:
 
     lst = commands.add_parser("list", help="list saved transcripts")
     lst.set_defaults(func=_list)
+
+    mem = commands.add_parser("memory", help="the team's shared memory")
+    mem_commands = mem.add_subparsers(dest="memory_command", required=True)
+    add = mem_commands.add_parser("add", help="add text or Markdown documents")
+    add.add_argument("paths", nargs="+", type=Path)
+    add.set_defaults(func=_memory_add)
+    search = mem_commands.add_parser("search", help="search memory, best hits first")
+    search.add_argument("query")
+    search.add_argument("-k", type=_positive, default=5)
+    search.add_argument("--min-score", type=float, default=0.0)
+    search.set_defaults(func=_memory_search)
+    stats = mem_commands.add_parser("stats", help="count entries by kind")
+    stats.set_defaults(func=_memory_stats)
     return parser
 
 
@@ -93,19 +108,73 @@ def _ask(args: argparse.Namespace) -> int:
     if args.max_turns is not None:
         budget = Budget(**{**budget.model_dump(), "max_turns": args.max_turns})
     asyncio.run(preflight(settings, roles))
-    debate = build_debate(
-        settings, args.question, roles=roles, budget=budget, transcript_path=args.transcript
-    )
-    render = TerminalRenderer()
+    store = _open_memory_or_warn(settings)
+    try:
+        debate = build_debate(
+            settings,
+            args.question,
+            roles=roles,
+            budget=budget,
+            transcript_path=args.transcript,
+            memory=store,
+        )
+        render = TerminalRenderer()
 
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, debate.request_stop, "stopped with Ctrl-C")
-        async for event in debate.run():
-            render(event)
+        async def run() -> None:
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGINT, debate.request_stop, "stopped with Ctrl-C")
+            async for event in debate.run():
+                render(event)
 
-    asyncio.run(run())
+        asyncio.run(run())
+    finally:
+        if store is not None:
+            store.close()
     print(f"Transcript: {debate.transcript_path}", file=sys.stderr)
+    return 0
+
+
+def _open_memory_or_warn(settings: Settings) -> MemoryStore | None:
+    """The memory store; a debate still runs without it when another process owns it."""
+    if not settings.memory.enabled:
+        return None
+    try:
+        return open_memory(settings.memory, settings.data_dir)
+    except InfraError as exc:
+        print(f"roundtable: warning: memory off for this run: {exc}", file=sys.stderr)
+        return None
+
+
+def _memory_add(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    with open_memory(settings.memory, settings.data_dir) as store:
+        passages = store.add_documents(args.paths)
+    files = len({p.source for p in passages})
+    print(f"Added {len(passages)} passage(s) from {files} file(s).")
+    return 0
+
+
+def _memory_search(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    with open_memory(settings.memory, settings.data_dir) as store:
+        hits = store.search(args.query, include_past=True, k=args.k, min_score=args.min_score)
+    if not hits:
+        print("No hits.")
+    for hit in hits:
+        text = " ".join(hit.text.split())
+        print(f"{hit.score:.3f}  {origin(hit)}")
+        print(f"       {text[:200]}{'...' if len(text) > 200 else ''}")
+    return 0
+
+
+def _memory_stats(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    with open_memory(settings.memory, settings.data_dir) as store:
+        stats = store.stats()
+    print(f"messages: {stats.message}")
+    print(f"documents (passages): {stats.document}")
+    print(f"pruned turns: {stats.pruned}")
+    print(f"conversations: {stats.conversations}")
     return 0
 
 

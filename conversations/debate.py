@@ -45,6 +45,7 @@ from conversations.events import (
     Event,
     Header,
     LiveEvent,
+    MemoryEvent,
     MessageEvent,
     ParentRef,
     RoleSummary,
@@ -54,6 +55,7 @@ from conversations.events import (
     Usage,
     now,
 )
+from conversations.recall import Recall, as_event_hits, memory_block
 from conversations.selection import Decision, Floor, choose
 from conversations.transcript import Transcript, TranscriptWriter
 
@@ -147,6 +149,7 @@ class Debate:
         conversation_id: str | None = None,
         prior: Transcript | None = None,
         fork_at: int | None = None,
+        recall: Recall | None = None,
     ) -> None:
         if not participants:
             raise ConfigError("a debate needs at least one role")
@@ -203,7 +206,15 @@ class Debate:
         """The turn of the latest committed message; the question is turn 0."""
         self._last_selected: str | None = None
         self._fatal: str | None = None
-        self._history: list[LLMMessage] = []
+        self._messages: list[MessageEvent] = []
+        """Every committed message of the conversation, in order (restored ones included).
+
+        Message ``i`` here is message ``i`` in every agent's model context, which is how
+        pruning reports map back to transcript messages."""
+        self._recall = recall
+        self._memory_events: list[MemoryEvent] = []
+        self._pruned: dict[str, set[int]] = {p.card.name: set() for p in participants}
+        """Seqs of messages pruned from each agent's prompt (they are recalled, not shown)."""
         self._decision: Decision | None = None
         self._accepted = False
         self._agents = [build_agent(p.card, p.client) for p in participants]
@@ -274,6 +285,8 @@ class Debate:
         finally:
             if self._writer is not None:
                 self._writer.close()
+            if self._recall is not None:
+                await self._recall.flush()
 
     async def _one_turn(
         self, task: list[BaseChatMessage], started: float
@@ -347,7 +360,7 @@ class Debate:
         self._turn = max(self._turn, event.turn)
         self._floor.speakers.append(event.speaker)
         self._floor.last_verdict = event.verdict
-        self._history.append(UserMessage(content=event.content, source=event.speaker))
+        self._messages.append(event)
         for agent in self._agents:
             if agent.name == event.speaker:
                 turn: LLMMessage = AssistantMessage(content=event.content, source=event.speaker)
@@ -364,14 +377,33 @@ class Debate:
         decision = await choose(self._floor, self.manager_client, self._pick_history())
         self._decision = decision
         self._floor.requested = None
+        await self._remind(decision.speaker)
         return decision.speaker
 
     def _pick_history(self) -> list[LLMMessage]:
         return [
-            UserMessage(content=str(m.content)[:PICK_CHARS], source=m.source)
-            for m in self._history[-PICK_HISTORY:]
-            if isinstance(m, UserMessage)
+            UserMessage(content=m.content[:PICK_CHARS], source=m.speaker)
+            for m in self._messages[-PICK_HISTORY:]
         ]
+
+    async def _remind(self, speaker: str) -> None:
+        """Recall shared memory for the speaker: one block in its prompt, one memory event."""
+        if self._recall is None or not self._recall.settings.enabled:
+            return
+        in_prompt = [m.seq for m in self._messages if m.seq not in self._pruned[speaker]]
+        query, hits = await self._recall.recall(self.question, self._messages, in_prompt)
+        agent = next(a for a in self._agents if a.name == speaker)
+        set_block = getattr(agent.model_context, "set_memory_block", None)
+        if callable(set_block):
+            set_block(memory_block(hits))
+        self._memory_events.append(
+            MemoryEvent(
+                **self._stamp(turn=self._turn + 1),
+                speaker=speaker,
+                query=query,
+                hits=as_event_hits(hits),
+            )
+        )
 
     def _flush_decision(self) -> list[Event]:
         decision, self._decision = self._decision, None
@@ -401,6 +433,9 @@ class Debate:
                 )
             )
         )
+        memory, self._memory_events = self._memory_events, []
+        for event in memory:  # stamped when recalled: re-stamp in commit order
+            events.append(self._commit(event.model_copy(update=dict(self._stamp(event.turn)))))
         return events
 
     # -- committing -------------------------------------------------------------------------
@@ -468,8 +503,11 @@ class Debate:
             interrupted=interrupted,
         )
         self._floor.speakers.append(speaker)
-        self._history.append(UserMessage(content=content, source=speaker))
-        return self._commit(event)
+        self._messages.append(event)
+        committed = self._commit(event)
+        if self._recall is not None:
+            self._recall.remember(committed)
+        return committed
 
     def _record_failure(self, exc: BaseException) -> ErrorEvent:
         speaker = self._last_selected

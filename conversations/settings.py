@@ -35,6 +35,7 @@ from agents import ROLE_NAMES, EndpointSettings
 from agents.llama_client import EmbeddedModelSettings
 from common.errors import ConfigError
 from conversations.budget import Budget
+from conversations.recall import MemorySettings
 
 
 def default_data_dir() -> Path:
@@ -60,6 +61,7 @@ class Settings(BaseSettings):
     cards_dir: Path | None = None
     embedded: EmbeddedModelSettings = Field(default_factory=EmbeddedModelSettings)
     budget: Budget = Field(default_factory=Budget)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
     context_window: int | None = Field(default=None, ge=256)
     """Overrides every endpoint's window (``--context-window``)."""
 

@@ -185,6 +185,7 @@ async def test_reply_grammar_forces_the_critic_verdict(engine: LlamaEngine) -> N
     verdict = 'root ::= ("ACCEPT" | "REVISE") ": " [^\\n]+'
     c = client(engine, max_tokens=16, reply_grammar=verdict)
     result = await c.create(DEBATE)
+    assert isinstance(result.content, str)
     assert result.content.startswith(("ACCEPT: ", "REVISE: ")), result.content
     with pytest.raises(ConfigError, match="invalid GBNF"):
         client(engine, reply_grammar="root ::= undefined_rule")

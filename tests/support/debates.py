@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from agents import ScriptedChatCompletionClient, load_roster
 from agents.scripted import Reply
 from conversations import Budget, Debate, LiveEvent, Participant, Transcript
+from conversations.recall import MemorySettings, Recall
+from memory import MemoryStore
 
 
 def pick(speaker: str, reason: str = "it is their turn") -> str:
@@ -28,6 +31,8 @@ def scripted_debate(
     defaults: dict[str, str] | None = None,
     prior: Transcript | None = None,
     fork_at: int | None = None,
+    memory: MemoryStore | None = None,
+    memory_settings: MemorySettings | None = None,
 ) -> tuple[Debate, dict[str, ScriptedChatCompletionClient], ScriptedChatCompletionClient]:
     """A debate whose roles and manager speak from scripts."""
     signal = threading.Event()
@@ -43,6 +48,13 @@ def scripted_debate(
         for card in cards
     }
     manager = ScriptedChatCompletionClient(picks, name="manager")
+    conversation_id = prior.header.conversation_id if prior and fork_at is None else None
+    conversation_id = conversation_id or f"test-{uuid.uuid4().hex[:8]}"
+    recall = (
+        Recall(memory, conversation_id, memory_settings or MemorySettings())
+        if memory is not None
+        else None
+    )
     debate = Debate(
         question=question,
         participants=[Participant(card=c, client=clients[c.name]) for c in cards],
@@ -52,6 +64,8 @@ def scripted_debate(
         budget=budget,
         prior=prior,
         fork_at=fork_at,
+        conversation_id=conversation_id,
+        recall=recall,
     )
     return debate, clients, manager
 
