@@ -6,7 +6,7 @@ decides, between two turns, whether the debate ends and says why in plain words.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,7 +36,6 @@ class Tally:
     tokens: int = 0
     elapsed_s: float = 0.0
     consecutive_errors: int = 0
-    tokens_by_speaker: dict[str, int] = field(default_factory=dict)
 
 
 def stop_reason(
@@ -59,3 +58,30 @@ def stop_reason(
             f"ran {tally.elapsed_s:.0f} s of the {budget.wall_clock_s:.0f} s allowed",
         )
     return None
+
+
+WARN_AT = 0.8
+
+
+def budget_warnings(budget: Budget, tally: Tally, already: set[str]) -> list[tuple[str, str]]:
+    """Budgets that just crossed 80%, as (name, message); ``already`` remembers the warned."""
+    used = {
+        "turns": (
+            tally.agent_turns / budget.max_turns,
+            f"{tally.agent_turns} of {budget.max_turns} turns",
+        ),
+        "tokens": (
+            tally.tokens / budget.max_tokens,
+            f"{tally.tokens} of {budget.max_tokens} tokens",
+        ),
+        "time": (
+            tally.elapsed_s / budget.wall_clock_s,
+            f"{tally.elapsed_s:.0f} of {budget.wall_clock_s:.0f} seconds",
+        ),
+    }
+    fresh: list[tuple[str, str]] = []
+    for name, (ratio, words) in used.items():
+        if WARN_AT <= ratio < 1.0 and name not in already:
+            already.add(name)
+            fresh.append((name, f"{round(ratio * 100)}% of the {name} budget used ({words})"))
+    return fresh

@@ -37,24 +37,28 @@ from autogen_core.models import AssistantMessage, ChatCompletionClient, LLMMessa
 
 from agents import RoleCard, build_agent, parse_verdict
 from common.errors import ConfigError, InfraError, ModelError, RoundtableError
-from conversations.budget import Budget, Tally, stop_reason
+from conversations.budget import Budget, Tally, budget_warnings, stop_reason
 from conversations.events import (
     HUMAN,
     ErrorEvent,
     ErrorFamily,
     Event,
     Header,
+    LedgerRow,
     LiveEvent,
     MemoryEvent,
     MessageEvent,
+    NoticeEvent,
     ParentRef,
     RoleSummary,
     SelectionEvent,
+    StopCode,
     StopEvent,
     TokenDelta,
     Usage,
     now,
 )
+from conversations.ledger import MANAGER, Ledger, Price
 from conversations.recall import Recall, as_event_hits, memory_block
 from conversations.selection import Decision, Floor, choose
 from conversations.transcript import Transcript, TranscriptWriter
@@ -81,6 +85,8 @@ class Participant:
     client: ChatCompletionClient
     endpoint: str = "default"
     model: str = "SmolLM2-135M-Instruct"
+    price: Price | None = None
+    """Dollars per 1,000 tokens, when the endpoint's price is configured."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,7 @@ class Debate:
         prior: Transcript | None = None,
         fork_at: int | None = None,
         recall: Recall | None = None,
+        manager_price: Price | None = None,
     ) -> None:
         if not participants:
             raise ConfigError("a debate needs at least one role")
@@ -202,6 +209,14 @@ class Debate:
             turns_left=self.budget.max_turns,
         )
         self._tally = Tally()
+        self._ledger = Ledger(
+            prices={
+                **{p.card.name: p.price for p in participants if p.price is not None},
+                **({MANAGER: manager_price} if manager_price is not None else {}),
+            }
+        )
+        self._warned: set[str] = set()
+        self._pick_seconds = 0.0
         self._turn = -1
         """The turn of the latest committed message; the question is turn 0."""
         self._last_selected: str | None = None
@@ -273,14 +288,18 @@ class Debate:
                 if self._fatal is not None:
                     ending = ("error", self._fatal)
                 if ending is not None:
-                    yield self._commit(StopEvent(**self._stamp(), code=ending[0], reason=ending[1]))
+                    yield self._stop(*ending)
                     return
+                for _, warning in budget_warnings(self.budget, self._tally, self._warned):
+                    yield self._commit(
+                        NoticeEvent(**self._stamp(), code="budget_warning", message=warning)
+                    )
                 async for live in self._one_turn(pending, started):
                     yield live
                 pending = []
         except InfraError as exc:
             with contextlib.suppress(InfraError):
-                yield self._commit(StopEvent(**self._stamp(), code="error", reason=str(exc)))
+                yield self._stop("error", str(exc))
             raise
         finally:
             if self._writer is not None:
@@ -330,6 +349,16 @@ class Debate:
         if not committed:
             yield self._record_failure(ModelError("the turn produced no reply"))
 
+    def _stop(self, code: StopCode, reason: str) -> StopEvent:
+        return self._commit(
+            StopEvent(**self._stamp(), code=code, reason=reason, ledger=self._ledger.rows())
+        )
+
+    @property
+    def ledger(self) -> list[LedgerRow]:
+        """What each speaker has cost so far in this run."""
+        return self._ledger.rows()
+
     async def _open(self) -> list[Event]:
         """Open the transcript; when continuing or forking, restore the debate so far.
 
@@ -374,7 +403,9 @@ class Debate:
         """AutoGen's ``selector_func``: our strategy, with the decision kept for the transcript."""
         self._floor.turns_left = self.budget.max_turns - self._tally.agent_turns
         self._floor.tokens_left_ratio = 1 - self._tally.tokens / self.budget.max_tokens
+        began = time.monotonic()
         decision = await choose(self._floor, self.manager_client, self._pick_history())
+        self._pick_seconds = time.monotonic() - began
         self._decision = decision
         self._floor.requested = None
         await self._remind(decision.speaker)
@@ -421,6 +452,9 @@ class Debate:
             for n, failure in enumerate(decision.failures, start=1)
         ]
         self._tally.tokens += decision.usage.total
+        if decision.method in ("model", "fallback") and decision.usage.total:
+            calls = len(decision.failures) + (1 if decision.method == "model" else 0)
+            self._ledger.charge(MANAGER, decision.usage, self._pick_seconds, calls=calls)
         events.append(
             self._commit(
                 SelectionEvent(
@@ -474,9 +508,7 @@ class Debate:
         self._floor.excluded.clear()
         self._tally.agent_turns += 1
         self._tally.tokens += usage.total
-        self._tally.tokens_by_speaker[speaker] = (
-            self._tally.tokens_by_speaker.get(speaker, 0) + usage.total
-        )
+        self._ledger.charge(speaker, usage, latency)
         self._tally.consecutive_errors = 0
         return event
 

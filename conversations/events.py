@@ -117,12 +117,33 @@ class SelectionEvent(_Event):
     usage: Usage = Usage()
 
 
+class LedgerRow(_Record):
+    """What one speaker (or the manager) cost in a run."""
+
+    speaker: Name
+    calls: int = Field(default=0, ge=0)
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    seconds: float = Field(default=0.0, ge=0.0)
+    cost_usd: float | None = Field(default=None, ge=0.0)
+    """Set when the endpoint has a configured price per token."""
+
+
 class StopEvent(_Event):
     """The debate ended; ``reason`` says why in words a person reads."""
 
     kind: Literal["stop"] = "stop"
     code: StopCode
     reason: Text
+    ledger: list[LedgerRow] = Field(default_factory=list, max_length=64)
+
+
+class NoticeEvent(_Event):
+    """Something the person should know that is not an error (a budget at 80%)."""
+
+    kind: Literal["notice"] = "notice"
+    code: Literal["budget_warning"]
+    message: Text
 
 
 class ErrorEvent(_Event):
@@ -166,7 +187,7 @@ class PruneEvent(_Event):
 
 
 Event = Annotated[
-    MessageEvent | SelectionEvent | StopEvent | ErrorEvent | MemoryEvent | PruneEvent,
+    MessageEvent | SelectionEvent | StopEvent | ErrorEvent | MemoryEvent | PruneEvent | NoticeEvent,
     Field(discriminator="kind"),
 ]
 """Every saved event. One adapter reads and writes them all."""

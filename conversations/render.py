@@ -14,9 +14,11 @@ from conversations.events import (
     HUMAN,
     ErrorEvent,
     Header,
+    LedgerRow,
     LiveEvent,
     MemoryEvent,
     MessageEvent,
+    NoticeEvent,
     PruneEvent,
     SelectionEvent,
     StopEvent,
@@ -68,8 +70,12 @@ class TerminalRenderer:
         elif isinstance(event, ErrorEvent):
             who = f" {event.speaker}" if event.speaker else ""
             self._line(f"  ! {event.family} error{who}: {event.message}", _RED)
+        elif isinstance(event, NoticeEvent):
+            self._line(f"  note: {event.message}", _DIM)
         elif isinstance(event, StopEvent):
             self._line(f"Stopped ({event.code}): {event.reason}", "\033[1m")
+            for row in event.ledger:
+                self._line(ledger_line(row), _DIM)
 
     def _token(self, event: TokenDelta) -> None:
         key = (event.turn, event.speaker)
@@ -103,3 +109,12 @@ class TerminalRenderer:
     def _write(self, text: str) -> None:
         self.out.write(text)
         self.out.flush()
+
+
+def ledger_line(row: LedgerRow) -> str:
+    """One line of the cost ledger."""
+    cost = f", ${row.cost_usd:.4f}" if row.cost_usd is not None else ""
+    return (
+        f"  cost {row.speaker}: {row.calls} call(s), {row.prompt_tokens}+{row.completion_tokens}"
+        f" tokens, {row.seconds:.1f} s{cost}"
+    )

@@ -15,6 +15,7 @@ from conversations import (
     ErrorEvent,
     Header,
     MessageEvent,
+    NoticeEvent,
     SelectionEvent,
     StopEvent,
     TokenDelta,
@@ -279,3 +280,28 @@ async def test_a_configuration_fault_in_an_agent_stops_the_debate_at_once(tmp_pa
     stop = events[-1]
     assert isinstance(stop, StopEvent) and stop.code == "error"
     assert "API key refused" in stop.reason
+
+
+async def test_a_budget_warning_at_80_percent_and_a_cost_ledger_at_the_end(tmp_path: Path) -> None:
+    debate, _, _ = scripted_debate(
+        tmp_path / "t.jsonl",
+        {},
+        defaults={
+            r: f"{r} says a few words." for r in ("researcher", "analyst", "critic", "writer")
+        },
+        picks=[pick("analyst"), pick("critic"), pick("researcher")],
+        budget=Budget(max_turns=5),
+    )
+    events = await collect(debate)
+    notices = [e for e in events if isinstance(e, NoticeEvent)]
+    assert [n.message for n in notices] == ["80% of the turns budget used (4 of 5 turns)"]
+    stop = events[-1]
+    assert isinstance(stop, StopEvent)
+    rows = {row.speaker: row for row in stop.ledger}
+    spoke = [e.speaker for e in events if isinstance(e, MessageEvent) and e.speaker != HUMAN]
+    assert set(rows) == {*spoke, "manager"}
+    assert rows["manager"].calls == 2
+    for speaker in set(spoke):
+        assert rows[speaker].calls == spoke.count(speaker)
+        assert rows[speaker].completion_tokens > 0
+        assert rows[speaker].cost_usd is None  # no price configured

@@ -1,0 +1,70 @@
+"""The cost ledger: calls, tokens, seconds and (when priced) dollars per speaker.
+
+Kept while a debate runs and saved with its stop event, so the terminal and the browser
+can show what each agent, and the manager's own picks, cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from conversations.events import LedgerRow, Usage
+
+MANAGER = "manager"
+
+
+@dataclass(frozen=True)
+class Price:
+    """Dollars per 1,000 tokens; an endpoint with no price has none."""
+
+    prompt_per_1k: float = 0.0
+    completion_per_1k: float = 0.0
+
+    def cost(self, usage: Usage) -> float:
+        return (
+            usage.prompt_tokens * self.prompt_per_1k
+            + usage.completion_tokens * self.completion_per_1k
+        ) / 1000
+
+
+@dataclass
+class _Line:
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class Ledger:
+    """Running totals per speaker."""
+
+    prices: dict[str, Price] = field(default_factory=dict)
+    _lines: dict[str, _Line] = field(default_factory=dict)
+
+    def charge(self, speaker: str, usage: Usage, seconds: float, calls: int = 1) -> None:
+        line = self._lines.setdefault(speaker, _Line())
+        line.calls += calls
+        line.prompt_tokens += usage.prompt_tokens
+        line.completion_tokens += usage.completion_tokens
+        line.seconds += seconds
+
+    def rows(self) -> list[LedgerRow]:
+        """One row per speaker that spent anything, in the order they first spent."""
+        rows = []
+        for speaker, line in self._lines.items():
+            price = self.prices.get(speaker)
+            usage = Usage(
+                prompt_tokens=line.prompt_tokens, completion_tokens=line.completion_tokens
+            )
+            rows.append(
+                LedgerRow(
+                    speaker=speaker,
+                    calls=line.calls,
+                    prompt_tokens=line.prompt_tokens,
+                    completion_tokens=line.completion_tokens,
+                    seconds=round(line.seconds, 3),
+                    cost_usd=round(price.cost(usage), 6) if price is not None else None,
+                )
+            )
+        return rows
