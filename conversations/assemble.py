@@ -14,6 +14,7 @@ from autogen_core.models import ChatCompletionClient
 
 from agents import check_endpoint, load_roster, make_client
 from common.errors import ConfigError
+from conversations import observe
 from conversations.budget import Budget
 from conversations.debate import Debate, Participant, check_question, new_conversation_id
 from conversations.recall import Recall
@@ -113,3 +114,14 @@ async def preflight(settings: Settings, roles: Sequence[str] | None = None) -> N
         names.add(settings.endpoint_for(role)[0])
     for name in sorted(names):
         await check_endpoint(settings.endpoints[name], name)
+
+
+def start_observing(settings: Settings) -> None:
+    """JSON logs in the data folder (and tracing when configured), once per process."""
+    observe.configure(
+        log_file=settings.data_dir / "logs" / "roundtable.jsonl",
+        level=settings.log_level,
+        stderr=settings.log_stderr,
+        secrets=settings.secrets(),
+        otlp_endpoint=settings.otlp_endpoint,
+    )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from agents import EndpointSettings
 from common.errors import ConfigError, InfraError, RoundtableError
-from conversations.assemble import build_debate, preflight
+from conversations.assemble import build_debate, preflight, start_observing
 from conversations.budget import Budget
 from conversations.catalogue import catalogue
 from conversations.recall import open_memory, origin
@@ -103,6 +103,7 @@ def _ask(args: argparse.Namespace) -> int:
         overrides["endpoints"] = {"default": EndpointSettings(kind="scripted")}
         overrides["roles"] = {}
     settings = load_settings(**overrides)
+    start_observing(settings)
     roles = [r.strip() for r in args.roles.split(",")] if args.roles else None
     budget = settings.budget
     if args.max_turns is not None:

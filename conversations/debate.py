@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 import uuid
@@ -37,6 +38,7 @@ from autogen_core.models import AssistantMessage, ChatCompletionClient, LLMMessa
 
 from agents import RoleCard, build_agent, parse_verdict
 from common.errors import ConfigError, InfraError, ModelError, RoundtableError
+from conversations import observe
 from conversations.budget import Budget, Tally, budget_warnings, stop_reason
 from conversations.events import (
     HUMAN,
@@ -323,6 +325,14 @@ class Debate:
         )
         began = time.monotonic()
         committed = False
+        span = observe.TRACER.start_span(
+            "roundtable.turn",
+            attributes={
+                "roundtable.conversation_id": self.conversation_id,
+                "roundtable.turn": turn,
+            },
+        )
+        self._log("turn_start")
         try:
             async with contextlib.aclosing(self._team.run_stream(task=task or None)) as stream:
                 async for item in stream:
@@ -346,10 +356,13 @@ class Debate:
             return
         finally:
             deadline.cancel()
+            span.set_attribute("roundtable.agent", self._last_selected or "")
+            span.end()
         if not committed:
             yield self._record_failure(ModelError("the turn produced no reply"))
 
     def _stop(self, code: StopCode, reason: str) -> StopEvent:
+        self._log("stop", code=code, reason=reason, turns=self._tally.agent_turns)
         return self._commit(
             StopEvent(**self._stamp(), code=code, reason=reason, ledger=self._ledger.rows())
         )
@@ -409,6 +422,7 @@ class Debate:
         self._decision = decision
         self._floor.requested = None
         await self._remind(decision.speaker)
+        self._log("model_call_start", agent=decision.speaker)
         return decision.speaker
 
     def _pick_history(self) -> list[LLMMessage]:
@@ -422,7 +436,15 @@ class Debate:
         if self._recall is None or not self._recall.settings.enabled:
             return
         in_prompt = [m.seq for m in self._messages if m.seq not in self._pruned[speaker]]
+        began = time.monotonic()
         query, hits = await self._recall.recall(self.question, self._messages, in_prompt)
+        self._log(
+            "memory_query",
+            agent=speaker,
+            hits=len(hits),
+            top_score=round(hits[0].score, 3) if hits else None,
+            ms=round((time.monotonic() - began) * 1000, 1),
+        )
         agent = next(a for a in self._agents if a.name == speaker)
         set_block = getattr(agent.model_context, "set_memory_block", None)
         if callable(set_block):
@@ -467,6 +489,14 @@ class Debate:
                 )
             )
         )
+        self._log(
+            "selection",
+            agent=decision.speaker,
+            method=decision.method,
+            reason=decision.reason,
+            candidates=decision.candidates,
+            refused=len(decision.failures),
+        )
         memory, self._memory_events = self._memory_events, []
         for event in memory:  # stamped when recalled: re-stamp in commit order
             events.append(self._commit(event.model_copy(update=dict(self._stamp(event.turn)))))
@@ -495,6 +525,14 @@ class Debate:
         verdict = parse_verdict(message.content) if participant.card.gives_verdict else None
         interrupted = bool(getattr(participant.client, "last_interrupted", False))
         previous_agent = self._floor.last_agent
+        self._log(
+            "model_call_end",
+            agent=speaker,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            latency_s=round(latency, 3),
+            interrupted=interrupted,
+        )
         event = self._commit_message(
             speaker,
             message.content,
@@ -544,6 +582,7 @@ class Debate:
     def _record_failure(self, exc: BaseException) -> ErrorEvent:
         speaker = self._last_selected
         family, message = describe_failure(exc)
+        self._log("turn_failed", level=logging.WARNING, agent=speaker, family=family, error=message)
         self._tally.consecutive_errors += 1
         if family == "config":  # a bad key or a missing model will not fix itself: stop now
             self._fatal = f"{speaker or 'a role'} cannot run: {message}"
@@ -566,6 +605,18 @@ class Debate:
             self._last_selected = event.speaker
         self._writer.append(event)
         return event
+
+    def _log(
+        self, event: str, *, agent: str | None = None, level: int = logging.INFO, **fields: object
+    ) -> None:
+        observe.log(
+            event,
+            conversation_id=self.conversation_id,
+            turn=self._turn + 1,
+            agent=agent,
+            level=level,
+            **fields,
+        )
 
     def _stamp(self, turn: int | None = None) -> _Stamp:
         assert self._writer is not None

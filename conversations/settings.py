@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     memory: MemorySettings = Field(default_factory=MemorySettings)
     context_window: int | None = Field(default=None, ge=256)
     """Overrides every endpoint's window (``--context-window``)."""
+    log_level: str = "INFO"
+    log_stderr: bool = False
+    otlp_endpoint: str | None = None
+    """OpenTelemetry traces go here (OTLP over HTTP) when set; nothing is exported otherwise."""
 
     @model_validator(mode="after")
     def _names_exist(self) -> Settings:
@@ -77,6 +81,10 @@ class Settings(BaseSettings):
         if self.manager_endpoint not in self.endpoints:
             raise ValueError(f"manager_endpoint: no endpoint named {self.manager_endpoint!r}")
         return self
+
+    def secrets(self) -> list[str]:
+        """Every configured secret value, so logs can scrub them."""
+        return [key for e in self.endpoints.values() if (key := e.key()) is not None]
 
     @property
     def transcripts_dir(self) -> Path:

@@ -1,0 +1,137 @@
+"""Observability: structured JSON logs at every orchestration boundary, and optional tracing.
+
+Every log line is one JSON object with the conversation id, turn and agent, written to
+``<data>/logs/roundtable.jsonl`` (and to stderr when asked). Secrets never reach a log: a
+filter replaces configured secret values, bearer tokens and ``sk-`` keys with ``[redacted]``.
+OpenTelemetry spans are exported only when an OTLP endpoint is configured; AutoGen's runtime
+picks up the same tracer provider, so its spans nest under ours.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import trace
+
+LOGGER = logging.getLogger("roundtable")
+TRACER = trace.get_tracer("roundtable")
+_FIELDS = ("conversation_id", "turn", "agent")
+_PATTERNS = [
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]+"),
+    re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"(?i)(api[_-]?key|password|token|secret)(\"?\s*[:=]\s*\"?)[^\s\",}]+"),
+]
+_configured = False
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, event, the context fields and any extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "at": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        for key in _FIELDS:
+            data[key] = getattr(record, key, None)
+        data.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            data["error"] = self.formatException(record.exc_info).splitlines()[-1]
+        return json.dumps(data, default=str, ensure_ascii=False)
+
+
+class Redactor(logging.Filter):
+    """Scrubs secrets from the message and every field before a record is written."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        text = _PATTERNS[0].sub(r"\1[redacted]", text)
+        text = _PATTERNS[1].sub("[redacted]", text)
+        return _PATTERNS[2].sub(r"\1\2[redacted]", text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.scrub(record.getMessage())
+        record.args = ()
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            record.fields = {
+                k: self.scrub(v) if isinstance(v, str) else v for k, v in fields.items()
+            }
+        return True
+
+
+def configure(
+    *,
+    log_file: Path | None,
+    level: str = "INFO",
+    stderr: bool = False,
+    secrets: Iterable[str] = (),
+    otlp_endpoint: str | None = None,
+) -> None:
+    """Set up logging (and tracing when an endpoint is given) once per process."""
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    redactor = Redactor(secrets)
+    handlers: list[logging.Handler] = []
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(RotatingFileHandler(log_file, maxBytes=10_000_000, backupCount=3))
+    if stderr:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    for handler in handlers:
+        handler.setFormatter(JsonFormatter())
+        handler.addFilter(redactor)
+        LOGGER.addHandler(handler)
+    LOGGER.setLevel(level.upper())
+    LOGGER.propagate = False
+    for noisy in ("autogen_core", "autogen_agentchat", "chromadb", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if otlp_endpoint:
+        _configure_tracing(otlp_endpoint)
+
+
+def _configure_tracing(endpoint: str) -> None:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "roundtable"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    trace.set_tracer_provider(provider)
+
+
+def log(
+    event: str,
+    *,
+    conversation_id: str,
+    turn: int | None = None,
+    agent: str | None = None,
+    level: int = logging.INFO,
+    **fields: Any,
+) -> None:
+    """Log one orchestration boundary with its context."""
+    if not LOGGER.isEnabledFor(level):
+        return
+    LOGGER.log(
+        level,
+        event,
+        extra={"conversation_id": conversation_id, "turn": turn, "agent": agent, "fields": fields},
+    )
