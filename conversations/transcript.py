@@ -6,18 +6,25 @@ The loader validates every line and rejects a malformed file whole, naming the f
 field; only a torn last line (a crash mid-write) is dropped, with a warning. Old schema
 versions are upgraded by numbered functions in ``UPGRADES``.
 
+A write that fails (a full disk) is cut back off the file, so it holds whole records only, and
+a new file appears with its whole header or not at all.
+
 This module owns the file format; it does not run debates or render anything.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import io
 import json
+import math
 import os
+import uuid
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -26,6 +33,8 @@ from conversations.events import EVENT_ADAPTER, SCHEMA_VERSION, Event, Header
 
 MAX_LINE_BYTES = 4_000_000
 MAX_DEPTH = 32
+MAX_DIGITS = 30
+"""Longer integers are refused before Python converts them (no saved count needs more)."""
 
 UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 """``UPGRADES[n]`` turns a version-n record into version n+1. None yet: version 1 is the first."""
@@ -48,6 +57,8 @@ class Transcript(BaseModel):
     header: Header
     events: list[Event]
     torn_tail: bool = False
+    committed_bytes: int = 0
+    """Length of the file up to the end of its last complete line: where appending resumes."""
 
 
 def encode(record: Header | Event) -> bytes:
@@ -61,31 +72,70 @@ class TranscriptWriter:
     def __init__(self, path: Path, header: Header) -> None:
         self.path = path
         self.header = header
-        self._file: BinaryIO | None = None
+        self._file: io.FileIO | None = None
+        self._size = 0
+        """Bytes of whole records in the file: a failed write is cut back to this."""
         self._seq = 0
 
     @classmethod
     def create(cls, path: Path, header: Header) -> TranscriptWriter:
-        """Start a new transcript; refuses to overwrite an existing file."""
+        """Start a new transcript; refuses to overwrite an existing file.
+
+        The header is written and fsynced in a temporary file that is then linked into place,
+        so a crash never leaves an empty or half-written header behind.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
-        writer = cls(path, header)
+        line = encode(header)
+        temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            writer._file = path.open("xb")
+            with temp.open("xb", buffering=0) as handle:
+                _write_all(handle, line)
+                os.fsync(handle.fileno())
+            os.link(temp, path)
         except FileExistsError as exc:
             raise ConfigError(f"transcript {path} already exists") from exc
-        writer._append(encode(header))
+        except OSError as exc:
+            raise _infra_error(path, exc) from exc
+        finally:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+        _sync_dir(path.parent)
+        writer = cls(path, header)
+        writer._open(len(line))
         return writer
 
     @classmethod
     def reopen(cls, transcript: Transcript) -> TranscriptWriter:
-        """Continue a loaded transcript: a torn tail is cut off before anything is appended."""
-        writer = cls(transcript.path, transcript.header)
+        """Continue a loaded transcript: a torn tail is cut off before anything is appended.
+
+        A file that gained whole lines since it was loaded is refused: cutting it back to
+        what was loaded would lose them.
+        """
+        path, good = transcript.path, transcript.committed_bytes
+        try:
+            with path.open("rb") as handle:
+                handle.seek(good)
+                rest = handle.read()
+                size = handle.tell()
+        except OSError as exc:
+            raise TranscriptError(f"{path}: cannot read ({exc.strerror})") from exc
+        if size < good or b"\n" in rest:
+            raise TranscriptError(f"{path}: changed since it was loaded; load it again")
+        writer = cls(path, transcript.header)
         writer._seq = transcript.events[-1].seq if transcript.events else 0
-        good = len(encode(transcript.header)) + sum(len(encode(e)) for e in transcript.events)
-        writer._file = transcript.path.open("r+b")
-        writer._file.truncate(good)
-        writer._file.seek(good)
+        try:
+            os.truncate(path, good)
+        except OSError as exc:
+            raise _infra_error(path, exc) from exc
+        writer._open(good)
         return writer
+
+    def _open(self, size: int) -> None:
+        try:
+            self._file = self.path.open("ab", buffering=0)
+        except OSError as exc:
+            raise _infra_error(self.path, exc) from exc
+        self._size = size
 
     def next_seq(self) -> int:
         """The ``seq`` the next event must carry."""
@@ -101,13 +151,15 @@ class TranscriptWriter:
     def _append(self, line: bytes) -> None:
         assert self._file is not None, "writer is closed"
         try:
-            self._file.write(line)
-            self._file.flush()
+            _write_all(self._file, line)
             os.fsync(self._file.fileno())
         except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise InfraError(f"storage full: cannot write transcript {self.path}") from exc
-            raise InfraError(f"cannot write transcript {self.path}: {exc.strerror}") from exc
+            # Part of the line may be on disk (a short write, or written but not synced):
+            # cut it off, so the file still ends with a whole record.
+            with contextlib.suppress(OSError, ValueError):
+                self._file.truncate(self._size)
+            raise _infra_error(self.path, exc) from exc
+        self._size += len(line)
 
     def close(self) -> None:
         if self._file is not None:
@@ -142,7 +194,13 @@ def load(path: Path) -> Transcript:
             TornTailWarning,
             stacklevel=2,
         )
-    return Transcript(path=path, header=header, events=events, torn_tail=torn)
+    return Transcript(
+        path=path,
+        header=header,
+        events=events,
+        torn_tail=torn,
+        committed_bytes=len(data) - len(tail),
+    )
 
 
 def save(path: Path, header: Header, events: Iterable[Event]) -> None:
@@ -153,6 +211,32 @@ def save(path: Path, header: Header, events: Iterable[Event]) -> None:
             writer.append(event)
     finally:
         writer.close()
+
+
+def _write_all(handle: io.FileIO, data: bytes) -> None:
+    """Write every byte: an unbuffered write may be short (the disk filling up mid-line)."""
+    view = memoryview(data)
+    while view:
+        written = handle.write(view)
+        if not written:
+            raise OSError(errno.EIO, "short write")
+        view = view[written:]
+
+
+def _sync_dir(folder: Path) -> None:
+    """Make a new directory entry durable (best effort: not every platform can)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _infra_error(path: Path, exc: OSError) -> InfraError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InfraError(f"storage full: cannot write transcript {path}")
+    return InfraError(f"cannot write transcript {path}: {exc.strerror or exc}")
 
 
 def _parse_header(path: Path, raw: bytes) -> Header:
@@ -169,17 +253,23 @@ def _parse_header(path: Path, raw: bytes) -> Header:
         raise TranscriptError(f"{path}:1: field 'schema_version': {version} is not a version")
     obj = _upgrade(obj, version)
     try:
-        return Header.model_validate(obj)
+        header = Header.model_validate(obj)
     except ValidationError as exc:
         raise TranscriptError(_describe(path, 1, exc)) from exc
+    if header.created_at.tzinfo is None:
+        raise TranscriptError(f"{path}:1: field 'created_at': time without a timezone")
+    return header
 
 
 def _parse_event(path: Path, number: int, raw: bytes, version: int) -> Event:
     obj = _upgrade(_decode(path, number, raw), version)
     try:
-        return EVENT_ADAPTER.validate_python(obj)
+        event: Event = EVENT_ADAPTER.validate_python(obj)
     except ValidationError as exc:
         raise TranscriptError(_describe(path, number, exc, tagged=True)) from exc
+    if event.at.tzinfo is None:  # replay subtracts times: naive and aware ones do not mix
+        raise TranscriptError(f"{path}:{number}: field 'at': time without a timezone")
+    return event
 
 
 def _decode(path: Path, number: int, raw: bytes) -> dict[str, Any]:
@@ -189,27 +279,75 @@ def _decode(path: Path, number: int, raw: bytes) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise TranscriptError(f"{path}:{number}: not valid UTF-8 at byte {exc.start}") from exc
-    if _depth(text) > MAX_DEPTH:
-        raise TranscriptError(f"{path}:{number}: nested deeper than {MAX_DEPTH} levels")
     try:
-        obj = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+        obj = json.loads(
+            text,
+            object_pairs_hook=_object,
+            parse_int=_integer,
+            parse_float=_number,
+            parse_constant=_constant,
+        )
+    except RecursionError as exc:
+        raise TranscriptError(f"{path}:{number}: nested deeper than {MAX_DEPTH} levels") from exc
+    except json.JSONDecodeError as exc:
         raise TranscriptError(f"{path}:{number}: not valid JSON ({exc})") from exc
     if not isinstance(obj, dict):
         raise TranscriptError(f"{path}:{number}: expected a JSON object")
+    problem = _find_problem(obj)
+    if problem is not None:
+        where, what = problem
+        field = f"field {where!r}: " if where else ""
+        raise TranscriptError(f"{path}:{number}: {field}{what}")
     return obj
 
 
-def _depth(text: str) -> int:
-    """Deepest bracket nesting, counted without parsing (strings may hold brackets: harmless)."""
-    depth = deepest = 0
-    for char in text:
-        if char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
+class _Refused:
+    """Stands in for a value the parser refuses, so the check after parsing names its field."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        obj[key] = _Refused("appears twice") if key in obj else value
+    return obj
+
+
+def _integer(digits: str) -> int | _Refused:
+    if len(digits) > MAX_DIGITS:  # Python refuses to convert more than 4,300 digits anyway
+        return _Refused(f"a number of more than {MAX_DIGITS} digits")
+    return int(digits)
+
+
+def _number(text: str) -> float | _Refused:
+    value = float(text)  # 1e999 parses as infinity: the writer never saves one
+    return value if math.isfinite(value) else _Refused(f"{text[:20]} is not a finite number")
+
+
+def _constant(name: str) -> _Refused:
+    return _Refused(f"{name} is not a JSON number")
+
+
+def _find_problem(obj: dict[str, Any]) -> tuple[str, str] | None:
+    """The first refused value, or nesting deeper than ``MAX_DEPTH``, and its field's path.
+
+    Depth is measured on the parsed value, so brackets inside strings do not count; the walk
+    is iterative, so no value can exhaust the stack.
+    """
+    stack: list[tuple[Any, tuple[str, ...]]] = [(obj, ())]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, _Refused):
+            return ".".join(where)[:200], value.why
+        if isinstance(value, dict | list) and value and len(where) >= MAX_DEPTH:
+            return ".".join(where[:1]), f"nested deeper than {MAX_DEPTH} levels"
+        if isinstance(value, dict):
+            stack.extend((item, (*where, key)) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((item, (*where, str(i))) for i, item in reversed(list(enumerate(value))))
+    return None
 
 
 def _upgrade(obj: dict[str, Any], version: int) -> dict[str, Any]:
@@ -232,5 +370,5 @@ def _describe(path: Path, number: int, exc: ValidationError, *, tagged: bool = F
         loc = loc[1:]
     if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
         loc = ["kind"]
-    field = ".".join(loc) or "record"
-    return f"{path}:{number}: field {field!r}: {err['msg']}"
+    field = ".".join(loc)[:200] or "record"
+    return f"{path}:{number}: field {field!r}: {err['msg'][:300]}"

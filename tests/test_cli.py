@@ -89,7 +89,17 @@ def test_replay_shows_the_whole_debate() -> None:
     assert "[human] And deliveries?" in out
     assert "-> manager picks critic (model): check the reasoning" in out
     assert "! model error: manager pick refused: 'judge' is not one of" in out
-    assert out.rstrip().endswith("Stopped (accepted): the critic accepted the writer's answer")
+    assert "memory: 1 hit(s) for researcher" in out
+    assert "note: 83% of the turns budget used (5 of 6 turns)" in out
+    stop = out.index("Stopped (accepted): the critic accepted the writer's answer")
+    ledger = out[stop:].splitlines()[1:]
+    assert [line.split(":")[0].strip() for line in ledger] == [
+        "cost researcher",
+        "cost manager",
+        "cost critic",
+        "cost analyst",
+        "cost writer",
+    ]
 
 
 def test_replay_rejects_a_malformed_transcript(tmp_path: Path) -> None:

@@ -58,6 +58,9 @@ async def make_client(server: ChatServer) -> AsyncIterator[MakeClient]:
         stop_signal: threading.Event | None = None,
         **settings: Any,
     ) -> OpenAIEndpointClient:
+        # These tests pin one request's behaviour: no retries unless a test asks for them
+        # (retries are tested in test_resilience.py).
+        settings.setdefault("max_retries", 0)
         endpoint = EndpointSettings(
             kind="openai", base_url=base_url or server.url, model="test-model", **settings
         )

@@ -10,7 +10,6 @@ import pytest
 from conversations import (
     SCHEMA_VERSION,
     MessageEvent,
-    SelectionEvent,
     StopEvent,
     TokenDelta,
     TornTailWarning,
@@ -20,7 +19,7 @@ from conversations import (
     replay,
     save,
 )
-from conversations.events import ErrorEvent
+from conversations.events import ErrorEvent, MemoryEvent
 
 GOLDEN = Path(__file__).parent / "golden" / "debate-v1.jsonl"
 
@@ -28,27 +27,44 @@ GOLDEN = Path(__file__).parent / "golden" / "debate-v1.jsonl"
 def test_the_golden_transcript_pins_the_format() -> None:
     transcript = load(GOLDEN)
     assert transcript.header.schema_version == SCHEMA_VERSION == 1
-    assert [(type(e).__name__, getattr(e, "speaker", None)) for e in transcript.events] == [
-        ("MessageEvent", "human"),
-        ("SelectionEvent", "researcher"),
-        ("MessageEvent", "researcher"),
-        ("MessageEvent", "human"),
-        ("ErrorEvent", None),
-        ("SelectionEvent", "critic"),
-        ("MessageEvent", "critic"),
-        ("SelectionEvent", "analyst"),
-        ("MessageEvent", "analyst"),
-        ("SelectionEvent", "critic"),
-        ("MessageEvent", "critic"),
-        ("SelectionEvent", "writer"),
-        ("MessageEvent", "writer"),
-        ("SelectionEvent", "critic"),
-        ("MessageEvent", "critic"),
-        ("StopEvent", None),
+    assert [(e.kind, getattr(e, "speaker", None)) for e in transcript.events] == [
+        ("message", "human"),
+        ("selection", "researcher"),
+        ("memory", "researcher"),
+        ("message", "researcher"),
+        ("message", "human"),
+        ("error", None),
+        ("selection", "critic"),
+        ("memory", "critic"),
+        ("message", "critic"),
+        ("selection", "analyst"),
+        ("memory", "analyst"),
+        ("message", "analyst"),
+        ("selection", "critic"),
+        ("memory", "critic"),
+        ("message", "critic"),
+        ("selection", "writer"),
+        ("memory", "writer"),
+        ("message", "writer"),
+        ("notice", None),
+        ("selection", "critic"),
+        ("memory", "critic"),
+        ("message", "critic"),
+        ("stop", None),
     ]
     stop = transcript.events[-1]
     assert isinstance(stop, StopEvent) and stop.code == "accepted"
-    error = transcript.events[4]
+    assert [row.speaker for row in stop.ledger] == [
+        "researcher",
+        "manager",
+        "critic",
+        "analyst",
+        "writer",
+    ]
+    memory = transcript.events[2]
+    assert isinstance(memory, MemoryEvent)
+    assert "Ghent's 2017 circulation plan" in memory.hits[0].text
+    error = transcript.events[5]
     assert isinstance(error, ErrorEvent)
     assert error.message == "manager pick refused: 'judge' is not one of analyst, critic, writer"
 
@@ -163,13 +179,28 @@ async def test_replay_streams_every_event_again_without_a_model() -> None:
     assert not any(isinstance(e, TokenDelta) and e.speaker == "human" for e in events)
 
 
-async def test_replay_keeps_the_pacing_when_asked(tmp_path: Path) -> None:
+async def test_replay_keeps_the_pacing_when_asked() -> None:
     import time
+    from datetime import timedelta
 
     golden = load(GOLDEN)
-    started = time.monotonic()
-    assert [e async for e in replay(golden, speed=1000.0)]
-    assert time.monotonic() - started < 2.0
-    assert all(
-        isinstance(e, MessageEvent | SelectionEvent | StopEvent | ErrorEvent) for e in golden.events
+    start = golden.header.created_at
+    spaced = golden.model_copy(
+        update={
+            "events": [
+                e.model_copy(update={"at": start + timedelta(seconds=i + 1), "latency_s": 0.0})
+                if isinstance(e, MessageEvent)
+                else e.model_copy(update={"at": start + timedelta(seconds=i + 1)})
+                for i, e in enumerate(golden.events)
+            ]
+        }
     )
+    began = time.monotonic()
+    replayed = [e async for e in replay(spaced, speed=20.0)]
+    took = time.monotonic() - began
+    expected = len(golden.events) / 20.0  # one second apart, twenty times faster
+    assert expected * 0.9 <= took <= expected + 1.5
+    assert [e for e in replayed if not isinstance(e, TokenDelta)][1:] == spaced.events
+    began = time.monotonic()
+    assert [e async for e in replay(spaced)]
+    assert time.monotonic() - began < 0.5  # no speed: instant

@@ -1,0 +1,1 @@
+"""Browser-test support: the real Chainlit server in a subprocess, and headless Chromium."""

@@ -1,0 +1,175 @@
+"""The real UI server on a free loopback port, and Debian's Chromium driven by Playwright.
+
+``UIServer`` starts ``chainlit run ui/app.py`` through the same launcher code ``python -m ui``
+uses, with its own data folder and environment, and waits for ``/health``. ``ChatPage`` wraps
+a page with the few actions and DOM reads the tests need; every wait is on DOM content.
+Screenshots go to ``artifacts/screenshots/``. Chromium is never downloaded: tests use
+``/usr/bin/chromium`` (``scripts/setup-test`` installs it) and block every request that is not
+to the server (the page asks for web fonts offline otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser, Page, Route
+
+from ui.server import APP_ROOT, child_env, command, free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = APP_ROOT / "artifacts" / "screenshots"
+SCRIPT = Path(__file__).parent / "script.yaml"
+AGENT = '[data-step-type="assistant_message"]'
+USER = '[data-step-type="user_message"]'
+
+
+@dataclass
+class UIServer:
+    url: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def transcripts(self) -> Path:
+        return self.data_dir / "transcripts"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_server(data_dir: Path, extra_env: Mapping[str, str], timeout: float = 90) -> UIServer:
+    """Start the server with only ``extra_env`` of the ``ROUNDTABLE_*`` settings."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ROUNDTABLE_")}
+    base.update({"ROUNDTABLE_DATA_DIR": str(data_dir), **extra_env})
+    host, port = "127.0.0.1", free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command(host, port),
+            cwd=APP_ROOT,
+            env=child_env(host, base),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = UIServer(f"http://{host}:{port}", data_dir, process, log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"UI server exited: {log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/health", timeout=2):
+                return server
+        except OSError:
+            time.sleep(0.25)
+    server.stop()
+    raise RuntimeError(f"UI server did not start in {timeout} s: {log.read_text()[-3000:]}")
+
+
+def scripted_env() -> dict[str, str]:
+    return {
+        "ROUNDTABLE_ENDPOINTS__DEFAULT__KIND": "scripted",
+        "ROUNDTABLE_ENDPOINTS__DEFAULT__SCRIPT": str(SCRIPT),
+        "ROUNDTABLE_BUDGET__MAX_TURNS": "5",
+    }
+
+
+def launch_browser(playwright: Any) -> Browser:
+    browser: Browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    )
+    return browser
+
+
+class ChatPage:
+    """One browser tab on the UI."""
+
+    def __init__(self, browser: Browser, server: UIServer, name: str) -> None:
+        self.server = server
+        self.name = name
+        self.context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        self.context.route("**/*", self._only_the_server)
+        self.page: Page = self.context.new_page()
+        self.blocked: list[str] = []
+        self.shots = 0
+
+    def _only_the_server(self, route: Route) -> None:
+        if route.request.url.startswith(self.server.url):
+            route.continue_()
+        else:
+            self.blocked.append(route.request.url)
+            route.abort()
+
+    def open(self, path: str = "/") -> None:
+        """Load the page and wait until the session is ready (the settings button is sent by
+        ``on_chat_start``/``on_chat_resume``)."""
+        self.page.goto(self.server.url + path)
+        self.page.wait_for_selector("#chat-settings-open-modal", timeout=60_000)
+
+    def send(self, text: str) -> None:
+        box = self.page.locator("#chat-input")
+        box.fill(text)
+        box.press("Enter")
+
+    def agent_texts(self) -> list[str]:
+        return [t.strip() for t in self.page.locator(f"{AGENT} .message-content").all_inner_texts()]
+
+    def user_texts(self) -> list[str]:
+        return [t.strip() for t in self.page.locator(f"{USER}").all_inner_texts()]
+
+    def steps(self, prefix: str) -> list[str]:
+        return self.page.locator(f'button[id^="step-{prefix}"]').all_inner_texts()
+
+    def transcript_order(self) -> list[str]:
+        """Every message and step in page order, as 'kind: text'."""
+        script = """() => Array.from(document.querySelectorAll('.step')).map(e =>
+            e.getAttribute('data-step-type') + ': ' + e.innerText.trim().replace(/\\s+/g, ' '))"""
+        result: list[str] = self.page.evaluate(script)
+        return result
+
+    def wait_text(self, text: str, timeout: float = 60_000) -> None:
+        self.page.get_by_text(text, exact=False).first.wait_for(timeout=timeout)
+
+    def wait_stops(self, count: int = 1, timeout: float = 60_000) -> None:
+        self.page.wait_for_function(stops_at_least(count), timeout=timeout)
+
+    def wait_for(self, js_predicate: str, timeout: float = 60_000) -> None:
+        self.page.wait_for_function(js_predicate, timeout=timeout)
+
+    def screenshot(self, label: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.shots += 1
+        self.page.screenshot(path=str(SCREENSHOTS / f"{self.name}-{self.shots:02d}-{label}.png"))
+
+    def close(self) -> None:
+        self.context.close()
+
+
+STOPPED = "Debate stopped"
+
+
+def stops_at_least(count: int) -> str:
+    """A page predicate: at least ``count`` stop messages are shown."""
+    return f"""() => Array.from(document.querySelectorAll('{AGENT}'))
+        .filter(e => e.innerText.includes('{STOPPED}')).length >= {count}"""
