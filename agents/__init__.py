@@ -13,7 +13,13 @@ from agents.cards import (
     load_roster,
     parse_verdict,
 )
-from agents.endpoints import VERDICT_GRAMMAR, EndpointSettings, check_endpoint, make_client
+from agents.endpoints import (
+    VERDICT_GRAMMAR,
+    EndpointSettings,
+    check_endpoint,
+    exact_counter,
+    make_client,
+)
 from agents.factory import build_agent
 from agents.scripted import Call, ScriptedChatCompletionClient
 
@@ -29,6 +35,7 @@ __all__ = [
     "build_agent",
     "builtin_cards_dir",
     "check_endpoint",
+    "exact_counter",
     "load_card",
     "load_roster",
     "make_client",

@@ -23,7 +23,7 @@ PER_MESSAGE_OVERHEAD = 4
 class TokenCounter(Protocol):
     """Counts the tokens of a text. Tests may pass a simpler one."""
 
-    def __call__(self, text: str) -> int: ...
+    def __call__(self, text: str, /) -> int: ...
 
 
 @lru_cache(maxsize=4)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from autogen_core.models import ChatCompletionClient
 
-from agents import check_endpoint, load_roster, make_client
+from agents import check_endpoint, exact_counter, load_roster, make_client
 from common.errors import ConfigError
 from conversations import observe
 from conversations.budget import Budget
@@ -69,7 +69,14 @@ def build_debate(
                 embedded=settings.embedded,
             )
         participants.append(
-            Participant(card=card, client=client, endpoint=endpoint_name, model=endpoint.model)
+            Participant(
+                card=card,
+                client=client,
+                endpoint=endpoint_name,
+                model=endpoint.model,
+                window=settings.window_of(endpoint),
+                counter=exact_counter(endpoint, settings.embedded) if clients is None else None,
+            )
         )
     if manager_client is None and clients is None:
         manager = settings.endpoints[settings.manager_endpoint]

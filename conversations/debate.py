@@ -38,8 +38,10 @@ from autogen_core.models import AssistantMessage, ChatCompletionClient, LLMMessa
 
 from agents import RoleCard, build_agent, parse_verdict
 from common.errors import ConfigError, InfraError, ModelError, RoundtableError
+from common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter, TokenCounter
 from conversations import observe
 from conversations.budget import Budget, Tally, budget_warnings, stop_reason
+from conversations.context import SMOLLM2_EXACT_MARGIN, BudgetedContext, Margin, PruneReport
 from conversations.events import (
     HUMAN,
     ErrorEvent,
@@ -52,6 +54,7 @@ from conversations.events import (
     MessageEvent,
     NoticeEvent,
     ParentRef,
+    PruneEvent,
     RoleSummary,
     SelectionEvent,
     StopCode,
@@ -61,13 +64,22 @@ from conversations.events import (
     now,
 )
 from conversations.ledger import MANAGER, Ledger, Price
+from conversations.pruning import prune
 from conversations.recall import Recall, as_event_hits, memory_block
-from conversations.selection import Decision, Floor, choose
+from conversations.selection import PICK_MAX_TOKENS, Decision, Floor, choose
 from conversations.transcript import Transcript, TranscriptWriter
 
 MAX_QUESTION_CHARS = 20_000
 PICK_HISTORY = 6
 PICK_CHARS = 400
+EXACT_MARGIN = SMOLLM2_EXACT_MARGIN
+"""Counting with the model's own tokenizer: hold back only what the chat template adds."""
+ESTIMATE_MARGIN = Margin(ratio=3.0, per_message=6, fixed=64)
+"""Counting with tiktoken for a model whose tokenizer we do not have: measured worst case
+for SmolLM2 is 3.0 model tokens per cl100k token (digit runs); other open models fall
+within it, and OpenAI models count exactly."""
+PICK_OVERHEAD = 400
+"""Tokens held back for the manager's own instructions, candidates and a safety margin."""
 
 
 class _Stamp(TypedDict):
@@ -89,6 +101,10 @@ class Participant:
     model: str = "SmolLM2-135M-Instruct"
     price: Price | None = None
     """Dollars per 1,000 tokens, when the endpoint's price is configured."""
+    window: int = 4096
+    """The endpoint's context window: every prompt to this role fits it."""
+    counter: TokenCounter | None = None
+    """The model's own token counter when known (exact pruning); else tiktoken and a margin."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +175,7 @@ class Debate:
         fork_at: int | None = None,
         recall: Recall | None = None,
         manager_price: Price | None = None,
+        counter: TokenCounter | None = None,
     ) -> None:
         if not participants:
             raise ConfigError("a debate needs at least one role")
@@ -234,7 +251,14 @@ class Debate:
         """Seqs of messages pruned from each agent's prompt (they are recalled, not shown)."""
         self._decision: Decision | None = None
         self._accepted = False
-        self._agents = [build_agent(p.card, p.client) for p in participants]
+        self._counter: TokenCounter = counter or TiktokenCounter()
+        self._window = context_window
+        self._contexts = {p.card.name: self._context_for(p) for p in participants}
+        self._prune_seen: dict[str, PruneReport | None] = {}
+        self._agents = [
+            build_agent(p.card, p.client, model_context=self._contexts[p.card.name])
+            for p in participants
+        ]
         team: list[ChatAgent | Team] = list(self._agents)
         self._team = SelectorGroupChat(
             team,
@@ -243,6 +267,62 @@ class Debate:
             max_turns=1,
             emit_team_events=True,
         )
+
+    def _context_for(self, participant: Participant) -> BudgetedContext:
+        """The role's model context: pruned to its window, with one memory block."""
+        name = participant.card.name
+        exact = participant.counter is not None
+        return BudgetedContext(
+            window=participant.window,
+            reserve=participant.card.model.max_tokens,
+            system_prompt=participant.card.instructions,
+            counter=participant.counter or self._counter,
+            margin=EXACT_MARGIN if exact else ESTIMATE_MARGIN,
+            on_prune=lambda items: self._on_pruned(name, items),
+        )
+
+    def _on_pruned(self, speaker: str, items: list[tuple[int, LLMMessage]]) -> None:
+        """Turns just dropped from a prompt go to shared memory, once each."""
+        for index, message in items:
+            if index >= len(self._messages):
+                continue
+            event = self._messages[index]
+            if str(message.content) != event.content:  # contexts and transcript out of step
+                self._log("prune_unmapped", level=logging.WARNING, agent=speaker, index=index)
+                continue
+            self._pruned[speaker].add(event.seq)
+            if self._recall is not None:
+                self._recall.remember_pruned(event)
+
+    def _flush_prune(self, speaker: str) -> list[Event]:
+        """The speaker's prompt was pruned for this turn: record it once, before its reply."""
+        context = self._contexts.get(speaker)
+        report = context.last_prune if context is not None else None
+        if report is None or self._prune_seen.get(speaker) is report:
+            return []
+        self._prune_seen[speaker] = report
+        self._log(
+            "prune",
+            agent=speaker,
+            kept=report.kept,
+            dropped=report.dropped,
+            tokens_before=report.tokens_before,
+            tokens_after=report.tokens_after,
+            budget=report.budget,
+        )
+        return [
+            self._commit(
+                PruneEvent(
+                    **self._stamp(turn=self._turn + 1),
+                    speaker=speaker,
+                    kept=report.kept,
+                    dropped=report.dropped,
+                    tokens_before=report.tokens_before,
+                    tokens_after=report.tokens_after,
+                    budget=report.budget,
+                )
+            )
+        ]
 
     # -- what the person can do while the debate runs ---------------------------------------
 
@@ -338,6 +418,9 @@ class Debate:
                 async for item in stream:
                     for event in self._flush_decision():
                         yield event
+                    if isinstance(item, ModelClientStreamingChunkEvent | TextMessage):
+                        for event in self._flush_prune(item.source):
+                            yield event
                     if isinstance(item, ModelClientStreamingChunkEvent):
                         yield TokenDelta(turn=turn, speaker=item.source, text=item.content)
                     elif isinstance(item, TextMessage) and item.source in self.participants:
@@ -426,10 +509,17 @@ class Debate:
         return decision.speaker
 
     def _pick_history(self) -> list[LLMMessage]:
-        return [
+        """The latest turns for the manager's pick, pruned to its window by the same rule."""
+        recent: list[LLMMessage] = [
             UserMessage(content=m.content[:PICK_CHARS], source=m.speaker)
             for m in self._messages[-PICK_HISTORY:]
         ]
+        if not recent:
+            return recent
+        counts = [self._counter(str(m.content)) + PER_MESSAGE_OVERHEAD for m in recent]
+        room = self._window - PICK_MAX_TOKENS - PICK_OVERHEAD
+        kept = prune(counts, budget=max(room, 0), pinned=(), floor=0)
+        return [recent[i] for i in kept.kept]
 
     async def _remind(self, speaker: str) -> None:
         """Recall shared memory for the speaker: one block in its prompt, one memory event."""

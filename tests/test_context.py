@@ -4,7 +4,8 @@ the SmolLM2 margin checked against the model's own tokenizer (``model``-marked).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import random
+from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from typing import Any
 
@@ -315,28 +316,42 @@ def check_prompt(
             assert any(m is original for m in sent)
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+def conversation(
+    rnd: random.Random, pieces: Sequence[str], turns: int, big: float
+) -> Iterator[tuple[LLMMessage, str | None]]:
+    """Turns of random speakers and sizes (a share ``big`` up to 20 KB), with now and then a
+    new memory block (or none: ``""``), built from hypothesis's unicode ``pieces``."""
+    for _ in range(turns):
+        size = rnd.randint(0, 20_000) if rnd.random() < big else rnd.randint(0, 400)
+        memory = rnd.choice([None, None, None, "", random_text(rnd, pieces, 2_000)])
+        yield as_message(rnd.choice(SPEAKERS), random_text(rnd, pieces, size)), memory
+
+
+def random_text(rnd: random.Random, pieces: Sequence[str], size: int) -> str:
+    text = "".join(rnd.choice(pieces) for _ in range(size // 20 + 1))
+    return text[: rnd.randint(0, size)]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     window=st.integers(512, 8192),
     reserve=st.integers(16, 256),
     counter_name=st.sampled_from(["words", "tiktoken"]),
     margin=st.sampled_from([Margin(), SMOLLM2_MARGIN, Margin(ratio=1.3, per_message=1, fixed=7)]),
-    conversation=st.lists(
-        st.tuples(st.sampled_from(SPEAKERS), texts(), st.one_of(st.none(), texts(2_000))),
-        min_size=1,
-        max_size=500,
-    ),
+    turns=st.integers(1, 500),
+    big=st.sampled_from([0.0, 0.05, 0.3]),
+    pieces=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=8),
+    seed=st.integers(0, 2**32),
 )
 async def test_property_no_prompt_exceeds_its_window(
     window: int,
     reserve: int,
     counter_name: str,
     margin: Margin,
-    conversation: list[tuple[str, str, str | None]],
+    turns: int,
+    big: float,
+    pieces: list[str],
+    seed: int,
 ) -> None:
     counter = cache(words if counter_name == "words" else TIKTOKEN)
     reserve = min(reserve, window // 8)
@@ -361,9 +376,9 @@ async def test_property_no_prompt_exceeds_its_window(
     history: list[LLMMessage] = [UserMessage(content="The question?", source=HUMAN)]
     await ctx.add_message(history[0])
     memory: str | None = None
-    for speaker, text, block in conversation:
-        history.append(as_message(speaker, text))
-        await ctx.add_message(history[-1])
+    for message, block in conversation(random.Random(seed), pieces, turns, big):
+        history.append(message)
+        await ctx.add_message(message)
         if block is not None:
             memory = block or None
             ctx.set_memory_block(block)
@@ -391,7 +406,7 @@ SAMPLES = {
     "code": "def prune(counts: Sequence[int], *, budget: int) -> PruneResult:\n"
     "    kept = [i for i, c in enumerate(counts) if c <= budget]  # newest first\n"
     '    return PruneResult(tuple(kept), {"budget": budget})\n',
-    "chinese": "我们应该禁止市中心的私家车吗？这个问题涉及空气质量、交通安全和商业发展。",
+    "chinese": "我们应该禁止市中心的私家车吗？这个问题涉及空气质量、交通安全和商业发展。",  # noqa: RUF001
     "japanese": "私たちは市内中心部での自家用車の通行を禁止すべきでしょうか。大気の質を考えます。",
     "korean": "도심에서 개인 차량을 금지해야 할까요? 대기질과 보행자 안전을 고려해야 합니다.",
     "russian": "Следует ли запретить частные автомобили в центре города? Это вопрос воздуха.",
@@ -403,20 +418,20 @@ SAMPLES = {
     "figures": "In 2023, 1,234,567 trips; 98.6% on time; +44 20 7946 0958; ID 0x7f3a9b2c.",
     "markdown": "| city | cars | CO2 |\n|---|---|---|\n| Oslo | -35% | -12% |\n\n- one\n- two\n",
 }
-WORST_RATIO = {  # SmolLM2 tokens / cl100k tokens, measured (rounded up to 0.05)
-    "english": 1.0,
-    "code": 1.25,
-    "chinese": 1.75,
-    "japanese": 1.8,
-    "korean": 2.3,
-    "russian": 1.7,
-    "arabic": 1.5,
-    "hindi": 1.25,
+WORST_RATIO = {  # SmolLM2 tokens / cl100k tokens, as measured, rounded up to 0.05
+    "english": 1.05,
+    "code": 1.1,
+    "chinese": 1.8,
+    "japanese": 1.65,
+    "korean": 2.25,
+    "russian": 1.65,
+    "arabic": 1.45,
+    "hindi": 1.2,
     "thai": 2.0,
     "emoji": 1.1,
     "numbers": 3.0,
-    "figures": 1.9,
-    "markdown": 1.5,
+    "figures": 1.35,
+    "markdown": 1.2,
 }
 
 
@@ -435,13 +450,10 @@ def real_prompt_tokens(engine: Any, sent: list[LLMMessage]) -> int:
 
 @pytest.mark.model
 def test_measured_ratios_by_script_stay_under_the_margin(engine: Any) -> None:
-    ratios = {
-        name: engine.count(text * 4) / TIKTOKEN(text * 4) for name, text in SAMPLES.items()
-    }
+    ratios = {name: engine.count(text * 4) / TIKTOKEN(text * 4) for name, text in SAMPLES.items()}
     for name, ratio in ratios.items():
         assert ratio <= WORST_RATIO[name] <= SMOLLM2_MARGIN.ratio, name
-    assert ratios["numbers"] == 3.0  # one token per digit against one per three: the ceiling
-    assert ratios["english"] <= 1.05
+    assert ratios["numbers"] > 2.95  # a token per digit against one per three: the ceiling
     # What no ratio covers: a long run of one symbol is one cl100k token, 64 SmolLM2 tokens.
     assert engine.count(";" * 64) / TIKTOKEN(";" * 64) == 16
 

@@ -15,7 +15,9 @@ def words(text: str) -> int:
 
 def test_everything_fits_keeps_everything() -> None:
     result = prune([3, 4, 5], budget=12, pinned={0})
-    assert result == PruneResult(kept=(0, 1, 2), size=3, tokens_before=12, tokens_after=12, budget=12)
+    assert result == PruneResult(
+        kept=(0, 1, 2), size=3, tokens_before=12, tokens_after=12, budget=12
+    )
     assert result.dropped == ()
     assert result.dropped_count == 0
 

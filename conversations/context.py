@@ -1,0 +1,430 @@
+"""An agent's model context that always fits its model's window: ``BudgetedContext``.
+
+Owns: what one agent's prompt contains besides its system prompt. Each message is counted
+once, when it is added, and its count cached; each turn ``get_messages`` keeps the question
+(the first human message), the latest human message and the newest message, then the newest
+turns that fit (``pruning.prune``); dropped turns become one note from the manager, the one
+memory block goes first, and the whole prompt fits:
+``system + memory + kept + note + reserve + margin <= window``. Dropped turns are handed once
+each to ``on_prune`` (the debate indexes them into shared memory); ``last_prune`` says what the
+latest call left out.
+
+Counts come from the counter the caller passes (tiktoken's cl100k in production). A model
+whose tokenizer or chat template differs needs a ``Margin``: ``SMOLLM2_MARGIN`` is measured
+against the embedded model's own tokenizer in ``tests/test_context.py``.
+
+Does not own: counting itself (``common.tokens``), retrieval (``memory``), the transcript's
+``prune`` event (the debate builds it from ``last_prune``). It is not declarative
+(``dump_component`` fails): it holds a counter and a callback.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from autogen_core.model_context import ChatCompletionContext
+from autogen_core.model_context._chat_completion_context import ChatCompletionContextState
+from autogen_core.models import (
+    AssistantMessage,
+    FunctionExecutionResultMessage,
+    LLMMessage,
+    SystemMessage,
+    UserMessage,
+)
+from pydantic import Field
+
+from common.errors import ConfigError
+from common.tokens import PER_MESSAGE_OVERHEAD, TokenCounter
+from conversations.events import HUMAN
+from conversations.pruning import ELLIPSIS, PruneResult, prune, shrink
+
+MARKER_SOURCE = "manager"
+MARKER = "({n} earlier turns were pruned from this prompt; they remain in shared memory.)"
+MEMORY_SHARE = 0.5
+"""The memory block may take at most this share of the room left after the system prompt."""
+IMAGE_TOKENS = 1_000
+"""What an image part is counted as (no Roundtable model reads images)."""
+
+PruneListener = Callable[[list[tuple[int, LLMMessage]]], None]
+
+
+@dataclass(frozen=True)
+class Margin:
+    """Room held back for a model whose tokenizer or chat template differs from the counter.
+
+    A message of ``c`` counted tokens is charged ``ceil(c * ratio) + PER_MESSAGE_OVERHEAD +
+    per_message``; the prompt as a whole ``fixed`` more.
+    """
+
+    ratio: float = 1.0
+    per_message: int = 0
+    fixed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.ratio < 1.0 or self.per_message < 0 or self.fixed < 0:
+            raise ConfigError(f"margin must not be negative or shrink counts: {self}")
+
+
+SMOLLM2_MARGIN = Margin(ratio=3.0, per_message=2, fixed=32)
+"""cl100k counts for SmolLM2-135M (measured in tests/test_context.py, model-token / cl100k):
+English 1.00, code 1.09, CJK 1.65-1.75, Cyrillic 1.66, Thai 2.0, Korean 2.24, digit runs 3.00
+(SmolLM2 makes one token per digit, cl100k one per three: 3.0 is the ceiling for numbers).
+Its template puts 5 tokens around each message (+1 for boundary merges) and 3 before the
+reply; 32 fixed also covers the 22-token default system prompt it adds when there is none.
+Not covered: long runs of one symbol (``;`` x 64 is 4 cl100k tokens and 64 SmolLM2 tokens);
+for a guarantee on any text, count with the model's own tokenizer and ``SMOLLM2_EXACT_MARGIN``.
+"""
+
+SMOLLM2_EXACT_MARGIN = Margin(ratio=1.0, per_message=2, fixed=32)
+"""For counts from SmolLM2's own tokenizer (``LlamaEngine.count``): the template only."""
+
+DEFAULT_MARGIN = SMOLLM2_MARGIN
+"""The embedded model is the default model; a safe default for it is generous elsewhere."""
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What the latest ``get_messages`` left out, in tokens as charged (margin included)."""
+
+    kept: int
+    dropped: int
+    tokens_before: int
+    """The whole prompt had nothing been pruned: system, memory, every message."""
+    tokens_after: int
+    """The prompt sent: system, memory, kept messages, the note."""
+    budget: int
+    """``window - reserve - margin.fixed``: what the prompt may take."""
+    truncated: tuple[int, ...]
+    """Indices of always-kept messages that were cut short to fit."""
+    result: PruneResult = field(repr=False, compare=False)
+
+    @property
+    def dropped_indices(self) -> tuple[int, ...]:
+        """Indices (into the messages added so far) left out; built on demand, O(n)."""
+        return self.result.dropped
+
+
+class BudgetedContextState(ChatCompletionContextState):
+    """The base state (``messages``) plus what keeps ``on_prune`` from repeating itself."""
+
+    memory_block: str | None = None
+    notified_upto: int = 0
+    not_notified: list[int] = Field(default_factory=list)
+
+
+class BudgetedContext(ChatCompletionContext):
+    """An AutoGen model context that prunes to a token budget; see the module docstring."""
+
+    last_prune: PruneReport | None
+    """What the latest ``get_messages`` dropped or cut; None when it sent everything whole."""
+    _costs: list[int]
+    _total: int
+    _question: int | None
+    _latest_human: int | None
+    _memory: SystemMessage | None
+    _memory_cost: int
+    _notified_upto: int
+    """Every unpinned message below this index has been handed to ``on_prune``..."""
+    _not_notified: set[int]
+    """...except these, which were pinned when the mark passed them."""
+
+    def __init__(
+        self,
+        *,
+        window: int,
+        reserve: int,
+        system_prompt: str,
+        counter: TokenCounter,
+        margin: Margin | int | None = None,
+        on_prune: PruneListener | None = None,
+    ) -> None:
+        super().__init__()
+        self._margin = _as_margin(margin)
+        self._counter = counter
+        self._on_prune = on_prune
+        self._window = window
+        self._reserve = reserve
+        self._names: dict[str, int] = {}
+        self._marker_costs: dict[int, int] = {}
+        self._system = self._cost(system_prompt) + self._per_message if system_prompt else 0
+        self._room = window - reserve - self._margin.fixed - self._system
+        """What memory, messages and the note may take together."""
+        self._check_room()
+        self._memory_cap = min(int(self._room * MEMORY_SHARE), self._room - self._least_room())
+        self._reset()
+
+    # -- AutoGen's ChatCompletionContext ---------------------------------------------------
+
+    async def add_message(self, message: LLMMessage) -> None:
+        """Append and count the message, once."""
+        index = len(self._messages)
+        self._messages.append(message)
+        cost = self._message_cost(message)
+        self._costs.append(cost)
+        self._total += cost
+        if isinstance(message, UserMessage) and message.source == HUMAN:
+            if self._question is None:
+                self._question = index
+            self._latest_human = index
+
+    async def get_messages(self) -> list[LLMMessage]:
+        """The memory block, then the kept messages in order with the note where turns were cut."""
+        memory: list[LLMMessage] = [] if self._memory is None else [self._memory]
+        if not self._messages:
+            self.last_prune = None
+            return memory
+        result = self._prune()
+        self._report(result)
+        return memory + self._assemble(result)
+
+    async def clear(self) -> None:
+        """Forget every message and the memory block."""
+        self._messages = []
+        self._reset()
+
+    async def save_state(self) -> Mapping[str, Any]:
+        return BudgetedContextState(
+            messages=self._messages,
+            memory_block=None if self._memory is None else str(self._memory.content),
+            notified_upto=self._notified_upto,
+            not_notified=sorted(self._not_notified),
+        ).model_dump()
+
+    async def load_state(self, state: Mapping[str, Any]) -> None:
+        """Load a state this class or the base class saved; every message is counted again."""
+        loaded = BudgetedContextState.model_validate(state)
+        await self.clear()
+        for message in loaded.messages:
+            await self.add_message(message)
+        self.set_memory_block(loaded.memory_block)
+        self._notified_upto = min(loaded.notified_upto, len(self._messages))
+        self._not_notified = set(loaded.not_notified)
+
+    # -- ours -------------------------------------------------------------------------------
+
+    def set_memory_block(self, text: str | None) -> None:
+        """The one memory block, sent first; replaces the previous one. None or "" removes it.
+
+        A block longer than its share of the window is cut (its start is kept: hits come best
+        first).
+        """
+        if not text:
+            self._memory, self._memory_cost = None, 0
+            return
+        room = self._memory_cap - self._per_message
+        text = shrink(text, room, self._cost) if room > 0 else ""
+        if not text:
+            self._memory, self._memory_cost = None, 0
+            return
+        self._memory = SystemMessage(content=text)
+        self._memory_cost = self._cost(text) + self._per_message
+
+    @property
+    def budget(self) -> int:
+        """What the whole prompt may take: ``window - reserve - margin.fixed``."""
+        return self._window - self._reserve - self._margin.fixed
+
+    def message_cost(self, index: int) -> int:
+        """The cached charge for message ``index`` (counted tokens, margin and overhead)."""
+        return self._costs[index]
+
+    # -- counting ---------------------------------------------------------------------------
+
+    @property
+    def _per_message(self) -> int:
+        return PER_MESSAGE_OVERHEAD + self._margin.per_message
+
+    def _cost(self, text: str) -> int:
+        return math.ceil(self._counter(text) * self._margin.ratio) if text else 0
+
+    def _message_cost(self, message: LLMMessage) -> int:
+        text, images = _render(message)
+        return self._cost(text) + images * IMAGE_TOKENS + self._per_message
+
+    def _floor(self, message: LLMMessage) -> int:
+        """The least a kept message can be cut to: its overhead and speaker name."""
+        prefix = _prefix(message)
+        if prefix not in self._names:
+            self._names[prefix] = self._cost(prefix + ELLIPSIS) + self._per_message
+        return self._names[prefix]
+
+    def _marker_cost(self, dropped: int) -> int:
+        """The note's cost, counted once per number (a turn usually brings one new number)."""
+        cost = self._marker_costs.get(dropped)
+        if cost is None:
+            cost = self._marker_costs[dropped] = self._message_cost(_marker(dropped))
+        return cost
+
+    def _least_room(self) -> int:
+        """Room for the note and the three always-kept messages cut to their least."""
+        human = self._floor(UserMessage(content="", source=HUMAN))
+        return self._marker_cost(10**6) + 3 * human
+
+    def _check_room(self) -> None:
+        if self._reserve < 0:
+            raise ConfigError(
+                f"reserve (the reply's max_tokens) must not be negative: {self._reserve}"
+            )
+        need = self._least_room()
+        if self._room < need:
+            raise ConfigError(
+                f"context window of {self._window} tokens is too small: the system prompt "
+                f"({self._system}), the reply's max_tokens ({self._reserve}) and the margin "
+                f"({self._margin.fixed}) leave {self._room}; the question, the latest human "
+                f"message, the newest turn and the pruning note need at least {need}"
+            )
+
+    # -- pruning ----------------------------------------------------------------------------
+
+    def _reset(self) -> None:
+        self._costs = []
+        self._total = 0
+        self._question = None
+        self._latest_human = None
+        self._memory = None
+        self._memory_cost = 0
+        self._notified_upto = 0
+        self._not_notified = set()
+        self.last_prune = None
+
+    def _pins(self) -> set[int]:
+        pins = {len(self._messages) - 1}
+        pins.update(i for i in (self._question, self._latest_human) if i is not None)
+        return pins
+
+    def _prune(self) -> PruneResult:
+        # The note is charged first as if it named the largest number with as many digits as
+        # there are messages, then checked with the real number (a counter need not count
+        # every number of a length alike).
+        charged = self._marker_cost(10 ** len(str(len(self._messages))) - 1)
+        result = self._prune_with(charged)
+        if result.dropped_count and self._marker_cost(result.dropped_count) > charged:
+            result = self._prune_with(self._marker_cost(result.dropped_count))
+        return result
+
+    def _prune_with(self, marker: int) -> PruneResult:
+        pins = self._pins()
+        try:
+            return prune(
+                self._costs,
+                budget=self._room - self._memory_cost,
+                pinned=pins,
+                marker=marker,
+                floor=max(self._floor(self._messages[i]) for i in pins),
+                total=self._total,
+            )
+        except ValueError as exc:  # a speaker name too long for a window this small
+            raise ConfigError(f"context window of {self._window} tokens: {exc}") from exc
+
+    def _assemble(self, result: PruneResult) -> list[LLMMessage]:
+        """Kept messages in order (cut ones cut), the note at the first gap."""
+        cut = dict(result.truncated)
+        out: list[LLMMessage] = []
+        expected, marked = 0, False
+        for index in result.kept:
+            if index != expected and not marked:
+                out.append(_marker(result.dropped_count))
+                marked = True
+            message = self._messages[index]
+            out.append(self._cut(message, cut[index]) if index in cut else message)
+            expected = index + 1
+        return out  # the newest message is always kept: no gap after the last one
+
+    def _cut(self, message: LLMMessage, allowance: int) -> LLMMessage:
+        """The message with its text cut so that it costs at most ``allowance``."""
+        prefix = _prefix(message)
+        body = _render(message)[0][len(prefix) :]
+        short = shrink(body, allowance - self._per_message, lambda t: self._cost(prefix + t))
+        if isinstance(message, UserMessage):
+            return UserMessage(content=short, source=message.source)
+        if isinstance(message, AssistantMessage):
+            return AssistantMessage(content=short, source=message.source)
+        if isinstance(message, FunctionExecutionResultMessage) and message.content:
+            first = message.content[0].model_copy(update={"content": short})
+            return FunctionExecutionResultMessage(content=[first])
+        return SystemMessage(content=short)
+
+    def _report(self, result: PruneResult) -> None:
+        if not result.dropped_count and not result.truncated:
+            self.last_prune = None
+            return
+        start = _run_start(result)
+        self._notify(start, set(self._pins()))
+        fixed = self._system + self._memory_cost
+        marker = self._marker_cost(result.dropped_count) if result.dropped_count else 0
+        self.last_prune = PruneReport(
+            kept=len(result.kept),
+            dropped=result.dropped_count,
+            tokens_before=fixed + result.tokens_before,
+            tokens_after=fixed + result.tokens_after - result.marker + marker,
+            budget=self.budget,
+            truncated=tuple(i for i, _ in result.truncated),
+            result=result,
+        )
+
+    def _notify(self, start: int, pins: set[int]) -> None:
+        """Hand messages dropped for the first time to ``on_prune``; amortised O(1) a turn.
+
+        Dropped now = every unpinned index below ``start``. Indices below the mark were all
+        handed over already, except the ones pinned at the time (``_not_notified``).
+        """
+        upto = self._notified_upto
+        fresh = [i for i in range(upto, start) if i not in pins]
+        self._not_notified.update(i for i in range(upto, start) if i in pins)
+        back = sorted(i for i in self._not_notified if i < start and i not in pins)
+        self._not_notified.difference_update(back)
+        self._notified_upto = max(upto, start)
+        dropped = back + fresh
+        if dropped and self._on_prune is not None:
+            self._on_prune([(i, self._messages[i]) for i in dropped])
+
+
+def _as_margin(margin: Margin | int | None) -> Margin:
+    if margin is None:
+        return DEFAULT_MARGIN
+    if isinstance(margin, Margin):
+        return margin
+    if margin < 0:
+        raise ConfigError(f"margin must not be negative, got {margin}")
+    return Margin(fixed=margin)
+
+
+def _run_start(result: PruneResult) -> int:
+    """Where the newest run of kept messages starts: everything unpinned before is dropped."""
+    start = result.size
+    for index in reversed(result.kept):
+        if index != start - 1:
+            break
+        start = index
+    return start
+
+
+def _marker(dropped: int) -> UserMessage:
+    return UserMessage(content=MARKER.format(n=dropped), source=MARKER_SOURCE)
+
+
+def _prefix(message: LLMMessage) -> str:
+    """How a model is told who spoke: ``"analyst: "`` before another speaker's turn."""
+    if isinstance(message, UserMessage) and message.source:
+        return f"{message.source}: "
+    return ""
+
+
+def _render(message: LLMMessage) -> tuple[str, int]:
+    """The text a model reads for this message (speaker name included), and its image count."""
+    if isinstance(message, SystemMessage):
+        return message.content, 0
+    if isinstance(message, UserMessage):
+        parts = [message.content] if isinstance(message.content, str) else message.content
+        texts = [part for part in parts if isinstance(part, str)]
+        return _prefix(message) + "\n".join(texts), len(parts) - len(texts)
+    if isinstance(message, AssistantMessage):
+        if isinstance(message.content, str):
+            return message.content, 0
+        return "\n".join(f"{call.name}({call.arguments})" for call in message.content), 0
+    if isinstance(message, FunctionExecutionResultMessage):
+        return "\n".join(result.content for result in message.content), 0
+    raise TypeError(f"unknown message type {type(message).__name__}")

@@ -1,0 +1,71 @@
+"""End to end on the embedded model with a small window: pruning and memory, no overflow.
+
+Without the writer the critic can never accept an answer, so the debate runs all 12 turns
+in a 1,024-token window: prompts must be pruned, pruned turns go to shared memory, and no
+call may fail with a context error.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conversations import HUMAN, ErrorEvent, MemoryEvent, MessageEvent, PruneEvent, StopEvent, load
+
+pytestmark = pytest.mark.model
+ROUNDTABLE = str(Path(sys.executable).with_name("roundtable"))
+
+
+def test_twelve_turns_in_a_1024_token_window(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.md"
+    notes.write_text(
+        "# Parking\n\nDowntown parking garages are full on weekdays; a new one would cost "
+        "30 million euros.\n\n# Buses\n\nThe downtown bus line carries 12,000 riders a day.\n"
+    )
+    env = os.environ.copy()
+    added = subprocess.run(
+        [ROUNDTABLE, "memory", "add", str(notes)], capture_output=True, text=True, env=env
+    )
+    assert added.returncode == 0, added.stderr
+    path = tmp_path / "window.jsonl"
+    result = subprocess.run(
+        [
+            ROUNDTABLE,
+            "ask",
+            "Should our city ban private cars downtown?",
+            "--max-turns",
+            "12",
+            "--context-window",
+            "1024",
+            "--roles",
+            "researcher,analyst,critic",
+            "--transcript",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    events = load(path).events
+    replies = [e for e in events if isinstance(e, MessageEvent) and e.speaker != HUMAN]
+    assert len(replies) == 12
+    assert not [e for e in events if isinstance(e, ErrorEvent) and e.speaker is not None]
+    prunes = [e for e in events if isinstance(e, PruneEvent)]
+    assert prunes, "a 1,024-token window must prune a 12-turn debate"
+    for prune in prunes:
+        assert prune.dropped > 0
+        assert prune.tokens_after <= prune.budget < 1024
+    memory = [e for e in events if isinstance(e, MemoryEvent)]
+    assert len(memory) == 12
+    assert any(hit.source.startswith("document") for m in memory for hit in m.hits)
+    stop = events[-1]
+    assert isinstance(stop, StopEvent) and stop.code == "max_turns"
+    stats = subprocess.run([ROUNDTABLE, "memory", "stats"], capture_output=True, text=True, env=env)
+    pruned = int(stats.stdout.split("pruned turns:")[1].split()[0])
+    assert pruned >= 1  # turns dropped from a prompt went to shared memory
