@@ -3,12 +3,17 @@ QUESTION ?= Should our city ban private cars downtown?
 TURNS ?= 8
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: setup run lint test lock
+.PHONY: setup run ask ui lint test lock
 
 setup:
 	@./scripts/setup
 
 run: setup
+	.venv/bin/roundtable ui
+
+ui: run
+
+ask: setup
 	.venv/bin/roundtable ask "$(QUESTION)" --max-turns $(TURNS)
 
 lint: setup
@@ -16,6 +21,7 @@ lint: setup
 	.venv/bin/mypy
 
 test: lint
+	./scripts/setup-test
 	.venv/bin/pytest -ra
 
 # Re-resolve the lock after changing dependencies in pyproject.toml (needs the registry).

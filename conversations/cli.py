@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import subprocess
 import sys
 import warnings
 from collections.abc import Sequence
@@ -73,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     lst = commands.add_parser("list", help="list saved transcripts")
     lst.set_defaults(func=_list)
 
+    ui = commands.add_parser("ui", help="start the browser UI (http://127.0.0.1:8000)")
+    ui.add_argument("ui_args", nargs=argparse.REMAINDER, help="--host H --port P (python -m ui -h)")
+    ui.set_defaults(func=_ui)
+
     mem = commands.add_parser("memory", help="the team's shared memory")
     mem_commands = mem.add_subparsers(dest="memory_command", required=True)
     add = mem_commands.add_parser("add", help="add text or Markdown documents")
@@ -86,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     stats = mem_commands.add_parser("stats", help="count entries by kind")
     stats.set_defaults(func=_memory_stats)
     return parser
+
+
+def _ui(args: argparse.Namespace) -> int:
+    # ui depends on conversations, never the reverse: it runs as its own module.
+    return subprocess.call([sys.executable, "-m", "ui", *args.ui_args])
 
 
 def _positive(text: str) -> int:

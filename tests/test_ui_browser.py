@@ -7,22 +7,22 @@ the server writes are checked too. Screenshots land in ``artifacts/screenshots/`
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 from conversations import HUMAN, MessageEvent, SelectionEvent, load
-from tests.browser.fixtures import browser, chat, ui_server  # noqa: F401
 from tests.browser.harness import AGENT, USER, ChatPage
+
+pytest_plugins = ["tests.browser.fixtures"]
 
 pytestmark = pytest.mark.browser
 
 GOLDEN = Path(__file__).parent / "golden" / "debate-v1.jsonl"
-STREAMING = f"""() => {{
-    const m = document.querySelectorAll('{AGENT} .message-content');
-    return m.length > 0 && m[m.length - 1].innerText.includes('Researcher');
-}}"""
+STREAMING = f"""() => Array.from(document.querySelectorAll('{AGENT} .message-content'))
+    .some(e => e.innerText.includes('Researcher · turn 1'))"""
 
 
 def _after(order: list[str], marker: str) -> list[str]:
@@ -35,11 +35,20 @@ def _agent_messages(order: list[str]) -> list[str]:
     return [e for e in order if e.startswith("assistant_message") and " · turn " in e]
 
 
+def _spoken(order: list[str]) -> list[str]:
+    """Agent replies that said something (a reply cut short before its first word is empty)."""
+    return [
+        e
+        for e in _agent_messages(order)
+        if re.sub(r"^assistant_message: \w+ · turn \d+", "", e).replace("(cut short)", "").strip()
+    ]
+
+
 def test_a_debate_streams_replies_from_the_agents_with_their_names(chat: ChatPage) -> None:
     chat.open()
     chat.send("Should our city ban private cars downtown?")
     chat.wait_for(STREAMING)
-    partial = chat.agent_texts()[-1]
+    partial = next(t for t in chat.agent_texts() if t.startswith("Researcher · turn 1"))
     chat.screenshot("streaming")
     chat.wait_stops()
     texts = chat.agent_texts()
@@ -63,9 +72,8 @@ def test_a_message_typed_mid_reply_is_heard_by_the_next_agent(chat: ChatPage) ->
     chat.screenshot("interjected")
     order = chat.transcript_order()
     after = _after(order, "user_message: What about <b>bicycles</b>?")
-    next_reply = _agent_messages(after)[0]
-    assert "heard human: What about <b>bicycles</b>?" in next_reply
-    assert "(cut short)" in _agent_messages(order)[0], "the reply in progress ended softly"
+    assert "heard human: What about <b>bicycles</b>?" in _spoken(after)[0]
+    assert any("(cut short)" in e for e in _agent_messages(order)), "a reply ended softly"
     assert chat.page.locator(f"{AGENT} b, {USER} b").count() == 0, "user text is never HTML"
     chat.send("/stop that is enough")
     chat.wait_stops()
@@ -78,10 +86,9 @@ def test_ask_critic_makes_the_critic_answer_next(chat: ChatPage) -> None:
     chat.send("/ask critic is that evidence sound?")
     chat.wait_text("critic heard human: is that evidence sound?")
     after = _after(chat.transcript_order(), "user_message: /ask critic is that evidence sound?")
-    assert _agent_messages(after)[0].startswith("assistant_message: Critic · turn")
+    assert _spoken(after)[0].startswith("assistant_message: Critic · turn")
     assert any("Manager picks critic by human" in e for e in after)
-    chat.send("/stop enough")
-    chat.wait_text("stopped by the person (enough)")
+    chat.wait_stops()
 
 
 def test_the_stop_button_ends_the_debate_with_a_reason(chat: ChatPage) -> None:

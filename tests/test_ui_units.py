@@ -130,11 +130,11 @@ def test_cli_refuses_mcp_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     bad.mkdir()
     (bad / "config.toml").write_text("[features.mcp]\nenabled = true\n")
     original = server.config_file
-    server.config_file = lambda root=tmp_path: bad / "config.toml"  # type: ignore[assignment]
+    server.config_file = lambda root=tmp_path: bad / "config.toml"
     try:
         assert main(["--port", "0"]) == 2
     finally:
-        server.config_file = original  # type: ignore[assignment]
+        server.config_file = original
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "MCP" in err[0] and "refuses to start" in err[0]
 
@@ -198,7 +198,7 @@ async def test_history_schema_fits_chainlits_sql_data_layer(tmp_path: Path) -> N
     await layer.update_thread(
         thread_id, name="q", user_id=user.id, metadata={"transcript": "t.jsonl"}
     )
-    step = {
+    step: dict[str, object] = {
         "id": str(uuid.uuid4()),
         "threadId": thread_id,
         "parentId": None,
@@ -221,7 +221,7 @@ async def test_history_schema_fits_chainlits_sql_data_layer(tmp_path: Path) -> N
         "showInput": "json",
         "input": "",
     }
-    await layer.create_step.__wrapped__(layer, step)  # type: ignore[attr-defined]
+    await layer.create_step.__wrapped__(layer, step)
     thread = await layer.get_thread(thread_id)
     assert thread is not None
     assert [s["output"] for s in thread["steps"]] == ["ACCEPT"]

@@ -113,6 +113,7 @@ class ChatPage:
         self.page: Page = self.context.new_page()
         self.blocked: list[str] = []
         self.shots = 0
+        self.sent = 0
 
     def _only_the_server(self, route: Route) -> None:
         if route.request.url.startswith(self.server.url):
@@ -128,9 +129,18 @@ class ChatPage:
         self.page.wait_for_selector("#chat-settings-open-modal", timeout=60_000)
 
     def send(self, text: str) -> None:
+        """Type and send as a person does: the Send button is briefly disabled while Chainlit
+        runs ``on_message``, so wait until it is enabled, click it, and see the box clear."""
+        if self.sent and "/thread/" not in self.page.url:
+            # the first message moves the page to /thread/<id> and re-mounts the composer
+            self.page.wait_for_url("**/thread/*", timeout=30_000)
+        self.sent += 1
         box = self.page.locator("#chat-input")
         box.fill(text)
-        box.press("Enter")
+        self.page.locator("#chat-submit:not([disabled])").click(timeout=30_000)
+        self.page.wait_for_function(
+            "() => document.getElementById('chat-input').value === ''", timeout=30_000
+        )
 
     def agent_texts(self) -> list[str]:
         return [t.strip() for t in self.page.locator(f"{AGENT} .message-content").all_inner_texts()]

@@ -1,0 +1,300 @@
+# mypy: disallow-untyped-calls=False
+# (Chainlit ships py.typed, but Message.send, Step.send, user_session.get ... are unannotated.)
+"""The Chainlit app: wires Chainlit's callbacks to the session runner, renderer and history.
+
+Run by ``chainlit run ui/app.py`` (see ``server.py``; ``python -m ui`` does it). Everything is
+read once here at import, the UI's composition root: core settings, UI settings, users, the
+history database. Handlers stay thin: ``on_message`` parses and queues, it never waits for a
+debate (the composer must stay usable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import os
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import chainlit as cl
+from chainlit.config import config as chainlit_config
+from chainlit.context import local_steps
+from chainlit.data import get_data_layer
+from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
+from chainlit.types import CommandDict, ThreadDict
+from starlette.datastructures import Headers
+
+from agents import ROLE_NAMES
+from common.errors import ConfigError
+from conversations import Budget, load, load_settings
+from ui import commands as cmd
+from ui.auth import LOCAL_USER, check_login, ensure_auth_secret, host_of, is_loopback
+from ui.config import load_ui_settings
+from ui.export import file_name, to_json, to_markdown
+from ui.history import (
+    REPLAYED_KEY,
+    TRANSCRIPT_KEY,
+    create_schema,
+    database_url,
+    thread_metadata,
+    transcript_in,
+)
+from ui.panel import options_from, widgets
+from ui.render import EXPORT_ACTION, STOP_ACTION, ChainlitRenderer
+from ui.replay_view import REPLAY_ACTION, listing, pick
+from ui.server import HOST_ENV
+from ui.session import Refusal, SessionRunner
+
+LEAVE_GRACE_S = 30.0
+"""A debate whose page went away stops after this long, unless the page reconnects."""
+
+for _name in ("autogen_core", "autogen_agentchat"):  # their INFO event log floods the console
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+SETTINGS = load_settings()
+UI = load_ui_settings()
+USERS = UI.all_users()
+HOST = os.environ.get(HOST_ENV, "127.0.0.1")
+DB_URL = database_url(SETTINGS.data_dir, UI.database_url)
+
+if chainlit_config.features.mcp.enabled:  # the launcher checks too; this covers `chainlit run`
+    raise SystemExit("roundtable ui: error: MCP is enabled in .chainlit/config.toml; refusing")
+if not USERS and not is_loopback(HOST):
+    raise SystemExit(f"roundtable ui: error: no users configured; refusing to serve on {HOST}")
+ensure_auth_secret(SETTINGS.data_dir)
+
+COMMANDS: list[CommandDict] = [
+    {
+        "id": name,
+        "icon": icon,
+        "description": text,
+        "button": False,
+        "persistent": False,
+        "selected": False,
+    }
+    for name, icon, text in [
+        ("ask", "message-circle-question", "/ask ROLE text: that role answers next"),
+        ("stop", "square", "Stop the debate (it ends at the next turn)"),
+        ("replay", "history", "List saved transcripts; /replay N [2x|fast]"),
+        ("fork", "git-branch", "/fork TURN text: continue a replay from a turn"),
+        ("export", "download", "/export md or /export json"),
+    ]
+]
+
+
+# -- start-up, history, users ------------------------------------------------------------------
+
+
+@cl.on_app_startup
+async def _startup() -> None:
+    await create_schema(DB_URL)
+
+
+@cl.data_layer
+def _data_layer() -> SQLAlchemyDataLayer:
+    return SQLAlchemyDataLayer(conninfo=DB_URL)
+
+
+if USERS:
+
+    @cl.password_auth_callback
+    async def _password_login(username: str, password: str) -> cl.User | None:
+        ok = await asyncio.to_thread(check_login, USERS, username, password)
+        return cl.User(identifier=username, metadata={"provider": "password"}) if ok else None
+
+else:
+
+    @cl.header_auth_callback
+    async def _local_login(headers: Headers) -> cl.User | None:
+        # No users: the one person on this machine. A page on another site that resolves
+        # its name to 127.0.0.1 (DNS rebinding) sends its own Host header and is refused.
+        if not is_loopback(host_of(headers.get("host", ""))):
+            return None
+        return cl.User(identifier=LOCAL_USER, metadata={"provider": "local"})
+
+
+# -- the session ---------------------------------------------------------------------------------
+
+
+def _spawn(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """A background task in this session's context, outside Chainlit's current run step.
+
+    Without clearing ``local_steps`` every message of the debate would be nested under the
+    ``on_message`` step of the message that started it.
+    """
+    context = contextvars.copy_context()
+    context.run(local_steps.set, None)
+    return asyncio.get_running_loop().create_task(coro, context=context)
+
+
+def _display(
+    *, live: bool, budget: Budget | None, announce: bool, skip_through: int | None
+) -> ChainlitRenderer:
+    return ChainlitRenderer(live=live, budget=budget, announce=announce, skip_through=skip_through)
+
+
+async def _link(path: Path, kind: str) -> None:
+    """Remember in the thread which transcript it shows (for resume, continue and fork)."""
+    other = REPLAYED_KEY if kind == TRANSCRIPT_KEY else TRANSCRIPT_KEY
+    cl.user_session.set(kind, path.name)
+    cl.user_session.set(other, None)
+    layer = get_data_layer()
+    if layer is not None:
+        thread_id = cl.context.session.thread_id
+        await layer.update_thread(thread_id, metadata={kind: path.name, other: None})
+
+
+_RUNNERS: dict[str, SessionRunner] = {}
+"""By Chainlit session id. Not in ``cl.user_session``: resuming a thread replaces that dict
+with the thread's metadata, which would orphan a debate still running."""
+
+
+def _runner() -> SessionRunner:
+    """This session's runner, created on first use: a message that arrives before
+    ``on_chat_start`` has finished still finds one (it used to be dropped)."""
+    session_id = cl.context.session.id
+    runner = _RUNNERS.get(session_id)
+    if runner is None:
+        runner = SessionRunner(
+            settings=SETTINGS, display=_display, spawn=_spawn, on_transcript=_link
+        )
+        runner.options = options_from(cl.context.session.chat_settings or {}, SETTINGS)
+        _RUNNERS[session_id] = runner
+    return runner
+
+
+async def _send_controls(values: dict[str, Any] | None) -> None:
+    await cl.ChatSettings(widgets(SETTINGS, values)).send()
+    await cl.context.emitter.set_commands(COMMANDS)
+
+
+async def _tell(text: str) -> None:
+    await cl.Message(content=text, author="Roundtable").send()
+
+
+@cl.on_chat_start
+async def _chat_start() -> None:
+    _runner()
+    await _send_controls(None)
+
+
+@cl.on_chat_resume
+async def _chat_resume(thread: ThreadDict) -> None:
+    # Chainlit shows the saved steps itself; a message sent from here would be saved but not
+    # shown, so this only restores state.
+    metadata = thread_metadata(thread)
+    runner = _runner()
+    if runner.running:  # the same session reconnected: its debate is still going
+        return
+    runner.transcript = transcript_in(SETTINGS.transcripts_dir, metadata.get(TRANSCRIPT_KEY))
+    runner.replayed = transcript_in(SETTINGS.transcripts_dir, metadata.get(REPLAYED_KEY))
+    chat_settings = metadata.get("chat_settings")
+    values = chat_settings if isinstance(chat_settings, dict) else None
+    runner.options = options_from(values or {}, SETTINGS)
+    await _send_controls(values)
+
+
+@cl.on_settings_update
+async def _settings_update(values: dict[str, Any]) -> None:
+    _runner().options = options_from(values, SETTINGS)
+
+
+@cl.on_message
+async def _on_message(message: cl.Message) -> None:
+    text = message.content or ""
+    refused = cmd.check_size(text, UI.max_input_chars)
+    command = refused or cmd.parse(text, message.command, roles=ROLE_NAMES)
+    try:
+        await _dispatch(command)
+    except (Refusal, ConfigError) as exc:
+        await _tell(str(exc))
+
+
+async def _dispatch(command: cmd.Command) -> None:
+    runner = _runner()
+    if isinstance(command, cmd.Refused):
+        await _tell(command.message)
+    elif isinstance(command, cmd.Say):
+        await runner.say(command)
+    elif isinstance(command, cmd.Stop):
+        if not runner.stop(command.reason):
+            await _tell("Nothing is running.")
+    elif isinstance(command, cmd.Replay):
+        await _replay(runner, command)
+    elif isinstance(command, cmd.Fork):
+        await runner.fork(command.turn, command.text)
+    elif isinstance(command, cmd.Export):
+        await _export(runner, command.fmt)
+
+
+async def _replay(runner: SessionRunner, command: cmd.Replay) -> None:
+    if command.which is None:
+        text, actions = listing(SETTINGS.transcripts_dir)
+        await cl.Message(content=text, author="Roundtable", actions=actions).send()
+        return
+    found = pick(SETTINGS.transcripts_dir, command.which)
+    if isinstance(found, str):
+        await _tell(found)
+    elif not await runner.play(found, command.speed):
+        await _tell("A run is in progress: /stop it first.")
+
+
+async def _export(runner: SessionRunner, fmt: str) -> None:
+    source = runner.transcript or runner.replayed
+    if source is None:
+        await _tell("Nothing to export yet.")
+        return
+    transcript = load(source)
+    data, mime = (
+        (to_markdown(transcript), "text/markdown")
+        if fmt == "md"
+        else (to_json(transcript), "application/json")
+    )
+    name = file_name(transcript, fmt)
+    element = cl.File(name=name, content=data.encode("utf-8"), mime=mime, display="inline")
+    await cl.Message(content=f"Download: {name}", author="Roundtable", elements=[element]).send()
+
+
+@cl.on_stop
+async def _on_stop() -> None:
+    _runner().stop("stopped with the Stop button")
+
+
+@cl.action_callback(STOP_ACTION)
+async def _stop_action(_action: cl.Action) -> None:
+    if not _runner().stop("stopped with the Stop button"):
+        await _tell("Nothing is running.")
+
+
+@cl.action_callback(EXPORT_ACTION)
+async def _export_action(action: cl.Action) -> None:
+    fmt = "json" if action.payload.get("fmt") == "json" else "md"
+    await _export(_runner(), fmt)
+
+
+@cl.action_callback(REPLAY_ACTION)
+async def _replay_action(action: cl.Action) -> None:
+    name = action.payload.get("file")
+    await _replay(_runner(), cmd.Replay(which=str(name), speed=1.0))
+
+
+@cl.on_chat_end
+async def _chat_end() -> None:
+    session = cl.context.session
+    runner = _RUNNERS.get(session.id)
+    socket_id = getattr(session, "socket_id", None)
+    if runner is None:
+        return
+
+    async def stop_unless_back() -> None:
+        await asyncio.sleep(LEAVE_GRACE_S)
+        if getattr(session, "socket_id", None) != socket_id:
+            return  # the page reconnected
+        if runner.running:
+            runner.stop("the page was closed")
+        else:
+            _RUNNERS.pop(session.id, None)
+
+    _spawn(stop_unless_back())

@@ -1,0 +1,63 @@
+"""Settings the browser UI reads on top of the core ``Settings``: users, history database, limits.
+
+Read once at start-up from ``ROUNDTABLE_*`` environment variables (the core settings file
+forbids unknown tables, so UI settings live in the environment, or in a users file):
+
+- ``ROUNDTABLE_USERS``: JSON ``{"name": "<password hash>"}``; hashes come from
+  ``python -m ui hash-password``.
+- ``ROUNDTABLE_USERS_FILE``: a TOML file with a ``[users]`` table of the same shape.
+- ``ROUNDTABLE_DATABASE_URL``: SQLAlchemy async URL of the history database (default: SQLite
+  in the data folder); ``postgresql+asyncpg://...`` for a real deployment.
+- ``ROUNDTABLE_MAX_INPUT_CHARS``: the size limit of one message (default 20,000).
+
+This module owns reading and checking those; it does not authenticate anyone (``auth.py``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.errors import ConfigError
+from ui.commands import MAX_INPUT_CHARS
+
+
+class UISettings(BaseSettings):
+    """What the UI needs beyond the debate settings."""
+
+    model_config = SettingsConfigDict(env_prefix="ROUNDTABLE_", extra="ignore")
+
+    users: dict[str, str] = Field(default_factory=dict)
+    users_file: Path | None = None
+    database_url: str | None = None
+    max_input_chars: int = Field(default=MAX_INPUT_CHARS, ge=100, le=500_000)
+
+    def all_users(self) -> dict[str, str]:
+        """Users from the environment and the users file (the environment wins)."""
+        if self.users_file is None:
+            return dict(self.users)
+        try:
+            with self.users_file.open("rb") as handle:
+                table = tomllib.load(handle).get("users", {})
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"ROUNDTABLE_USERS_FILE={self.users_file}: {exc}") from exc
+        if not isinstance(table, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in table.items()
+        ):
+            raise ConfigError(
+                f"ROUNDTABLE_USERS_FILE={self.users_file}: [users] must map names to hashes"
+            )
+        return {**table, **self.users}
+
+
+def load_ui_settings() -> UISettings:
+    """Read the UI settings once; a mistake is one ConfigError naming the setting."""
+    try:
+        return UISettings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        raise ConfigError(f"setting ROUNDTABLE_{where.upper()}: {err['msg']}") from exc

@@ -1,0 +1,88 @@
+"""The chat settings panel: max turns, which roles take part, each role's endpoint, memory.
+
+``widgets`` builds the Chainlit inputs (choices from the configured endpoints and the role
+cards); ``options_from`` turns the values the browser sends back into ``RunOptions``, checking
+each against what is configured (the browser is not trusted to send only offered values).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from chainlit.input_widget import InputWidget, MultiSelect, Select, Slider, Switch
+
+from agents import ROLE_NAMES
+from conversations import Settings
+from ui.session import RunOptions
+
+MAX_TURNS_LIMIT = 40
+
+
+def widgets(settings: Settings, values: Mapping[str, Any] | None = None) -> list[InputWidget]:
+    """The panel's inputs, initialised from earlier ``values`` (a resumed thread) if any."""
+    options = options_from(values or {}, settings)
+    endpoints = sorted(settings.endpoints)
+    inputs: list[InputWidget] = [
+        Slider(
+            id="max_turns",
+            label="Max turns",
+            initial=options.max_turns or settings.budget.max_turns,
+            min=1,
+            max=MAX_TURNS_LIMIT,
+            step=1,
+            description="Agent turns per run; your own messages do not count.",
+        ),
+        MultiSelect(
+            id="roles",
+            label="Roles taking part",
+            values=list(ROLE_NAMES),
+            initial=list(options.roles or ROLE_NAMES),
+            description="For new debates and forks; a continued debate keeps its roles.",
+        ),
+    ]
+    for role in ROLE_NAMES:
+        current = options.endpoints.get(role) or settings.endpoint_for(role)[0]
+        inputs.append(
+            Select(
+                id=f"endpoint_{role}",
+                label=f"Model endpoint: {role}",
+                values=endpoints,
+                initial_value=current,
+            )
+        )
+    inputs.append(
+        Switch(
+            id="memory",
+            label="Shared memory",
+            initial=options.memory,
+            description="Stored with the thread; used once memory is integrated.",
+        )
+    )
+    return inputs
+
+
+def options_from(values: Mapping[str, Any], settings: Settings) -> RunOptions:
+    """Checked options from the panel's values; anything not offered is ignored."""
+    max_turns: int | None = None
+    raw_turns = values.get("max_turns")
+    if isinstance(raw_turns, int | float) and 1 <= raw_turns <= MAX_TURNS_LIMIT:
+        max_turns = int(raw_turns)
+    roles: tuple[str, ...] | None = None
+    raw_roles = values.get("roles")
+    if isinstance(raw_roles, list):
+        chosen = tuple(r for r in ROLE_NAMES if r in raw_roles)
+        roles = chosen or None
+    endpoints = {
+        role: name
+        for role in ROLE_NAMES
+        if isinstance(name := values.get(f"endpoint_{role}"), str)
+        and name in settings.endpoints
+        and name != settings.endpoint_for(role)[0]
+    }
+    return RunOptions(
+        max_turns=max_turns,
+        roles=roles,
+        endpoints=endpoints,
+        memory=values.get("memory") is True,
+    )

@@ -1,0 +1,251 @@
+# mypy: disallow-untyped-calls=False
+# (Chainlit ships py.typed, but Message.send, Step.send, user_session.get ... are unannotated.)
+"""Debate events as Chainlit messages and steps: one renderer for live debates and replays.
+
+Each agent reply is its own ``cl.Message``, sent empty-but-named before the first token (a
+message streamed before ``send()`` is saved with no time and sorts first on resume), then
+streamed, then updated with the committed text. The agent's name is in the text (Chainlit shows
+the author only as an avatar tooltip). The manager's choice, errors, memory look-ups and
+prunings are small collapsed steps. A status message, always the last thing in the chat, says
+where the debate is and carries the Stop button; at the end it becomes the stop reason with the
+export buttons. Step names use only letters, digits, spaces, dots and dashes: the browser
+asks ``/avatars/<step name>`` and Chainlit answers 400 to anything else.
+
+Live, the person's own messages are already on screen (they typed them), so human turns are
+not drawn again; in a replay they are. Owns no debate logic: it only draws events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import chainlit as cl
+
+from conversations import (
+    HUMAN,
+    Budget,
+    ErrorEvent,
+    Header,
+    LiveEvent,
+    MemoryEvent,
+    MessageEvent,
+    PruneEvent,
+    SelectionEvent,
+    StopEvent,
+    TokenDelta,
+)
+
+STOP_ACTION = "stop_debate"
+EXPORT_ACTION = "export_transcript"
+
+
+@dataclass
+class Progress:
+    """Turns and tokens spent in this run, for the status line."""
+
+    max_turns: int
+    max_tokens: int
+    turns: int = 0
+    tokens: int = 0
+
+    def add(self, event: LiveEvent) -> None:
+        if isinstance(event, MessageEvent) and event.speaker != HUMAN:
+            self.turns += 1
+            self.tokens += event.usage.total
+        elif isinstance(event, SelectionEvent):
+            self.tokens += event.usage.total
+
+    def line(self) -> str:
+        return (
+            f"Turn {self.turns} of {self.max_turns} · {self.tokens:,} of {self.max_tokens:,} tokens"
+        )
+
+
+def speaker_heading(speaker: str, turn: int) -> str:
+    """The first line of an agent's message: its name and turn, in bold."""
+    return f"**{speaker.capitalize()}** · turn {turn}\n\n"
+
+
+def selection_text(event: SelectionEvent) -> tuple[str, str]:
+    """The step's name and body for a manager decision."""
+    name = f"Manager picks {event.speaker} by {event.method}"
+    body = f"{event.reason}\n\nCandidates: {', '.join(event.candidates)}"
+    return name, body
+
+
+def stop_text(event: StopEvent, progress: Progress | None) -> str:
+    spent = f"\n\n{progress.line()}" if progress is not None else ""
+    return f"**Debate stopped** ({event.code}): {event.reason}{spent}"
+
+
+@dataclass
+class ChainlitRenderer:
+    """Draws one debate run (or one replay) into the current Chainlit session."""
+
+    live: bool
+    budget: Budget | None = None
+    announce: bool = True
+    """Show the header (question, roles); off when continuing a conversation already shown."""
+    skip_through: int | None = None
+    """A fork re-sends the parent's turns up to here; they are already on screen."""
+    progress: Progress | None = None
+    _streams: dict[tuple[int, str], cl.Message] = field(default_factory=dict)
+    _status: cl.Message | None = None
+
+    def __post_init__(self) -> None:
+        if self.budget is not None and self.progress is None:
+            self.progress = Progress(self.budget.max_turns, self.budget.max_tokens)
+
+    async def show(self, event: LiveEvent) -> None:
+        """Draw one event."""
+        turn = getattr(event, "turn", None)
+        if (
+            self.skip_through is not None
+            and not isinstance(event, Header | StopEvent)
+            and isinstance(turn, int)
+            and turn <= self.skip_through
+        ):
+            return
+        if self.progress is not None:
+            self.progress.add(event)
+        if isinstance(event, TokenDelta):
+            await self._token(event)
+        elif isinstance(event, MessageEvent):
+            await self._message(event)
+        elif isinstance(event, Header):
+            await self._header(event)
+            if self.live:
+                await self._show_status()
+        elif isinstance(event, SelectionEvent):
+            await self._clear_status()
+            name, body = selection_text(event)
+            await self._step(name, body, kind="tool")
+        elif isinstance(event, ErrorEvent):
+            await self._error(event)
+        elif isinstance(event, MemoryEvent):
+            await self._memory(event)
+        elif isinstance(event, PruneEvent):
+            await self._prune(event)
+        elif isinstance(event, StopEvent):
+            await self._stop(event)
+
+    async def note(self, text: str) -> None:
+        """A line from Roundtable itself (not an agent)."""
+        await cl.Message(content=text, author="Roundtable").send()
+
+    async def failure(self, text: str) -> None:
+        """The run could not go on (a configuration or infrastructure fault)."""
+        await self._end_streams(" *(cut off)*")
+        await self._clear_status()
+        await cl.ErrorMessage(content=text, author="Roundtable").send()
+
+    # -- events -------------------------------------------------------------------------------
+
+    async def _header(self, header: Header) -> None:
+        if not self.announce:
+            return
+        roles = ", ".join(role.name for role in header.roles)
+        where = "Replaying" if not self.live else "Debate"
+        parent = (
+            f"\n\nForked from {header.parent.conversation_id} at turn {header.parent.turn}."
+            if header.parent is not None
+            else ""
+        )
+        body = (
+            f"Question: {header.question}\n\nRoles: {roles}\n\n"
+            f"Up to {header.max_turns} turns · conversation {header.conversation_id}{parent}"
+        )
+        await self._step(f"{where} {header.conversation_id}", body, kind="run")
+
+    async def _token(self, event: TokenDelta) -> None:
+        key = (event.turn, event.speaker)
+        message = self._streams.get(key)
+        if message is None:
+            await self._clear_status()
+            message = cl.Message(
+                content=speaker_heading(event.speaker, event.turn), author=event.speaker
+            )
+            await message.send()  # before streaming: see the module docstring
+            self._streams[key] = message
+        await message.stream_token(event.text)
+
+    async def _message(self, event: MessageEvent) -> None:
+        if event.speaker == HUMAN:
+            if not self.live:
+                await cl.Message(content=event.content, author="You", type="user_message").send()
+            return
+        note = " *(cut short)*" if event.interrupted else ""
+        content = speaker_heading(event.speaker, event.turn) + event.content + note
+        message = self._streams.pop((event.turn, event.speaker), None)
+        if message is None:
+            await self._clear_status()
+            await cl.Message(content=content, author=event.speaker).send()
+        else:
+            message.content = content
+            await message.update()
+        if self.live:
+            await self._show_status()
+
+    async def _error(self, event: ErrorEvent) -> None:
+        await self._end_streams(" *(failed)*")
+        who = f" in {event.speaker}" if event.speaker else ""
+        step = cl.Step(name=f"Error {event.family}{who}", type="tool", show_input=False)
+        step.is_error = True
+        step.output = event.message
+        await step.send()
+
+    async def _memory(self, event: MemoryEvent) -> None:
+        hits = "\n\n".join(
+            f"{hit.score:.2f} · {hit.source}: {hit.text[:300]}" for hit in event.hits
+        )
+        body = f"Query: {event.query}\n\n{hits or 'no passages'}"
+        await self._step(f"Memory for {event.speaker} {len(event.hits)} hits", body, "retrieval")
+
+    async def _prune(self, event: PruneEvent) -> None:
+        body = (
+            f"Dropped {event.dropped} turn(s), kept {event.kept}: "
+            f"{event.tokens_before:,} -> {event.tokens_after:,} tokens (budget {event.budget:,})"
+        )
+        await self._step(f"Pruned context for {event.speaker}", body, kind="tool")
+
+    async def _stop(self, event: StopEvent) -> None:
+        await self._end_streams(" *(cut short)*")
+        await self._clear_status()
+        actions = [
+            cl.Action(name=EXPORT_ACTION, payload={"fmt": "md"}, label="Download Markdown"),
+            cl.Action(name=EXPORT_ACTION, payload={"fmt": "json"}, label="Download JSON"),
+        ]
+        progress = self.progress if self.live else None
+        await cl.Message(
+            content=stop_text(event, progress), author="Roundtable", actions=actions
+        ).send()
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    async def _step(self, name: str, body: str, kind: str) -> None:
+        step = cl.Step(name=name, type=kind, show_input=False)  # type: ignore[arg-type]
+        step.output = body
+        await step.send()
+
+    async def _show_status(self) -> None:
+        if self.progress is None:
+            return
+        await self._clear_status()
+        stop = cl.Action(name=STOP_ACTION, payload={}, label="Stop the debate", icon="square")
+        self._status = cl.Message(
+            content=f"*{self.progress.line()}* · type to step in",
+            author="Roundtable",
+            actions=[stop],
+        )
+        await self._status.send()
+
+    async def _clear_status(self) -> None:
+        status, self._status = self._status, None
+        if status is not None:
+            await status.remove()
+
+    async def _end_streams(self, note: str) -> None:
+        for message in self._streams.values():
+            message.content += note
+            await message.update()
+        self._streams.clear()

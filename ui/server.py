@@ -1,0 +1,107 @@
+"""Starting the Chainlit server: checks first, then ``chainlit run ui/app.py`` as a child process.
+
+Owns the start-up refusals (each one clear line, exit code 2): MCP enabled in
+``.chainlit/config.toml`` (Chainlit's MCP support has an open SSRF), or a non-loopback address
+with no users configured (the local user logs in without a password). Chainlit reads its
+config, ``public/`` and ``chainlit.md`` from the app root, so the server runs with that root
+whatever the caller's working directory. Does not own the app itself (``app.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+from common.errors import ConfigError
+from ui.auth import is_loopback
+
+APP_ROOT = Path(__file__).resolve().parent.parent
+"""Where ``.chainlit/``, ``public/`` and ``chainlit.md`` live (the source checkout)."""
+APP_FILE = Path(__file__).resolve().parent / "app.py"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+HOST_ENV = "ROUNDTABLE_UI_HOST"
+"""Tells the app which address it is served on (the no-login mode needs loopback)."""
+
+
+def config_file(root: Path = APP_ROOT) -> Path:
+    return root / ".chainlit" / "config.toml"
+
+
+def check_mcp_disabled(path: Path) -> None:
+    """Raise ConfigError when the Chainlit config enables MCP (or cannot be read)."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path} is missing: Roundtable ships it with MCP disabled") from exc
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    mcp = data.get("features", {}).get("mcp", {})
+    if not isinstance(mcp, dict):
+        raise ConfigError(f"{path}: [features.mcp] must be a table")
+    if mcp.get("enabled", False) is not False:
+        raise ConfigError(
+            f"{path}: features.mcp.enabled is on; Chainlit's MCP support has an open SSRF, "
+            "so Roundtable refuses to start. Set it to false."
+        )
+
+
+def check_binding(host: str, users: Mapping[str, str]) -> None:
+    """Without users, only a loopback address is allowed (no login in that mode)."""
+    if not users and not is_loopback(host):
+        raise ConfigError(
+            f"--host {host}: with no users configured the UI has no login, so it only binds "
+            "to a loopback address; configure ROUNDTABLE_USERS to serve on a network"
+        )
+
+
+def free_port(host: str = DEFAULT_HOST) -> int:
+    """A port nothing listens on right now (for tests and ``--port 0``)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def command(host: str, port: int) -> list[str]:
+    """The ``chainlit run`` command line."""
+    return [
+        sys.executable,
+        "-m",
+        "chainlit",
+        "run",
+        str(APP_FILE),
+        "--headless",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+
+
+def child_env(host: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The server's environment: ours, with the app root and bind address, minus cloud hooks."""
+    env = dict(os.environ if base is None else base)
+    for key in ("LITERAL_API_KEY", "DATABASE_URL", "CHAINLIT_CUSTOM_AUTH"):
+        env.pop(key, None)  # Chainlit would switch data layer or auth on these
+    env["CHAINLIT_APP_ROOT"] = str(APP_ROOT)
+    env[HOST_ENV] = host
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def launch(host: str, port: int, users: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """Check, then start the server; the caller waits on the returned process."""
+    check_mcp_disabled(config_file())
+    check_binding(host, users)
+    return subprocess.Popen(command(host, port), cwd=APP_ROOT, env=child_env(host))
