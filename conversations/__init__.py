@@ -3,7 +3,7 @@
 Depends on ``agents``, ``memory`` and ``common``; ``ui`` depends on it.
 """
 
-from conversations.assemble import build_debate
+from conversations.assemble import build_debate, open_memory_if_possible, start_observing
 from conversations.budget import Budget, Tally, stop_reason
 from conversations.catalogue import TranscriptSummary, catalogue, summarise
 from conversations.debate import Debate, Interjection, Participant, check_question
@@ -81,8 +81,10 @@ __all__ = [
     "choose",
     "load",
     "load_settings",
+    "open_memory_if_possible",
     "replay",
     "save",
+    "start_observing",
     "stop_reason",
     "summarise",
 ]

@@ -6,6 +6,7 @@ and a missing model file all fail here with one clear line.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,11 +14,11 @@ from pathlib import Path
 from autogen_core.models import ChatCompletionClient
 
 from agents import check_endpoint, exact_counter, load_roster, make_client
-from common.errors import ConfigError
+from common.errors import ConfigError, InfraError
 from conversations import observe
 from conversations.budget import Budget
 from conversations.debate import Debate, Participant, check_question, new_conversation_id
-from conversations.recall import Recall
+from conversations.recall import Recall, open_memory
 from conversations.settings import Settings
 from conversations.transcript import Transcript
 from memory import MemoryStore
@@ -132,3 +133,16 @@ def start_observing(settings: Settings) -> None:
         secrets=settings.secrets(),
         otlp_endpoint=settings.otlp_endpoint,
     )
+
+
+def open_memory_if_possible(settings: Settings) -> MemoryStore | None:
+    """The memory store, or None (logged) when memory is off or another process owns it."""
+    if not settings.memory.enabled:
+        return None
+    try:
+        return open_memory(settings.memory, settings.data_dir)
+    except InfraError as exc:
+        observe.log(
+            "memory_unavailable", conversation_id="-", level=logging.WARNING, error=str(exc)
+        )
+        return None

@@ -28,8 +28,20 @@ Text = Annotated[str, Field(max_length=MAX_TEXT)]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
 
 StopCode = Literal[
-    "accepted", "max_turns", "token_budget", "wall_clock", "user_stop", "error", "no_speaker"
+    "accepted",
+    "max_turns",
+    "token_budget",
+    "wall_clock",
+    "user_stop",
+    "error",
+    "no_speaker",
+    "completed",
+    "partial",
 ]
+"""``completed`` and ``partial`` end a pipeline or a panel: the writer answered, with every
+branch (``completed``) or with some missing (``partial``, the answer says which)."""
+Mode = Literal["debate", "pipeline", "panel"]
+"""How a run works: the group-chat debate, a fixed pipeline, or a planned panel."""
 Method = Literal["rule", "model", "fallback", "human"]
 ErrorFamily = Literal["config", "model", "infra"]
 
@@ -186,8 +198,94 @@ class PruneEvent(_Event):
     budget: int = Field(ge=0)
 
 
+class PlanStep(_Record):
+    """One sub-question of a plan: who takes it, what it needs, what it waits for."""
+
+    id: Name
+    """``q1``, ``q2``... in a panel; ``s1``... for the stages of a pipeline."""
+    role: Name
+    needs: Name
+    """The capability (or tool) the sub-question needs; the role's card must cover it."""
+    question: Text
+    depends_on: list[Name] = Field(default_factory=list, max_length=16)
+
+
+class PlanEvent(_Event):
+    """The plan a pipeline or panel will follow, shown before any work starts, or refused."""
+
+    kind: Literal["plan"] = "plan"
+    mode: Literal["pipeline", "panel"]
+    steps: list[PlanStep] = Field(default_factory=list, max_length=16)
+    accepted: bool
+    reason: Text
+    """Where the plan came from, or (refused) every reason it was refused."""
+    fallback: Mode | None = None
+    """What the run does instead of a refused plan."""
+    usage: Usage = Usage()
+
+
+BranchStatus = Literal["running", "ok", "failed", "timeout", "skipped", "cancelled"]
+
+
+class BranchEvent(_Event):
+    """A branch (a panel's sub-question, a pipeline's stage) starting or ending."""
+
+    kind: Literal["branch"] = "branch"
+    phase: Literal["start", "end"]
+    branch: Name
+    role: Name
+    question: Text
+    status: BranchStatus
+    """``running`` at the start; at the end how it went."""
+    latency_s: float = Field(default=0.0, ge=0.0)
+    message_seq: int | None = Field(default=None, ge=1)
+    """The ``message`` event holding the branch's answer (ended ``ok``)."""
+    family: ErrorFamily | None = None
+    error: Text | None = None
+    """Why it failed, timed out, was skipped or cancelled."""
+
+
+class Conflict(_Record):
+    """A disagreement between branches, as the critic found it."""
+
+    topic: Text
+    branches: list[Name] = Field(min_length=2, max_length=16)
+    detail: Text
+
+
+class MissingBranch(_Record):
+    """A branch whose answer the final answer lacks, and why."""
+
+    branch: Name
+    role: Name
+    question: Text
+    status: BranchStatus
+    reason: Text
+
+
+class AggregateEvent(_Event):
+    """The critic's comparison of a panel's branches: what is answered, missing, disputed."""
+
+    kind: Literal["aggregate"] = "aggregate"
+    answered: list[Name] = Field(default_factory=list, max_length=16)
+    missing: list[MissingBranch] = Field(default_factory=list, max_length=16)
+    conflicts: list[Conflict] = Field(default_factory=list, max_length=16)
+    compared: bool
+    """False when the critic's comparison could not be used (then conflicts may be unlisted)."""
+    usage: Usage = Usage()
+
+
 Event = Annotated[
-    MessageEvent | SelectionEvent | StopEvent | ErrorEvent | MemoryEvent | PruneEvent | NoticeEvent,
+    MessageEvent
+    | SelectionEvent
+    | StopEvent
+    | ErrorEvent
+    | MemoryEvent
+    | PruneEvent
+    | NoticeEvent
+    | PlanEvent
+    | BranchEvent
+    | AggregateEvent,
     Field(discriminator="kind"),
 ]
 """Every saved event. One adapter reads and writes them all."""

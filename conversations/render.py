@@ -1,8 +1,9 @@
 """The terminal view of a debate: the same renderer for a live run and a replay.
 
 Streamed text is printed as it arrives under the speaker's name; the manager's choice and
-reason, memory look-ups, prunings, errors and the stop reason are printed as short marked
-lines. Colour only when the output is a terminal.
+reason, memory look-ups, prunings, errors, a pipeline's or panel's plan, branches and
+comparison, and the stop reason are printed as short marked lines. Colour only when the
+output is a terminal.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import TextIO
 
 from conversations.events import (
     HUMAN,
+    AggregateEvent,
+    BranchEvent,
     ErrorEvent,
     Header,
     LedgerRow,
@@ -19,6 +22,8 @@ from conversations.events import (
     MemoryEvent,
     MessageEvent,
     NoticeEvent,
+    PlanEvent,
+    PlanStep,
     PruneEvent,
     SelectionEvent,
     StopEvent,
@@ -72,10 +77,38 @@ class TerminalRenderer:
             self._line(f"  ! {event.family} error{who}: {event.message}", _RED)
         elif isinstance(event, NoticeEvent):
             self._line(f"  note: {event.message}", _DIM)
+        elif isinstance(event, PlanEvent | BranchEvent | AggregateEvent):
+            self._work(event)
         elif isinstance(event, StopEvent):
             self._line(f"Stopped ({event.code}): {event.reason}", "\033[1m")
             for row in event.ledger:
                 self._line(ledger_line(row), _DIM)
+
+    def _work(self, event: PlanEvent | BranchEvent | AggregateEvent) -> None:
+        """A pipeline's or panel's plan, branches and aggregation."""
+        if isinstance(event, PlanEvent):
+            if event.accepted:
+                self._line(f"Plan ({event.mode}): {event.reason}", "\033[1m")
+            else:
+                self._line(f"  ! {event.reason}", _RED)
+            for step in event.steps:
+                self._line(plan_line(step), _DIM)
+        elif isinstance(event, BranchEvent) and event.phase == "start":
+            self._line(f"  > {event.branch} ({event.role}) started", _DIM)
+        elif isinstance(event, BranchEvent):
+            why = f": {event.error}" if event.error else ""
+            colour = _DIM if event.status == "ok" else _RED
+            took = f" after {event.latency_s:.1f} s" if event.latency_s else ""
+            self._line(f"  < {event.branch} ({event.role}) {event.status}{took}{why}", colour)
+        elif isinstance(event, AggregateEvent):
+            self._line(
+                f"  compared: {len(event.answered)} answered, {len(event.missing)} missing, "
+                f"{len(event.conflicts)} disagreement(s)"
+                + ("" if event.compared else " (the critic's comparison was unusable)"),
+                _DIM,
+            )
+            for conflict in event.conflicts:
+                self._line(f"    ! {conflict.topic} [{', '.join(conflict.branches)}]", _DIM)
 
     def _token(self, event: TokenDelta) -> None:
         key = (event.turn, event.speaker)
@@ -109,6 +142,12 @@ class TerminalRenderer:
     def _write(self, text: str) -> None:
         self.out.write(text)
         self.out.flush()
+
+
+def plan_line(step: PlanStep) -> str:
+    """One step of a plan."""
+    after = f", after {', '.join(step.depends_on)}" if step.depends_on else ""
+    return f"  {step.id} {step.role} ({step.needs}{after}): {step.question}"
 
 
 def ledger_line(row: LedgerRow) -> str:

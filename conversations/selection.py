@@ -208,11 +208,12 @@ def _parse_pick(
 ) -> tuple[str | None, str, str | None]:
     try:
         raw = json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # also a number too long to convert, deep nesting
         return None, "", f"not JSON: {text[:80]!r}"
     speaker = raw.get("speaker") if isinstance(raw, dict) else None
     if speaker not in candidates:  # the schema should make this impossible: check anyway
-        return None, "", f"{speaker!r} is not one of {', '.join(candidates)}"
+        named = repr(speaker)[:80]  # a runaway model may name anything, at any length
+        return None, "", f"{named} is not one of {', '.join(candidates)}"
     try:
         pick = schema.model_validate(raw)
     except ValidationError as exc:

@@ -279,6 +279,7 @@ def _decode(path: Path, number: int, raw: bytes) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise TranscriptError(f"{path}:{number}: not valid UTF-8 at byte {exc.start}") from exc
+    made = _Refused.made
     try:
         obj = json.loads(
             text,
@@ -293,19 +294,24 @@ def _decode(path: Path, number: int, raw: bytes) -> dict[str, Any]:
         raise TranscriptError(f"{path}:{number}: not valid JSON ({exc})") from exc
     if not isinstance(obj, dict):
         raise TranscriptError(f"{path}:{number}: expected a JSON object")
-    problem = _find_problem(obj)
-    if problem is not None:
-        where, what = problem
-        field = f"field {where!r}: " if where else ""
-        raise TranscriptError(f"{path}:{number}: {field}{what}")
+    # The walk costs more than the parse: skip it when the parse refused nothing and there
+    # are too few brackets to nest deeper than allowed.
+    if _Refused.made != made or text.count("[") + text.count("{") > MAX_DEPTH:
+        problem = _find_problem(obj)
+        if problem is not None:
+            raise TranscriptError(f"{path}:{number}: {problem}")
     return obj
 
 
 class _Refused:
     """Stands in for a value the parser refuses, so the check after parsing names its field."""
 
+    made = 0
+    """How many were ever made: a parse that made none needs no walk to find them."""
+
     def __init__(self, why: str) -> None:
         self.why = why
+        _Refused.made += 1
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -330,8 +336,8 @@ def _constant(name: str) -> _Refused:
     return _Refused(f"{name} is not a JSON number")
 
 
-def _find_problem(obj: dict[str, Any]) -> tuple[str, str] | None:
-    """The first refused value, or nesting deeper than ``MAX_DEPTH``, and its field's path.
+def _find_problem(obj: dict[str, Any]) -> str | None:
+    """The first refused value, or nesting deeper than ``MAX_DEPTH``, naming its field.
 
     Depth is measured on the parsed value, so brackets inside strings do not count; the walk
     is iterative, so no value can exhaust the stack.
@@ -340,9 +346,9 @@ def _find_problem(obj: dict[str, Any]) -> tuple[str, str] | None:
     while stack:
         value, where = stack.pop()
         if isinstance(value, _Refused):
-            return ".".join(where)[:200], value.why
-        if isinstance(value, dict | list) and value and len(where) >= MAX_DEPTH:
-            return ".".join(where[:1]), f"nested deeper than {MAX_DEPTH} levels"
+            return f"field {'.'.join(where)[:200]!r}: {value.why}"
+        if isinstance(value, dict | list) and len(where) >= MAX_DEPTH:
+            return f"nested deeper than {MAX_DEPTH} levels in field {where[0]!r}"
         if isinstance(value, dict):
             stack.extend((item, (*where, key)) for key, item in reversed(value.items()))
         elif isinstance(value, list):

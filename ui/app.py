@@ -28,7 +28,7 @@ from starlette.datastructures import Headers
 
 from agents import ROLE_NAMES
 from common.errors import ConfigError
-from conversations import Budget, load, load_settings
+from conversations import Budget, load, load_settings, open_memory_if_possible, start_observing
 from ui import commands as cmd
 from ui.auth import LOCAL_USER, check_login, ensure_auth_secret, host_of, is_loopback
 from ui.config import load_ui_settings
@@ -64,6 +64,9 @@ if chainlit_config.features.mcp.enabled:  # the launcher checks too; this covers
 if not USERS and not is_loopback(HOST):
     raise SystemExit(f"roundtable ui: error: no users configured; refusing to serve on {HOST}")
 ensure_auth_secret(SETTINGS.data_dir)
+start_observing(SETTINGS)
+MEMORY = open_memory_if_possible(SETTINGS)
+"""One store for every session of this server process (one process owns an embedded store)."""
 
 COMMANDS: list[CommandDict] = [
     {
@@ -158,7 +161,11 @@ def _runner() -> SessionRunner:
     runner = _RUNNERS.get(session_id)
     if runner is None:
         runner = SessionRunner(
-            settings=SETTINGS, display=_display, spawn=_spawn, on_transcript=_link
+            settings=SETTINGS,
+            display=_display,
+            spawn=_spawn,
+            on_transcript=_link,
+            memory=MEMORY,
         )
         runner.options = options_from(cl.context.session.chat_settings or {}, SETTINGS)
         _RUNNERS[session_id] = runner

@@ -56,7 +56,7 @@ def widgets(settings: Settings, values: Mapping[str, Any] | None = None) -> list
             id="memory",
             label="Shared memory",
             initial=options.memory,
-            description="Stored with the thread; used once memory is integrated.",
+            description="Recall the team's shared memory before each speaker.",
         )
     )
     return inputs
@@ -84,5 +84,5 @@ def options_from(values: Mapping[str, Any], settings: Settings) -> RunOptions:
         max_turns=max_turns,
         roles=roles,
         endpoints=endpoints,
-        memory=values.get("memory") is True,
+        memory=values.get("memory", settings.memory.enabled) is True,
     )

@@ -35,6 +35,7 @@ from conversations import (
     load,
     replay,
 )
+from memory import MemoryStore
 from ui.commands import Say
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,8 @@ class RunOptions:
     roles: tuple[str, ...] | None = None
     endpoints: dict[str, str] = field(default_factory=dict)
     """Role -> endpoint name, for roles not on their configured endpoint."""
-    memory: bool = False
-    """Stored for the memory integration; not used by the debate yet."""
+    memory: bool = True
+    """Recall shared memory before each speaker (when the process has a memory store)."""
 
 
 @dataclass
@@ -76,6 +77,8 @@ class SessionRunner:
     display: DisplayFactory
     spawn: Spawn
     on_transcript: Callable[[Path, str], Awaitable[None]]
+    memory: MemoryStore | None = None
+    """The process's shared memory store (one process owns an embedded store)."""
     """Called with (path, kind) when the thread's transcript changes; kind is
     ``transcript`` (continued by the next message) or ``replayed`` (forked by it)."""
     transcript: Path | None = None
@@ -167,7 +170,8 @@ class SessionRunner:
         if options.max_turns is not None:
             budget = Budget(**{**budget.model_dump(), "max_turns": options.max_turns})
         roles_arg = list(options.roles) if options.roles and "prior" not in kwargs else None
-        return build_debate(settings, text, roles=roles_arg, budget=budget, **kwargs)
+        store = self.memory if options.memory else None
+        return build_debate(settings, text, roles=roles_arg, budget=budget, memory=store, **kwargs)
 
     def _launch(self, debate: Debate, *, announce: bool, skip_through: int | None = None) -> None:
         self.debate = debate

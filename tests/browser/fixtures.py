@@ -18,8 +18,10 @@ from tests.browser.harness import (
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Per module: Playwright's sync API keeps an event loop running in this thread while it
+    is open, which would break the async tests of the modules that come after."""
     if not shutil.which(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing: run scripts/setup-test")
     with sync_playwright() as playwright:

@@ -1,0 +1,284 @@
+"""The ``pipeline`` mode: researcher -> analyst -> critic -> writer, each building on the last.
+
+A fixed plan (recorded as a ``plan`` event before any work) runs the run's roles in roster
+order. Each stage is one ``branch`` start and end around the role's streamed reply, with every
+earlier stage's answer in its prompt and its card's tools run first. A stage that fails (the
+model raised, or gave nothing) stops the run at once, and the stop event says which stage
+failed, why, and which stages did not run. What the person types is committed between stages
+and every later stage sees it; a reply still generating after ``turn_deadline_s`` is cut short
+softly through the shared ``stop_signal``, as in a debate.
+
+Does not own: the transcript bookkeeping and one agent's turn (``stage``), tools (``tools``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Literal
+
+from autogen_agentchat.messages import BaseChatMessage
+
+from agents import parse_verdict
+from common.errors import ConfigError, ModelError
+from conversations.budget import Budget
+from conversations.debate import (
+    Interjection,
+    Participant,
+    check_question,
+    describe_failure,
+    new_conversation_id,
+)
+from conversations.events import (
+    HUMAN,
+    BranchEvent,
+    BranchStatus,
+    ErrorFamily,
+    LiveEvent,
+    PlanEvent,
+    PlanStep,
+    StopCode,
+    StopEvent,
+    TokenDelta,
+)
+from conversations.ledger import MANAGER, Price
+from conversations.plan import fixed_steps
+from conversations.recall import Recall
+from conversations.stage import Recorder, Spoken, header_for, speak, task_messages
+from conversations.tools import Toolbox
+
+
+class Pipeline:
+    """One run of the fixed pipeline; a ``modes.Run``."""
+
+    mode = "pipeline"
+
+    def __init__(
+        self,
+        *,
+        question: str,
+        participants: Sequence[Participant],
+        transcript_path: Path,
+        stop_signal: threading.Event,
+        budget: Budget | None = None,
+        context_window: int = 4096,
+        conversation_id: str | None = None,
+        recall: Recall | None = None,
+        manager_price: Price | None = None,
+    ) -> None:
+        if not participants:
+            raise ConfigError("a pipeline needs at least one role")
+        self.question = check_question(question)
+        self.participants = {p.card.name: p for p in participants}
+        self.stop_signal = stop_signal
+        self.budget = budget or Budget()
+        self.conversation_id = conversation_id or new_conversation_id()
+        self._transcript_path = transcript_path
+        self._tools = Toolbox(recall)
+        prices = {p.card.name: p.price for p in participants if p.price is not None}
+        if manager_price is not None:
+            prices[MANAGER] = manager_price
+        self._record = Recorder(
+            transcript_path,
+            header_for(
+                self.conversation_id, self.question, participants, self.budget, context_window
+            ),
+            recall=recall,
+            prices=prices,
+        )
+        self._inbox: asyncio.Queue[Interjection] = asyncio.Queue()
+        self._user_stop: str | None = None
+
+    @property
+    def transcript_path(self) -> Path:
+        return self._transcript_path
+
+    def interject(self, text: str, *, ask: str | None = None, cut_short: bool = True) -> None:
+        """Queue what the person typed for the next stage; ``cut_short`` ends the current
+        reply softly now (the next stage then sees the person's message)."""
+        if ask is not None:
+            raise ConfigError("a pipeline runs its roles in a fixed order; /ask is for debates")
+        self._inbox.put_nowait(Interjection(text=text))
+        if cut_short:
+            self.stop_signal.set()
+
+    def request_stop(self, reason: str = "stopped by the person") -> None:
+        self._user_stop = reason
+        self.stop_signal.set()
+
+    async def run(self) -> AsyncIterator[LiveEvent]:
+        """The header, the plan, the question, then each stage to the writer's answer."""
+        record = self._record
+        started = time.monotonic()
+        try:
+            yield record.open()
+            steps = fixed_steps([p.card for p in self.participants.values()])
+            yield record.commit(
+                PlanEvent(
+                    **record.stamp(turn=0),
+                    mode="pipeline",
+                    steps=steps,
+                    accepted=True,
+                    reason="the fixed pipeline: " + " -> ".join(s.role for s in steps),
+                )
+            )
+            yield record.message(HUMAN, self.question)
+            inputs: list[tuple[str, str]] = []
+            for step in steps:
+                for text in self._drain_inbox():
+                    yield record.message(HUMAN, text)
+                    inputs.append((HUMAN, text))
+                ending = self._ending(started)
+                if ending is not None:
+                    yield record.stop(*ending)
+                    return
+                last: LiveEvent | None = None
+                async for last in self._stage(step, steps, inputs, started):
+                    yield last
+                if isinstance(last, StopEvent):  # the stage failed or was stopped
+                    return
+            yield record.stop(
+                "completed",
+                "the pipeline ran " + " -> ".join(s.role for s in steps) + " and the "
+                f"{steps[-1].role} answered",
+            )
+        finally:
+            record.close()
+            await record.flush()
+
+    async def _stage(
+        self,
+        step: PlanStep,
+        steps: Sequence[PlanStep],
+        inputs: list[tuple[str, str]],
+        started: float,
+    ) -> AsyncIterator[LiveEvent]:
+        """One stage's events; a stage that ends the run yields its stop event last.
+
+        On success the stage's answer is appended to ``inputs`` for the stages after it.
+        """
+        record = self._record
+        participant = self.participants[step.role]
+        yield record.commit(self._branch(step, "start", "running"))
+        record.log("stage_start", agent=step.role, stage=step.id)
+        tools = await self._tools.run_for(
+            participant.card, self.question, exclude_ids=record.remembered
+        )
+        for found in tools:
+            yield record.memory(step.role, found)
+        number = steps.index(step) + 1
+        task = task_messages(
+            self.question,
+            inputs=inputs,
+            tools=tools,
+            ask=step.question,
+        )
+        began = time.monotonic()
+        result: Spoken | BaseException | None = None
+        async for item in self._timed(participant, task, started):
+            if isinstance(item, str):
+                yield TokenDelta(turn=record.turn + 1, speaker=step.role, text=item)
+            else:
+                result = item
+        took = time.monotonic() - began
+        if isinstance(result, Spoken):
+            message = record.message(
+                step.role,
+                result.text,
+                usage=result.usage,
+                latency_s=result.latency_s,
+                verdict=parse_verdict(result.text) if participant.card.gives_verdict else None,
+                interrupted=result.interrupted,
+            )
+            yield message
+            inputs.append((step.role, result.text))
+            yield record.commit(
+                self._branch(step, "end", "ok", latency_s=took, message_seq=message.seq)
+            )
+            return
+        if self._user_stop is not None:
+            yield record.commit(
+                self._branch(step, "end", "cancelled", latency_s=took, error=self._user_stop)
+            )
+            yield record.stop("user_stop", self._user_stop)
+            return
+        family, why = describe_failure(result or ModelError("the stage gave no reply"))
+        record.log("stage_failed", agent=step.role, stage=step.id, error=why)
+        yield record.commit(
+            self._branch(step, "end", "failed", latency_s=took, family=family, error=why[:2000])
+        )
+        rest = steps[number:]
+        not_run = "; stages not run: " + ", ".join(f"{s.id} ({s.role})" for s in rest)
+        yield record.stop(
+            "error", f"stage {step.id} ({step.role}) failed: {why[:500]}{not_run if rest else ''}"
+        )
+
+    def _branch(
+        self,
+        step: PlanStep,
+        phase: Literal["start", "end"],
+        status: BranchStatus,
+        *,
+        latency_s: float = 0.0,
+        message_seq: int | None = None,
+        family: ErrorFamily | None = None,
+        error: str | None = None,
+    ) -> BranchEvent:
+        return BranchEvent(
+            **self._record.stamp(),
+            phase=phase,
+            branch=step.id,
+            role=step.role,
+            question=step.question,
+            status=status,
+            latency_s=round(latency_s, 3),
+            message_seq=message_seq,
+            family=family,
+            error=error,
+        )
+
+    async def _timed(
+        self, participant: Participant, task: Sequence[BaseChatMessage], started: float
+    ) -> AsyncIterator[str | Spoken | BaseException]:
+        """The stage's chunks, then its ``Spoken`` or the exception it failed with.
+
+        Past the per-reply deadline (or the run's wall clock) the reply is cut short softly.
+        """
+        self.stop_signal.clear()
+        if self._user_stop is not None:
+            self.stop_signal.set()
+        left = self.budget.wall_clock_s - (time.monotonic() - started)
+        deadline = asyncio.get_running_loop().call_later(
+            max(0.0, min(self.budget.turn_deadline_s, left)), self.stop_signal.set
+        )
+        try:
+            async for item in speak(participant, task):
+                yield item
+        except Exception as exc:  # the stage failed: the caller records it and stops
+            yield exc
+        finally:
+            deadline.cancel()
+
+    def _drain_inbox(self) -> list[str]:
+        texts: list[str] = []
+        while not self._inbox.empty():
+            text = self._inbox.get_nowait().text.strip()
+            if text:
+                texts.append(text)
+        return texts
+
+    def _ending(self, started: float) -> tuple[StopCode, str] | None:
+        if self._user_stop is not None:
+            return "user_stop", self._user_stop
+        if self._record.tokens >= self.budget.max_tokens:
+            return "token_budget", f"used {self._record.tokens} of {self.budget.max_tokens} tokens"
+        elapsed = time.monotonic() - started
+        if elapsed >= self.budget.wall_clock_s:
+            return (
+                "wall_clock",
+                f"ran {elapsed:.0f} s of the {self.budget.wall_clock_s:.0f} s allowed",
+            )
+        return None
