@@ -71,8 +71,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _names_exist(self) -> Settings:
-        if "default" not in self.endpoints:
-            raise ValueError("endpoints: there must be an endpoint named 'default'")
+        if "default" not in self.endpoints:  # naming other endpoints keeps the embedded default
+            self.endpoints = {"default": EndpointSettings(), **self.endpoints}
         for role, endpoint in self.roles.items():
             if role not in ROLE_NAMES:
                 raise ValueError(f"roles: unknown role {role!r}; known: {', '.join(ROLE_NAMES)}")
