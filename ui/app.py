@@ -37,6 +37,7 @@ from ui.history import (
     REPLAYED_KEY,
     TRANSCRIPT_KEY,
     create_schema,
+    data_layer,
     database_url,
     thread_metadata,
     transcript_in,
@@ -97,7 +98,7 @@ async def _startup() -> None:
 
 @cl.data_layer
 def _data_layer() -> SQLAlchemyDataLayer:
-    return SQLAlchemyDataLayer(conninfo=DB_URL)
+    return data_layer(DB_URL)
 
 
 if USERS:
