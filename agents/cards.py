@@ -2,7 +2,8 @@
 
 A role card is a YAML file validated into ``RoleCard``. The card's ``description`` is what the
 group-chat manager reads when it chooses the next speaker; ``instructions`` become the agent's
-system prompt. This module owns loading and validating cards; it builds no agents and knows
+system prompt; ``capabilities`` and ``tools`` say which sub-questions of a plan the role may
+take. This module owns loading and validating cards; it builds no agents and knows
 nothing of model clients.
 """
 
@@ -23,6 +24,13 @@ ROLE_NAMES: tuple[str, ...] = ("researcher", "analyst", "critic", "writer")
 """The roster Roundtable knows. A card naming another role is a configuration mistake."""
 
 Verdict = Literal["ACCEPT", "REVISE"]
+
+Capability = Literal["research", "analysis", "review", "writing"]
+"""Kinds of sub-question a role can take in a plan (``panel`` mode)."""
+
+ToolName = Literal["search_memory"]
+"""Tools a card may grant. ``search_memory`` searches the team's shared memory (the person's
+documents and earlier turns). There is deliberately no code-execution tool."""
 
 
 class CardModelSettings(BaseModel):
@@ -46,6 +54,19 @@ class RoleCard(BaseModel):
     gives_verdict: bool = False
     """True for the critic: every reply starts with ACCEPT: or REVISE:."""
     model: CardModelSettings = CardModelSettings()
+    capabilities: list[Capability] = Field(default_factory=list)
+    """What the manager's plan may ask of this role; a role with none takes no sub-question."""
+    tools: list[ToolName] = Field(default_factory=list)
+    """Tools run for this role before it answers; each tool also counts as a capability."""
+
+    def covers(self, need: str) -> bool:
+        """Whether a sub-question needing ``need`` (a capability or a tool) may go to this role."""
+        return need in self.capabilities or need in self.tools
+
+    @property
+    def coverage(self) -> list[str]:
+        """Everything this role covers: its capabilities, then its tools."""
+        return [*self.capabilities, *self.tools]
 
     @field_validator("name")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -39,8 +40,36 @@ class EndpointSettings(BaseModel):
     api_key_env: str | None = None
     """Name of an environment variable holding the key (preferred over ``api_key``)."""
     context_window: int | None = Field(default=None, ge=256)
-    timeout_s: float = Field(default=60.0, gt=0)
     script: Path | None = None
+
+    # Timeouts of one call (``openai`` only). A hang or a trickle always ends.
+    timeout_s: float = Field(default=60.0, gt=0)
+    """Seconds until the first token of a reply (connecting and the prompt's processing
+    included); a server still silent then is a timeout, retried like a connection fault."""
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    """Seconds to open the connection."""
+    idle_timeout_s: float = Field(default=30.0, gt=0)
+    """The longest silence between two chunks of a streamed reply."""
+    call_timeout_s: float | None = Field(default=None, gt=0)
+    """The longest a whole call may take, rate-limit waits and retries included (None: no
+    limit beyond the debate's per-turn deadline). When it passes, a reply already streaming
+    ends softly, as the stop signal would end it; a call with no reply yet fails."""
+
+    # Retries (``openai`` only), as the OpenAI SDK makes them.
+    max_retries: int = Field(default=2, ge=0, le=10)
+    """Retries after a connection fault, a timeout, HTTP 408/409/429 or 5xx; never once any
+    text of the reply has been streamed."""
+    backoff_initial_s: float = Field(default=0.5, ge=0)
+    """The first retry's wait (less up to 25% jitter), doubling for each further retry."""
+    backoff_max_s: float = Field(default=8.0, ge=0)
+    retry_after_max_s: float = Field(default=120.0, ge=0)
+    """A server's ``Retry-After`` is honoured up to this; a longer one fails the call."""
+
+    # Rate limits (``openai`` only), shared by every client of this endpoint in the process.
+    requests_per_minute: float | None = Field(default=None, gt=0)
+    """Calls wait for capacity instead of failing; None: no limit."""
+    tokens_per_minute: float | None = Field(default=None, gt=0)
+    """Prompt plus ``max_tokens`` reserved per call, settled with the usage reported."""
 
     @model_validator(mode="after")
     def _openai_needs_a_target(self) -> EndpointSettings:
@@ -96,6 +125,7 @@ def make_client(
         return OpenAIEndpointClient(
             endpoint,
             name=name,
+            role=role,
             max_tokens=max_tokens,
             temperature=temperature,
             stop_signal=stop_signal,
@@ -109,3 +139,19 @@ async def check_endpoint(endpoint: EndpointSettings, name: str) -> None:
         from agents.openai_client import check_reachable
 
         await check_reachable(endpoint, name)
+
+
+def exact_counter(
+    endpoint: EndpointSettings, embedded: object | None = None
+) -> Callable[[str], int] | None:
+    """The model's own token counter when we have its tokenizer (the embedded model), else None.
+
+    Counting with the model's own tokenizer makes pruning exact; other endpoints are counted
+    with tiktoken and a margin.
+    """
+    if endpoint.kind != "embedded":
+        return None
+    from agents.llama_client import EmbeddedModelSettings, LlamaEngine
+
+    settings = embedded if isinstance(embedded, EmbeddedModelSettings) else EmbeddedModelSettings()
+    return LlamaEngine.load(settings).count

@@ -6,8 +6,13 @@ signal is set, counts tokens offline, keeps speaker names in the text, and turns
 failure into one of our three error families with one line naming the endpoint and its URL;
 and ``check_reachable``, the start-up pre-flight.
 
-Does not own: retries and back-off (the SDK makes none: ``max_retries=0``), prompts, pruning,
-which endpoint a role uses (``agents.endpoints``).
+Also here: the call's resilience, wired from ``agents.resilience`` and ``agents.ratelimit``:
+timeouts (to the first token, between chunks, for the whole call), retries of retryable faults
+only while nothing of the reply has been streamed, and the endpoint's shared rate limiter.
+The SDK itself makes no retries (``max_retries=0``): ours know when a retry is safe.
+
+Does not own: the retry rules (``agents.resilience``), rate limiting (``agents.ratelimit``),
+prompts, pruning, which endpoint a role uses (``agents.endpoints``).
 
 Why not the stock client alone: autogen-ext's ``OpenAIChatCompletionClient`` builds the SDK
 client and converts messages, and we reuse both; but its stream cannot be closed from outside
@@ -19,10 +24,16 @@ its token counting asks tiktoken for the model's own encoding, which downloads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+import math
+import random
 import re
 import threading
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, Literal, TypeVar
 
 import httpx
@@ -47,6 +58,16 @@ from openai.types.chat import ChatCompletionChunk
 from pydantic import BaseModel
 
 from agents.endpoints import EndpointSettings
+from agents.ratelimit import EndpointLimiter, Reservation, limiter_for
+from agents.resilience import (
+    CallKey,
+    EndpointFault,
+    RetryPolicy,
+    new_call_key,
+    parse_retry_after,
+    retryable_status,
+    retrying,
+)
 from common.errors import ConfigError, InfraError, ModelError, RoundtableError
 from common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter, TokenCounter
 
@@ -57,6 +78,9 @@ DEFAULT_CONTEXT_WINDOW = 8192
 PREFLIGHT_TIMEOUT_S = 3.0
 STOP_POLL_S = 0.05
 """How often a wait on the server looks at the stop signal."""
+TIMEOUT_GRACE_S = 0.02
+"""How long past a timeout a reply already received may take to be read."""
+LOGGER = logging.getLogger("roundtable.model")
 
 _CONTEXT_EXCEEDED = re.compile(
     r"context[ _](length|size|window)|maximum context|too many tokens|prompt is too long", re.I
@@ -67,23 +91,37 @@ _INVALID_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
 T = TypeVar("T")
 
 
-class _Stopped:
-    """What a wait returns when the stop signal was set."""
+class _Ended:
+    """What a wait returns instead of a result: why it ended (see the three below)."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
 
 
-_STOPPED = _Stopped()
+_STOPPED = _Ended("the stop signal was set")
+_TIMED_OUT = _Ended("the step's own timeout passed")
+_OUT_OF_TIME = _Ended("the whole call's time (call_timeout_s) is up")
 
 
-class EndpointStatusError(InfraError):
+class EndpointStatusError(EndpointFault):
     """The endpoint answered with an HTTP error status (5xx, 429, ...): a fault, maybe passing.
 
-    ``status`` and ``retry_after`` (seconds, from the ``Retry-After`` header) are for retries.
+    ``status`` and ``retry_after`` (seconds, from ``Retry-After``) are for retries; the status
+    decides ``retryable`` (408, 409, 429, 5xx).
     """
 
     def __init__(self, message: str, *, status: int, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
+        super().__init__(
+            message, retryable=retryable_status(status), status=status, retry_after=retry_after
+        )
+
+
+class _Call:
+    """One logical call: its key and the moment it runs out of time (``math.inf``: never)."""
+
+    def __init__(self, key: CallKey, timeout_s: float | None) -> None:
+        self.key = key
+        self.deadline = time.monotonic() + timeout_s if timeout_s is not None else math.inf
 
 
 def endpoint_model_info() -> ModelInfo:
@@ -132,6 +170,14 @@ class OpenAIEndpointClient(ChatCompletionClient):
     ``temperature``, and asks for usage in the stream; when the server reports none, usage
     is counted with tiktoken. Setting ``stop_signal`` ends the reply softly: the HTTP stream
     is closed and the text so far is the result (``last_interrupted`` tells).
+
+    Resilience (settings in ``EndpointSettings``): a call waits for the endpoint's rate
+    limiter, must see its first token within ``timeout_s`` and then no silence longer than
+    ``idle_timeout_s``, and is retried (``max_retries``, jittered back-off, ``Retry-After``
+    honoured) after a retryable fault as long as none of its text has been yielded. A call is
+    named in logs by its ``CallKey``: ``extra_create_args={"call_key": ...}`` (a ``CallKey`` or
+    a string), else the enclosing ``agents.resilience.call_scope``. ``rng`` makes the back-off
+    jitter reproducible in tests; ``limiter`` replaces the endpoint's shared one.
     """
 
     def __init__(
@@ -139,23 +185,43 @@ class OpenAIEndpointClient(ChatCompletionClient):
         endpoint: EndpointSettings,
         *,
         name: str = "default",
+        role: str | None = None,
         max_tokens: int,
         temperature: float,
         stop_signal: threading.Event | None = None,
         counter: TokenCounter | None = None,
+        rng: random.Random | None = None,
+        limiter: EndpointLimiter | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.name = name
+        self.role = role
         self.url = endpoint.base_url or OPENAI_BASE_URL
         self.context_window = endpoint.context_window or DEFAULT_CONTEXT_WINDOW
         self.last_interrupted = False
+        self.policy = RetryPolicy(
+            max_retries=endpoint.max_retries,
+            backoff_initial_s=endpoint.backoff_initial_s,
+            backoff_max_s=endpoint.backoff_max_s,
+            retry_after_max_s=endpoint.retry_after_max_s,
+        )
+        self.limiter = limiter or limiter_for(
+            name,
+            self.url,
+            requests_per_minute=endpoint.requests_per_minute,
+            tokens_per_minute=endpoint.tokens_per_minute,
+        )
+        self._rng = rng or random.Random()
         self._stop_signal = stop_signal
         self._counter: TokenCounter = counter or TiktokenCounter()
+        # Our own waits enforce the first-token and idle timeouts (and see the stop signal);
+        # the SDK's read timeout is only a backstop behind them.
+        backstop = max(endpoint.timeout_s, endpoint.idle_timeout_s) + 1.0
         self._inner = OpenAIChatCompletionClient(
             model=endpoint.model,
             base_url=self.url,
             api_key=endpoint.key() or NO_API_KEY,
-            timeout=endpoint.timeout_s,
+            timeout=backstop,
             max_retries=0,
             max_tokens=max_tokens,
             temperature=temperature,
@@ -163,6 +229,7 @@ class OpenAIEndpointClient(ChatCompletionClient):
             include_name_in_message=True,
         )
         self._sdk: openai.AsyncOpenAI = self._inner._client
+        self._sdk.timeout = openai.Timeout(backstop, connect=endpoint.connect_timeout_s)
         self._usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
 
     @property
@@ -204,8 +271,10 @@ class OpenAIEndpointClient(ChatCompletionClient):
         extra_create_args: Mapping[str, Any] = {},
         cancellation_token: CancellationToken | None = None,
     ) -> AsyncGenerator[str | CreateResult, None]:
+        create_args = dict(extra_create_args)
+        key = new_call_key(create_args.pop("call_key", None), agent=self.role)
         params = self._inner._process_create_args(
-            with_speaker_names(messages), tools, tool_choice, json_output, extra_create_args
+            with_speaker_names(messages), tools, tool_choice, json_output, create_args
         )
         args = dict(params.create_args)
         if params.response_format is not None:
@@ -215,31 +284,138 @@ class OpenAIEndpointClient(ChatCompletionClient):
         args.setdefault("stream_options", {"include_usage": True})
         if params.tools:
             args["tools"] = params.tools
+        estimate = 0
+        if self.limiter.counts_tokens:
+            estimate = self.count_tokens(messages, tools=tools) + int(args.get("max_tokens") or 0)
 
         self.last_interrupted = False
+        call = _Call(key, self.endpoint.call_timeout_s)
+
+        def attempt() -> AsyncGenerator[str | CreateResult, None]:
+            return self._attempt(
+                call, params.messages, args, estimate, messages, tools, cancellation_token
+            )
+
+        stream = retrying(
+            attempt,
+            policy=self.policy,
+            key=key,
+            delivered=lambda item: isinstance(item, str),
+            pause=partial(self._pause, call),
+            rng=self._rng,
+            on_fault=self._on_fault,
+        )
+        try:
+            async with contextlib.aclosing(stream):
+                async for item in stream:
+                    yield item
+        except EndpointFault as fault:
+            LOGGER.warning(
+                "model_call_failed", extra=key.log_extra(error=str(fault), status=fault.status)
+            )
+            raise
+
+    async def _attempt(
+        self,
+        call: _Call,
+        sdk_messages: Sequence[Any],
+        args: Mapping[str, Any],
+        estimate: int,
+        messages: Sequence[LLMMessage],
+        tools: Sequence[Tool | ToolSchema],
+        cancellation_token: CancellationToken | None,
+    ) -> AsyncGenerator[str | CreateResult, None]:
+        """One HTTP request: wait for capacity, send, stream the reply, account for it."""
+        reservation = await self.limiter.acquire(estimate, pause=partial(self._pause, call))
+        if reservation is None:
+            if not self._stopping():
+                raise EndpointFault(
+                    f"{self.where}: no rate-limit capacity within the call's "
+                    f"{self.endpoint.call_timeout_s:g} s",
+                    retryable=False,
+                )
+            self.last_interrupted = True  # stopped while waiting: nothing was sent
+            yield self._result(messages, tools, [], [], "stop", None, reservation=None)
+            return
+        settled = False
+        try:
+            async for item in self._request(
+                call, sdk_messages, args, messages, tools, cancellation_token, reservation
+            ):
+                if isinstance(item, CreateResult):
+                    settled = True
+                yield item
+        finally:
+            if not settled:  # failed or abandoned: tokens were not (knowingly) used
+                self.limiter.settle(reservation, 0)
+
+    async def _request(
+        self,
+        call: _Call,
+        sdk_messages: Sequence[Any],
+        args: Mapping[str, Any],
+        messages: Sequence[LLMMessage],
+        tools: Sequence[Tool | ToolSchema],
+        cancellation_token: CancellationToken | None,
+        reservation: Reservation,
+    ) -> AsyncGenerator[str | CreateResult, None]:
+        """Send one request and stream its reply, within the first-token, idle and call times.
+
+        The first token (text, or a thinking model's reasoning) must come within
+        ``timeout_s``; after it, no silence may last ``idle_s``. A timeout before any text was
+        yielded is retryable; after, it is not (the caller has part of the reply already).
+        """
+        timeout_s, idle_s = self.endpoint.timeout_s, self.endpoint.idle_timeout_s
+        first_token_by = time.monotonic() + timeout_s
         pieces: list[str] = []
         thoughts: list[str] = []
         finish: str | None = None
         reported: RequestUsage | None = None
-        stream: openai.AsyncStream[ChatCompletionChunk] | _Stopped
         try:
-            stream = await self._unless_stopped(
+            opened = await self._wait_for(
                 lambda: self._sdk.chat.completions.create(
-                    messages=params.messages, stream=True, **args
+                    messages=sdk_messages, stream=True, **args
                 ),
+                call,
+                first_token_by,
                 cancellation_token,
             )
         except openai.OpenAIError as exc:
             raise self._failure(exc, started=False) from exc
-        if not isinstance(stream, _Stopped):
+        if opened is _TIMED_OUT:
+            raise EndpointFault(f"{self.where}: no answer within {timeout_s:g} s", retryable=True)
+        if opened is _OUT_OF_TIME:
+            raise self._out_of_time()
+        if not isinstance(opened, _Ended):
+            stream: openai.AsyncStream[ChatCompletionChunk] = opened
             try:
                 while True:
+                    progressing = bool(pieces or thoughts)
+                    until = time.monotonic() + idle_s if progressing else first_token_by
                     try:
-                        chunk = await self._unless_stopped(stream.__anext__, cancellation_token)
+                        chunk = await self._wait_for(
+                            stream.__anext__, call, until, cancellation_token
+                        )
                     except StopAsyncIteration:
                         break
-                    if isinstance(chunk, _Stopped):
+                    if chunk is _STOPPED:
                         break
+                    if chunk is _OUT_OF_TIME:
+                        if not pieces:
+                            raise self._out_of_time()
+                        self.last_interrupted = True  # the call's time is up: end softly
+                        break
+                    if chunk is _TIMED_OUT:
+                        if progressing:
+                            raise EndpointFault(
+                                f"{self.where}: the reply stalled mid-way (nothing for "
+                                f"{idle_s:g} s)",
+                                retryable=not pieces,
+                            )
+                        raise EndpointFault(
+                            f"{self.where}: no answer within {timeout_s:g} s", retryable=True
+                        )
+                    assert not isinstance(chunk, _Ended)
                     if chunk.usage is not None:
                         reported = RequestUsage(
                             prompt_tokens=chunk.usage.prompt_tokens,
@@ -256,21 +432,37 @@ class OpenAIEndpointClient(ChatCompletionClient):
                         pieces.append(choice.delta.content)
                         yield choice.delta.content
             except openai.OpenAIError as exc:
-                raise self._failure(exc, started=True) from exc
+                raise self._failure(exc, started=bool(pieces), answered=True) from exc
             finally:
                 await stream.close()
+        yield self._result(messages, tools, pieces, thoughts, finish, reported, reservation)
+
+    def _result(
+        self,
+        messages: Sequence[LLMMessage],
+        tools: Sequence[Tool | ToolSchema],
+        pieces: list[str],
+        thoughts: list[str],
+        finish: str | None,
+        reported: RequestUsage | None,
+        reservation: Reservation | None,
+    ) -> CreateResult:
+        """The call's result; its usage is added to the client's and settled with the limiter."""
         if self.last_interrupted or (self._stopping() and finish is None):
             self.last_interrupted, finish = True, "stop"
         content = "".join(pieces)
+        sent = reservation is not None
         usage = reported or RequestUsage(
-            prompt_tokens=self.count_tokens(messages, tools=tools),
+            prompt_tokens=self.count_tokens(messages, tools=tools) if sent else 0,
             completion_tokens=self._counter(content) if content else 0,
         )
+        if reservation is not None:
+            self.limiter.settle(reservation, usage.prompt_tokens + usage.completion_tokens)
         self._usage = RequestUsage(
             prompt_tokens=self._usage.prompt_tokens + usage.prompt_tokens,
             completion_tokens=self._usage.completion_tokens + usage.completion_tokens,
         )
-        yield CreateResult(
+        return CreateResult(
             finish_reason=_finish_reason(finish),
             content=content,
             usage=usage,
@@ -278,24 +470,62 @@ class OpenAIEndpointClient(ChatCompletionClient):
             thought="".join(thoughts) or None,
         )
 
+    def _out_of_time(self) -> EndpointFault:
+        return EndpointFault(
+            f"{self.where}: no reply within the call's {self.endpoint.call_timeout_s:g} s",
+            retryable=False,
+        )
+
+    def _on_fault(self, fault: EndpointFault, delay: float | None) -> None:
+        """A 429 slows the whole endpoint down, for every client sharing its limiter: nobody
+        calls it before this call's retry (or, with no retry, a first back-off)."""
+        if fault.status == 429:
+            self.limiter.throttle(delay if delay is not None else self.policy.backoff_initial_s)
+
     def _stopping(self) -> bool:
         return self._stop_signal is not None and self._stop_signal.is_set()
 
-    async def _unless_stopped(
-        self, step: Callable[[], Awaitable[T]], cancellation_token: CancellationToken | None
-    ) -> T | _Stopped:
-        """Await ``step()`` unless the stop signal is set first, or while it waits (so a
-        stalled server cannot hold an interrupt back); then the step is cancelled."""
+    async def _pause(self, call: _Call, seconds: float) -> bool:
+        """Sleep ``seconds``, watching the stop signal; False, at once, when the call is
+        stopped or the sleep would outlast the call's time."""
+        end = time.monotonic() + seconds
+        if end > call.deadline:
+            return False
+        while not self._stopping():
+            left = end - time.monotonic()
+            if left <= 0:
+                return True
+            await asyncio.sleep(min(left, STOP_POLL_S))
+        return False
+
+    async def _wait_for(
+        self,
+        step: Callable[[], Awaitable[T]],
+        call: _Call,
+        until: float,
+        cancellation_token: CancellationToken | None,
+    ) -> T | _Ended:
+        """Await ``step()`` unless the stop signal is set first or while it waits (so a
+        stalled server cannot hold an interrupt back), or time runs out: ``until`` for this
+        step, the call's deadline for the whole call. Then the step is cancelled."""
         if self._stopping():
             self.last_interrupted = True
             return _STOPPED
         task = asyncio.ensure_future(step())
         if cancellation_token is not None:
             cancellation_token.link_future(task)
-        poll = STOP_POLL_S if self._stop_signal is not None else None
         try:
             while True:
-                done, _ = await asyncio.wait({task}, timeout=poll)
+                now = time.monotonic()
+                limit = min(until, call.deadline)
+                if now >= limit:
+                    # A busy event loop can wake us at the deadline with the data already
+                    # received: give it a moment to be read before calling it a timeout.
+                    done, _ = await asyncio.wait({task}, timeout=TIMEOUT_GRACE_S)
+                    if done:
+                        return task.result()
+                    return _OUT_OF_TIME if call.deadline <= until else _TIMED_OUT
+                done, _ = await asyncio.wait({task}, timeout=min(limit - now, STOP_POLL_S))
                 if done:
                     return task.result()
                 if self._stopping():
@@ -308,16 +538,28 @@ class OpenAIEndpointClient(ChatCompletionClient):
             if not task.cancelled():
                 task.exception()  # mark it retrieved: result() above re-raised it if it mattered
 
-    def _failure(self, exc: openai.OpenAIError, *, started: bool) -> RoundtableError:
-        """One clear line in the right family for an SDK error."""
+    def _failure(
+        self, exc: openai.OpenAIError, *, started: bool, answered: bool = False
+    ) -> RoundtableError:
+        """One clear line in the right family for an SDK error; a fault is retryable only
+        while nothing of the reply has been streamed (``started``). ``answered``: the server
+        had begun its answer (status and headers)."""
         where = self.where
         if isinstance(exc, openai.APITimeoutError):
-            return InfraError(f"{where}: no answer within {self.endpoint.timeout_s:g} s")
+            return EndpointFault(
+                f"{where}: no answer within {self.endpoint.timeout_s:g} s", retryable=not started
+            )
         if isinstance(exc, openai.APIConnectionError):
             cause = _one_line(str(exc.__cause__ or exc)) or type(exc.__cause__).__name__
             if started:
-                return InfraError(f"{where}: connection lost mid-reply ({cause})")
-            return InfraError(f"{where}: cannot connect ({cause})")
+                return EndpointFault(
+                    f"{where}: connection lost mid-reply ({cause})", retryable=False
+                )
+            if answered:
+                return EndpointFault(
+                    f"{where}: connection lost before the reply ({cause})", retryable=True
+                )
+            return EndpointFault(f"{where}: cannot connect ({cause})", retryable=True)
         if isinstance(exc, openai.APIStatusError):
             return _status_failure(
                 where, exc.status_code, exc.body, exc.response, model=self.endpoint.model
@@ -325,7 +567,9 @@ class OpenAIEndpointClient(ChatCompletionClient):
         message = _one_line(str(getattr(exc, "message", None) or exc))
         if _CONTEXT_EXCEEDED.search(message):
             return ModelError(f"{where}: the prompt is longer than the model's context ({message})")
-        return InfraError(f"{where}: the server failed mid-reply ({message})")
+        return EndpointFault(
+            f"{where}: the server failed mid-reply ({message})", retryable=not started
+        )
 
     async def close(self) -> None:
         await self._inner.close()
@@ -405,7 +649,7 @@ def _status_failure(
         return ConfigError(f"{where}: model {model!r} not found ({detail}); check model, base_url")
     if status in (400, 413, 422) and _CONTEXT_EXCEEDED.search(f"{code} {message}"):
         return ModelError(f"{where}: the prompt is longer than the model's context ({detail})")
-    retry_after = _seconds(response.headers.get("retry-after"))
+    retry_after = parse_retry_after(response.headers)
     return EndpointStatusError(f"{where}: {detail}", status=status, retry_after=retry_after)
 
 
@@ -426,13 +670,6 @@ def _server_error(body: object, response: Any) -> tuple[str, str]:
 def _one_line(text: str, limit: int = 200) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: rare from model servers, and the caller has a default
 
 
 def _finish_reason(reason: str | None) -> FinishReasons:

@@ -1,4 +1,5 @@
-"""The debate: the group-chat manager, speaker selection, budgets, transcripts and replay.
+"""Runs: the debate (group-chat manager, speaker selection, budgets), the pipeline and the
+panel (plan, fan out, fan in), transcripts and replay.
 
 Depends on ``agents``, ``memory`` and ``common``; ``ui`` depends on it.
 """
@@ -11,6 +12,9 @@ from conversations.events import (
     EVENT_ADAPTER,
     HUMAN,
     SCHEMA_VERSION,
+    AggregateEvent,
+    BranchEvent,
+    Conflict,
     ErrorEvent,
     Event,
     Header,
@@ -19,8 +23,12 @@ from conversations.events import (
     MemoryEvent,
     MemoryHit,
     MessageEvent,
+    MissingBranch,
+    Mode,
     NoticeEvent,
     ParentRef,
+    PlanEvent,
+    PlanStep,
     PruneEvent,
     RoleSummary,
     SelectionEvent,
@@ -28,8 +36,12 @@ from conversations.events import (
     TokenDelta,
     Usage,
 )
+from conversations.modes import MODES, Run, parse_mode
+from conversations.panel import Panel, PanelSettings
+from conversations.pipeline import Pipeline
 from conversations.render import TerminalRenderer
 from conversations.replay import replay
+from conversations.runs import build_run
 from conversations.selection import Decision, Floor, choose
 from conversations.settings import Settings, load_settings
 from conversations.transcript import (
@@ -44,8 +56,12 @@ from conversations.transcript import (
 __all__ = [
     "EVENT_ADAPTER",
     "HUMAN",
+    "MODES",
     "SCHEMA_VERSION",
+    "AggregateEvent",
+    "BranchEvent",
     "Budget",
+    "Conflict",
     "Debate",
     "Decision",
     "ErrorEvent",
@@ -58,11 +74,19 @@ __all__ = [
     "MemoryEvent",
     "MemoryHit",
     "MessageEvent",
+    "MissingBranch",
+    "Mode",
     "NoticeEvent",
+    "Panel",
+    "PanelSettings",
     "ParentRef",
     "Participant",
+    "Pipeline",
+    "PlanEvent",
+    "PlanStep",
     "PruneEvent",
     "RoleSummary",
+    "Run",
     "SelectionEvent",
     "Settings",
     "StopEvent",
@@ -76,12 +100,14 @@ __all__ = [
     "TranscriptWriter",
     "Usage",
     "build_debate",
+    "build_run",
     "catalogue",
     "check_question",
     "choose",
     "load",
     "load_settings",
     "open_memory_if_possible",
+    "parse_mode",
     "replay",
     "save",
     "start_observing",

@@ -81,6 +81,10 @@ def build_debate(
         )
     if manager_client is None and clients is None:
         manager = settings.endpoints[settings.manager_endpoint]
+        if manager.kind == "openai":  # a hung manager must not hold a turn past its deadline
+            deadline = (budget or settings.budget).turn_deadline_s / 2
+            timeout = min(manager.call_timeout_s or deadline, deadline)
+            manager = manager.model_copy(update={"call_timeout_s": timeout})
         manager_client = make_client(
             manager,
             name=settings.manager_endpoint,

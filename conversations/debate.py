@@ -36,7 +36,7 @@ from autogen_agentchat.messages import (
 from autogen_agentchat.teams import SelectorGroupChat
 from autogen_core.models import AssistantMessage, ChatCompletionClient, LLMMessage, UserMessage
 
-from agents import RoleCard, build_agent, parse_verdict
+from agents import RoleCard, build_agent, call_scope, parse_verdict
 from common.errors import ConfigError, InfraError, ModelError, RoundtableError
 from common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter, TokenCounter
 from conversations import observe
@@ -240,7 +240,8 @@ class Debate:
         """The turn of the latest committed message; the question is turn 0."""
         self._last_selected: str | None = None
         self._fatal: str | None = None
-        self._messages: list[MessageEvent] = []
+        self._deadline_hit = False
+        self._messages: list[MessageEvent | None] = []
         """Every committed message of the conversation, in order (restored ones included).
 
         Message ``i`` here is message ``i`` in every agent's model context, which is how
@@ -287,6 +288,8 @@ class Debate:
             if index >= len(self._messages):
                 continue
             event = self._messages[index]
+            if event is None:  # an empty reply the agents saw but the transcript does not keep
+                continue
             if str(message.content) != event.content:  # contexts and transcript out of step
                 self._log("prune_unmapped", level=logging.WARNING, agent=speaker, index=index)
                 continue
@@ -400,9 +403,8 @@ class Debate:
         turn = self._turn + 1
         loop = asyncio.get_running_loop()
         left = self.budget.wall_clock_s - (time.monotonic() - started)
-        deadline = loop.call_later(
-            max(0.0, min(self.budget.turn_deadline_s, left)), self.stop_signal.set
-        )
+        self._deadline_hit = False
+        deadline = loop.call_later(max(0.0, min(self.budget.turn_deadline_s, left)), self._time_up)
         began = time.monotonic()
         committed = False
         span = observe.TRACER.start_span(
@@ -414,20 +416,26 @@ class Debate:
         )
         self._log("turn_start")
         try:
-            async with contextlib.aclosing(self._team.run_stream(task=task or None)) as stream:
-                async for item in stream:
-                    for event in self._flush_decision():
-                        yield event
-                    if isinstance(item, ModelClientStreamingChunkEvent | TextMessage):
-                        for event in self._flush_prune(item.source):
+            with call_scope(self.conversation_id, turn):
+                async with contextlib.aclosing(self._team.run_stream(task=task or None)) as stream:
+                    async for item in stream:
+                        for event in self._flush_decision():
                             yield event
-                    if isinstance(item, ModelClientStreamingChunkEvent):
-                        yield TokenDelta(turn=turn, speaker=item.source, text=item.content)
-                    elif isinstance(item, TextMessage) and item.source in self.participants:
-                        yield self._commit_reply(item, time.monotonic() - began)
-                        committed = True
-                    elif isinstance(item, TaskResult | SelectSpeakerEvent | BaseAgentEvent):
-                        continue
+                        if isinstance(item, ModelClientStreamingChunkEvent | TextMessage):
+                            for event in self._flush_prune(item.source):
+                                yield event
+                        if isinstance(item, ModelClientStreamingChunkEvent):
+                            yield TokenDelta(turn=turn, speaker=item.source, text=item.content)
+                        elif isinstance(item, TextMessage) and item.source in self.participants:
+                            if not item.content.strip():
+                                for event in self._empty_reply(item.source):
+                                    yield event
+                                committed = True  # handled: not a missing reply
+                                continue
+                            yield self._commit_reply(item, time.monotonic() - began)
+                            committed = True
+                        elif isinstance(item, TaskResult | SelectSpeakerEvent | BaseAgentEvent):
+                            continue
         except (InfraError, ConfigError):
             raise
         except Exception as exc:  # an agent failed: record it, carry on without it
@@ -493,6 +501,26 @@ class Debate:
                 turn = UserMessage(content=event.content, source=event.speaker)
             await agent.model_context.add_message(turn)
 
+    def _time_up(self) -> None:
+        """The turn's deadline (or the debate's wall clock) passed: end the reply softly."""
+        self._deadline_hit = True
+        self.stop_signal.set()
+
+    def _empty_reply(self, speaker: str) -> list[Event]:
+        """An empty reply is not committed; the agents saw it, so keep their places aligned."""
+        self._messages.append(None)
+        participant = self.participants[speaker]
+        if self._deadline_hit:
+            limit = self.budget.turn_deadline_s
+            return [
+                self._record_failure(
+                    InfraError(f"no reply within the turn deadline of {limit:g} s")
+                )
+            ]
+        if getattr(participant.client, "last_interrupted", False):
+            return []  # the person stepped in before the first word: nothing to record
+        return [self._record_failure(ModelError(f"{speaker} gave an empty reply"))]
+
     # -- selection --------------------------------------------------------------------------
 
     async def _select(self, _thread: Sequence[BaseAgentEvent | BaseChatMessage]) -> str:
@@ -508,11 +536,14 @@ class Debate:
         self._log("model_call_start", agent=decision.speaker)
         return decision.speaker
 
+    def _committed(self) -> list[MessageEvent]:
+        return [m for m in self._messages if m is not None]
+
     def _pick_history(self) -> list[LLMMessage]:
         """The latest turns for the manager's pick, pruned to its window by the same rule."""
         recent: list[LLMMessage] = [
             UserMessage(content=m.content[:PICK_CHARS], source=m.speaker)
-            for m in self._messages[-PICK_HISTORY:]
+            for m in self._committed()[-PICK_HISTORY:]
         ]
         if not recent:
             return recent
@@ -525,9 +556,10 @@ class Debate:
         """Recall shared memory for the speaker: one block in its prompt, one memory event."""
         if self._recall is None or not self._recall.settings.enabled:
             return
-        in_prompt = [m.seq for m in self._messages if m.seq not in self._pruned[speaker]]
+        committed = self._committed()
+        in_prompt = [m.seq for m in committed if m.seq not in self._pruned[speaker]]
         began = time.monotonic()
-        query, hits = await self._recall.recall(self.question, self._messages, in_prompt)
+        query, hits = await self._recall.recall(self.question, committed, in_prompt)
         self._log(
             "memory_query",
             agent=speaker,

@@ -13,6 +13,8 @@ writer fan in.
    depends on others waits for them and is skipped when one of them did not answer. A branch
    that fails or exceeds ``branch_timeout_s`` is cancelled and recorded; the others go on.
    Events from concurrent branches are committed and yielded in one order.
+   The plan and the comparison are asked at temperature 0: a structured decision should not
+   depend on a sampling draw (on the embedded model, sampled plans were often junk).
 3. Fan in. The critic compares the answers (constrained output, ``aggregate.Comparison``)
    and its findings are recorded as an ``aggregate`` event; the writer answers the person,
    and the disagreements and missing branches are appended to its answer under plain
@@ -85,7 +87,14 @@ from conversations.plan import (
     raw_steps,
 )
 from conversations.recall import Recall
-from conversations.stage import Recorder, Spoken, header_for, spoken, task_messages
+from conversations.stage import (
+    Recorder,
+    Spoken,
+    header_for,
+    spoken,
+    stop_at_boundary,
+    task_messages,
+)
 from conversations.tools import Toolbox
 from conversations.transcript import Transcript, load
 
@@ -250,8 +259,9 @@ class Panel:
             outcomes: dict[str, Outcome] = {}
             async for event in self._fan_out(steps, outcomes):
                 yield event
-            if self._user_stop is not None:
-                yield record.stop("user_stop", self._user_stop)
+            ending = self._ending()
+            if ending is not None:
+                yield record.stop(*ending)
                 return
             async for event in self._fan_in(steps, outcomes):
                 yield event
@@ -279,7 +289,7 @@ class Panel:
                     result = await self.manager_client.create(
                         prompt,
                         json_output=plan_schema(cards),
-                        extra_create_args={"max_tokens": PLAN_MAX_TOKENS},
+                        extra_create_args={"max_tokens": PLAN_MAX_TOKENS, "temperature": 0.0},
                     )
                 usage = _add(usage, result.usage)
                 plan = parse_plan(result.content if isinstance(result.content, str) else "")
@@ -303,7 +313,7 @@ class Panel:
                         accepted=True,
                         reason=(
                             f"the manager's plan: {len(steps)} sub-question(s), "
-                            f"{independent} of them can start at once"
+                            f"{independent} independent"
                         ),
                         usage=usage,
                     )
@@ -535,6 +545,10 @@ class Panel:
                 usage=usage,
             )
         )
+        ending = self._ending()
+        if ending is not None:
+            yield record.stop(*ending)
+            return
         async for event in self._write(steps, answered, missing, conflicts, compared, critic_text):
             yield event
 
@@ -559,7 +573,7 @@ class Panel:
                     result = await critic.client.create(
                         prompt,
                         json_output=comparison_schema(ids),
-                        extra_create_args={"max_tokens": COMPARE_MAX_TOKENS},
+                        extra_create_args={"max_tokens": COMPARE_MAX_TOKENS, "temperature": 0.0},
                     )
                 usage = _add(usage, result.usage)
                 text = result.content if isinstance(result.content, str) else ""
@@ -668,6 +682,14 @@ class Panel:
                 self._notes.append(text)
                 events.append(self._record.message(HUMAN, text))
         return events
+
+    def _ending(self) -> tuple[StopCode, str] | None:
+        return stop_at_boundary(
+            self.budget,
+            tokens=self._record.tokens,
+            started=self._started,
+            user_stop=self._user_stop,
+        )
 
     def _timeout(self) -> float:
         """A call's time limit: the branch timeout, never past the run's wall clock."""

@@ -40,14 +40,20 @@ from conversations.events import (
     LiveEvent,
     PlanEvent,
     PlanStep,
-    StopCode,
     StopEvent,
     TokenDelta,
 )
 from conversations.ledger import MANAGER, Price
 from conversations.plan import fixed_steps
 from conversations.recall import Recall
-from conversations.stage import Recorder, Spoken, header_for, speak, task_messages
+from conversations.stage import (
+    Recorder,
+    Spoken,
+    header_for,
+    speak,
+    stop_at_boundary,
+    task_messages,
+)
 from conversations.tools import Toolbox
 
 
@@ -131,7 +137,9 @@ class Pipeline:
                 for text in self._drain_inbox():
                     yield record.message(HUMAN, text)
                     inputs.append((HUMAN, text))
-                ending = self._ending(started)
+                ending = stop_at_boundary(
+                    self.budget, tokens=record.tokens, started=started, user_stop=self._user_stop
+                )
                 if ending is not None:
                     yield record.stop(*ending)
                     return
@@ -269,16 +277,3 @@ class Pipeline:
             if text:
                 texts.append(text)
         return texts
-
-    def _ending(self, started: float) -> tuple[StopCode, str] | None:
-        if self._user_stop is not None:
-            return "user_stop", self._user_stop
-        if self._record.tokens >= self.budget.max_tokens:
-            return "token_budget", f"used {self._record.tokens} of {self.budget.max_tokens} tokens"
-        elapsed = time.monotonic() - started
-        if elapsed >= self.budget.wall_clock_s:
-            return (
-                "wall_clock",
-                f"ran {elapsed:.0f} s of the {self.budget.wall_clock_s:.0f} s allowed",
-            )
-        return None

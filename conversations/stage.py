@@ -162,6 +162,22 @@ async def spoken(participant: Participant, task: Sequence[BaseChatMessage]) -> S
     return result
 
 
+def stop_at_boundary(
+    budget: Budget, *, tokens: int, started: float, user_stop: str | None
+) -> tuple[StopCode, str] | None:
+    """Whether a pipeline or panel must stop at this boundary, as (code, reason).
+
+    Turns are not counted: the plan fixes how many there are."""
+    if user_stop is not None:
+        return "user_stop", user_stop
+    if tokens >= budget.max_tokens:
+        return "token_budget", f"used {tokens} of {budget.max_tokens} tokens"
+    elapsed = time.monotonic() - started
+    if elapsed >= budget.wall_clock_s:
+        return "wall_clock", f"ran {elapsed:.0f} s of the {budget.wall_clock_s:.0f} s allowed"
+    return None
+
+
 class Recorder:
     """The transcript of one pipeline or panel run: stamps, commits, memory and the ledger."""
 

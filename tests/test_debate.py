@@ -305,3 +305,26 @@ async def test_a_budget_warning_at_80_percent_and_a_cost_ledger_at_the_end(tmp_p
         assert rows[speaker].calls == spoke.count(speaker)
         assert rows[speaker].completion_tokens > 0
         assert rows[speaker].cost_usd is None  # no price configured
+
+
+async def test_an_empty_reply_is_recorded_as_misbehaviour_and_never_committed(
+    tmp_path: Path,
+) -> None:
+    debate, _, _ = scripted_debate(
+        tmp_path / "t.jsonl",
+        {"researcher": ["   "]},
+        defaults={"researcher": "F.", "analyst": "A.", "critic": "REVISE: no.", "writer": "W."},
+        picks=[pick("analyst"), pick("critic")],
+        budget=Budget(max_turns=3),
+    )
+    events = await collect(debate)
+    assert not any(isinstance(e, MessageEvent) and not e.content.strip() for e in events)
+    error = next(e for e in events if isinstance(e, ErrorEvent))
+    assert (error.family, error.speaker, error.message) == (
+        "model",
+        "researcher",
+        "researcher gave an empty reply",
+    )
+    after = [e for e in events if isinstance(e, SelectionEvent)][1]
+    assert after.speaker != "researcher"
+    assert isinstance(events[-1], StopEvent)

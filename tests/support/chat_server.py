@@ -4,8 +4,9 @@ Owns: serving ``POST /v1/chat/completions`` (server-sent events when ``stream`` 
 JSON body otherwise, usage included when asked) and ``GET /v1/models`` from scripted replies;
 a record of every request; and fault injection per reply (status codes with an OpenAI-style
 error body, extra headers such as ``Retry-After``, a delay or a hang before answering, a
-trickle between chunks, a connection cut mid-stream). It also notices when the client goes
-away before the reply ends.
+trickle between chunks, a stall or a connection cut mid-stream, a reset before any answer). It also
+notices when the client goes away before the reply ends, even while it hangs or trickles, and
+records whether each reply was sent whole (``Request.completed``).
 
 Does not own: any model behaviour. Replies are what the test scripts: a queue (``enqueue``),
 a ``default``, or a ``responder`` function of the request, consulted first for every path.
@@ -16,8 +17,10 @@ Standard library only: ``ThreadingHTTPServer`` on 127.0.0.1, port 0, in a daemon
 from __future__ import annotations
 
 import json
-import math
+import select
 import socket
+import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -50,6 +53,10 @@ class Reply:
     """False: never report usage, even when the request asks for it."""
     cut_after: int | None = None
     """Streaming only: drop the connection after this many content chunks."""
+    stall_after: int | None = None
+    """Streaming only: after this many content chunks, go silent until the client leaves."""
+    reset: bool = False
+    """Reset the connection (TCP RST) instead of answering, after ``delay``."""
     finish_reason: str = "stop"
 
     @classmethod
@@ -80,8 +87,17 @@ class Request:
     """The parsed JSON body (None when there was none)."""
     disconnected: bool = False
     """The client went away before the reply ended."""
+    status: int | None = None
+    """The status answered (None: nothing was answered: reset, or abandoned in a hang)."""
+    completed: bool = False
+    """The whole reply was sent: for a stream, up to its last chunk."""
     done: threading.Event = field(default_factory=threading.Event, repr=False)
     """Set when the server has finished with this request (answered, cut, or abandoned)."""
+
+    @property
+    def succeeded(self) -> bool:
+        """A 200 reply sent whole: what a client may have consumed as a completion."""
+        return self.status == 200 and self.completed
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -108,6 +124,8 @@ class ChatServer:
         self.responder = responder
         self.models = list(models)
         self.requests: list[Request] = []
+        self.pipelined = 0
+        """Requests that came on a connection while its previous reply was pending."""
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._connections: set[socket.socket] = set()
@@ -175,16 +193,58 @@ class ChatServer:
             return Reply.fail(500, "chat server: no scripted reply left")
         return Reply(reply) if isinstance(reply, str) else reply
 
-    def _wait(self, seconds: float) -> bool:
-        """Sleep ``seconds`` (forever if infinite); False if the server is stopping."""
+    def _wait(self, seconds: float, connection: socket.socket | None = None) -> bool:
+        """Sleep ``seconds`` (forever if infinite); False if the server is stopping or (given
+        its ``connection``) the client went away meanwhile."""
         if seconds <= 0:
-            return not self._closing.is_set()
-        return not self._closing.wait(None if math.isinf(seconds) else seconds)
+            return not self._closing.is_set() and not self._gone(connection)
+        end = time.monotonic() + seconds
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return not self._gone(connection)
+            if self._closing.wait(min(left, GONE_POLL_S)) or self._gone(connection):
+                return False
+
+    def _gone(self, connection: socket.socket | None) -> bool:
+        """Whether the client closed its end (a readable socket with nothing to read).
+
+        Bytes arriving while a reply is pending mean the client sent its next request on a
+        connection whose last one it abandoned without closing it: counted in ``pipelined``,
+        since such a client would read the old reply as the answer to the new request.
+        """
+        if connection is None:
+            return False
+        try:
+            readable, _, _ = select.select([connection], [], [], 0)
+            if not readable:
+                return False
+            if connection.recv(1, socket.MSG_PEEK) == b"":
+                return True
+        except (OSError, ValueError):
+            return True
+        with self._lock:
+            self.pipelined += 1
+        return True  # stop waiting: the test will fail on ``pipelined`` with a clear count
+
+
+GONE_POLL_S = 0.05
+"""How often a hang or a trickle looks whether its client went away."""
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128
+    """socketserver's default backlog (5) drops the connections of a burst of clients: they
+    wait for a SYN retransmit (1 s), which a test would take for a hang."""
     chat: ChatServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that resets or drops its connection (as fault tests make clients do) is
+        # not a server error worth a traceback on the console.
+        error = sys.exc_info()[1]
+        if not isinstance(error, ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -222,17 +282,24 @@ class _Handler(BaseHTTPRequestHandler):
         chat._record(request)
         try:
             reply = chat._reply_for(request)
-            if reply is not None and not chat._wait(reply.delay):
+            if reply is not None and not chat._wait(reply.delay, self.connection):
+                request.disconnected = not chat._closing.is_set()
                 self.close_connection = True
                 return
+            if reply is not None and reply.reset:
+                self._reset()
+                return
+            request.status = reply.status if reply is not None else 200
             if reply is None:
                 self._send_json(200, _model_list(chat.models))
             elif reply.status >= 400:
                 self._send_json(reply.status, _error_body(reply), reply.headers)
             elif isinstance(body, dict) and body.get("stream"):
-                self._stream(request, reply)
+                request.completed = self._stream(request, reply)
+                return
             else:
                 self._send_json(200, _completion(request, reply), reply.headers)
+            request.completed = True
         except (BrokenPipeError, ConnectionResetError):
             request.disconnected = True
             self.close_connection = True
@@ -250,7 +317,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
         self.wfile.flush()
 
-    def _stream(self, request: Request, reply: Reply) -> None:
+    def _reset(self) -> None:
+        """Drop the connection with a TCP reset: the client reads nothing at all."""
+        self.close_connection = True
+        with suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+
+    def _stream(self, request: Request, reply: Reply) -> bool:
+        """Stream ``reply``; True when it was sent to its last chunk."""
         chat = self.server.chat
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -265,13 +340,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 with suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
-                return
+                return False
             # Event 0 is the role chunk; a trickle waits before each content chunk.
-            if 0 < number <= content_chunks and not chat._wait(reply.chunk_delay):
+            delay = reply.chunk_delay if 0 < number <= content_chunks else 0.0
+            if reply.stall_after is not None and number == reply.stall_after + 1:
+                delay = float("inf")
+            if delay > 0 and not chat._wait(delay, self.connection):
+                request.disconnected = not chat._closing.is_set()
                 self.close_connection = True
-                return
+                return False
             self._write_chunk(f"data: {event}\n\n".encode())
         self._write_chunk(b"")
+        return True
 
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
