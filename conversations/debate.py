@@ -559,7 +559,9 @@ class Debate:
         committed = self._committed()
         in_prompt = [m.seq for m in committed if m.seq not in self._pruned[speaker]]
         began = time.monotonic()
-        query, hits = await self._recall.recall(self.question, committed, in_prompt)
+        query, hits = await self._recall.recall(
+            self.question, committed, in_prompt, any_pruned=bool(self._pruned[speaker])
+        )
         self._log(
             "memory_query",
             agent=speaker,

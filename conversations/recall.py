@@ -89,16 +89,29 @@ class Recall:
         )
 
     async def recall(
-        self, question: str, recent: Sequence[MessageEvent], in_prompt: Iterable[int]
+        self,
+        question: str,
+        recent: Sequence[MessageEvent],
+        in_prompt: Iterable[int],
+        *,
+        any_pruned: bool = True,
     ) -> tuple[str, list[Hit]]:
-        """The query and its hits; ``in_prompt``: seqs of messages the speaker already sees."""
+        """The query and its hits; ``in_prompt``: seqs of messages the speaker already sees.
+
+        While nothing has been pruned from the speaker's prompt, every earlier turn of this
+        conversation is in it: the conversation's collection is not searched at all then
+        (excluding every id would cost as much as the search saves).
+        """
         query = compose_query(question, recent)
+        scoped = any_pruned or self.settings.include_past
         hits = await self.store.asearch(
             query,
-            conversation_id=self.conversation_id,
+            conversation_id=self.conversation_id if any_pruned else None,
             include_documents=self.settings.include_documents,
             include_past=self.settings.include_past,
-            exclude_ids=[message_id(self.conversation_id, seq) for seq in in_prompt],
+            exclude_ids=[message_id(self.conversation_id, seq) for seq in in_prompt]
+            if scoped
+            else [],
             k=self.settings.k,
             min_score=self.settings.min_score,
         )

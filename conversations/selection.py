@@ -11,6 +11,7 @@ This module owns the choice only; it does not run agents or write transcripts.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -126,8 +127,17 @@ def fallback_pick(floor: Floor, why: str) -> Decision:
 
 
 def pick_schema(candidates: Sequence[str]) -> type[BaseModel]:
-    """The structured output the model must produce: a speaker from the candidates, a reason."""
-    speaker_type: Any = Literal[tuple(candidates)]
+    """The structured output the model must produce: a speaker from the candidates, a reason.
+
+    Cached per candidate tuple: the same class each time lets the model client reuse its
+    compiled grammar (building both cost ~2 ms per pick).
+    """
+    return _pick_schema(tuple(candidates))
+
+
+@functools.lru_cache(maxsize=64)
+def _pick_schema(candidates: tuple[str, ...]) -> type[BaseModel]:
+    speaker_type: Any = Literal[candidates]
     model: type[BaseModel] = create_model(
         "SpeakerPick",
         speaker=(speaker_type, ...),

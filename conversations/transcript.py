@@ -279,14 +279,14 @@ def _decode(path: Path, number: int, raw: bytes) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise TranscriptError(f"{path}:{number}: not valid UTF-8 at byte {exc.start}") from exc
-    made = _Refused.made
+    hooks = _Hooks()
     try:
         obj = json.loads(
             text,
-            object_pairs_hook=_object,
-            parse_int=_integer,
-            parse_float=_number,
-            parse_constant=_constant,
+            object_pairs_hook=hooks.object,
+            parse_int=hooks.integer,
+            parse_float=hooks.number,
+            parse_constant=hooks.constant,
         )
     except RecursionError as exc:
         raise TranscriptError(f"{path}:{number}: nested deeper than {MAX_DEPTH} levels") from exc
@@ -296,7 +296,7 @@ def _decode(path: Path, number: int, raw: bytes) -> dict[str, Any]:
         raise TranscriptError(f"{path}:{number}: expected a JSON object")
     # The walk costs more than the parse: skip it when the parse refused nothing and there
     # are too few brackets to nest deeper than allowed.
-    if _Refused.made != made or text.count("[") + text.count("{") > MAX_DEPTH:
+    if hooks.refused or text.count("[") + text.count("{") > MAX_DEPTH:
         problem = _find_problem(obj)
         if problem is not None:
             raise TranscriptError(f"{path}:{number}: {problem}")
@@ -306,34 +306,39 @@ def _decode(path: Path, number: int, raw: bytes) -> dict[str, Any]:
 class _Refused:
     """Stands in for a value the parser refuses, so the check after parsing names its field."""
 
-    made = 0
-    """How many were ever made: a parse that made none needs no walk to find them."""
-
     def __init__(self, why: str) -> None:
         self.why = why
-        _Refused.made += 1
 
 
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        obj[key] = _Refused("appears twice") if key in obj else value
-    return obj
+class _Hooks:
+    """The parser's hooks for one line: a value we refuse becomes a ``_Refused`` in place."""
 
+    def __init__(self) -> None:
+        self.refused = False
 
-def _integer(digits: str) -> int | _Refused:
-    if len(digits) > MAX_DIGITS:  # Python refuses to convert more than 4,300 digits anyway
-        return _Refused(f"a number of more than {MAX_DIGITS} digits")
-    return int(digits)
+    def _refuse(self, why: str) -> _Refused:
+        self.refused = True
+        return _Refused(why)
 
+    def object(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        for key, value in pairs:
+            obj[key] = self._refuse("appears twice") if key in obj else value
+        return obj
 
-def _number(text: str) -> float | _Refused:
-    value = float(text)  # 1e999 parses as infinity: the writer never saves one
-    return value if math.isfinite(value) else _Refused(f"{text[:20]} is not a finite number")
+    def integer(self, digits: str) -> int | _Refused:
+        if len(digits) > MAX_DIGITS:  # Python refuses to convert over 4,300 digits anyway
+            return self._refuse(f"a number of more than {MAX_DIGITS} digits")
+        return int(digits)
 
+    def number(self, text: str) -> float | _Refused:
+        value = float(text)  # 1e999 parses as infinity: the writer never saves one
+        if math.isfinite(value):
+            return value
+        return self._refuse(f"{text[:20]} is not a finite number")
 
-def _constant(name: str) -> _Refused:
-    return _Refused(f"{name} is not a JSON number")
+    def constant(self, name: str) -> _Refused:
+        return self._refuse(f"{name} is not a JSON number")
 
 
 def _find_problem(obj: dict[str, Any]) -> str | None:
