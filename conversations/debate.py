@@ -177,8 +177,9 @@ class Debate:
         manager_price: Price | None = None,
         counter: TokenCounter | None = None,
     ) -> None:
-        if not participants:
-            raise ConfigError("a debate needs at least one role")
+        if len(participants) < 2:
+            names = ", ".join(p.card.name for p in participants) or "none"
+            raise ConfigError(f"a debate needs at least two roles; got {names}")
         self.question = check_question(question)
         """The question, or (continuing or forking) the person's new message."""
         self._prior = prior

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 SCHEMA_VERSION = 1
 """Bump with a numbered upgrade function in ``transcript.UPGRADES`` when a shape changes."""
@@ -78,7 +78,7 @@ class Header(_Record):
     kind: Literal["header"] = "header"
     schema_version: int = SCHEMA_VERSION
     conversation_id: Name
-    created_at: datetime
+    created_at: AwareDatetime
     question: Text = Field(min_length=1)
     roles: list[RoleSummary] = Field(min_length=1, max_length=16)
     max_turns: int = Field(ge=1)
@@ -89,7 +89,7 @@ class Header(_Record):
 class _Event(_Record):
     seq: int = Field(ge=1)
     """Position in the transcript, 1-based and strictly increasing: the event's id."""
-    at: datetime
+    at: AwareDatetime
     turn: int = Field(ge=0)
     """The turn this event belongs to; turn 0 is the question itself."""
 

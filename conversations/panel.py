@@ -148,8 +148,6 @@ class _Done:
 class Panel:
     """One planned, fanned-out run; a ``modes.Run``."""
 
-    mode = "panel"
-
     def __init__(
         self,
         *,

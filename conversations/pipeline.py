@@ -6,7 +6,7 @@ earlier stage's answer in its prompt and its card's tools run first. A stage tha
 model raised, or gave nothing) stops the run at once, and the stop event says which stage
 failed, why, and which stages did not run. What the person types is committed between stages
 and every later stage sees it; a reply still generating after ``turn_deadline_s`` is cut short
-softly through the shared ``stop_signal``, as in a debate.
+softly through the shared ``stop_signal``, as in a debate, and so is every reply on Stop.
 
 Does not own: the transcript bookkeeping and one agent's turn (``stage``), tools (``tools``).
 """
@@ -60,8 +60,6 @@ from conversations.tools import Toolbox
 class Pipeline:
     """One run of the fixed pipeline; a ``modes.Run``."""
 
-    mode = "pipeline"
-
     def __init__(
         self,
         *,
@@ -103,13 +101,14 @@ class Pipeline:
         return self._transcript_path
 
     def interject(self, text: str, *, ask: str | None = None, cut_short: bool = True) -> None:
-        """Queue what the person typed for the next stage; ``cut_short`` ends the current
-        reply softly now (the next stage then sees the person's message)."""
+        """Queue what the person typed; every stage from the next one on sees it.
+
+        The stage in progress is never cut short for it (``cut_short`` is ignored): a stage
+        cut before its first word would fail, and a failed stage ends the pipeline.
+        """
         if ask is not None:
             raise ConfigError("a pipeline runs its roles in a fixed order; /ask is for debates")
         self._inbox.put_nowait(Interjection(text=text))
-        if cut_short:
-            self.stop_signal.set()
 
     def request_stop(self, reason: str = "stopped by the person") -> None:
         self._user_stop = reason

@@ -8,7 +8,9 @@ role, a role whose card does not cover what the sub-question needs, a dependency
 sub-question and a cycle are each refused with a reason a person can read. A model that
 ignores the schema (a scripted one, an endpoint without structured output) is checked the same.
 
-Does not own: calling the model or running the plan (``panel``).
+Also here: the pipeline's plan (``fixed_steps``), the roster in order, each stage after the last.
+
+Does not own: calling the model or running the plan (``panel``, ``pipeline``).
 """
 
 from __future__ import annotations
