@@ -65,5 +65,5 @@ def test_bad_settings_name_what_is_wrong(
 
 def test_a_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("ROUNDTABLE_CONFIG", str(tmp_path / "nope.toml"))
-    with pytest.raises(ConfigError, match="nope.toml: no such file"):
+    with pytest.raises(ConfigError, match=r"nope\.toml: no such file"):
         load_settings()
