@@ -18,12 +18,14 @@ from pathlib import Path
 
 from agents import EndpointSettings
 from common.errors import ConfigError, InfraError, RoundtableError
-from conversations.assemble import build_debate, preflight, start_observing
+from conversations.assemble import preflight, start_observing
 from conversations.budget import Budget
 from conversations.catalogue import catalogue
+from conversations.modes import MODES
 from conversations.recall import open_memory, origin
 from conversations.render import TerminalRenderer
 from conversations.replay import replay
+from conversations.runs import build_run
 from conversations.settings import Settings, load_settings
 from conversations.transcript import TornTailWarning, load
 from memory import MemoryStore
@@ -61,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--transcript", type=Path, default=None, help="where to save it")
     ask.add_argument("--context-window", type=_positive, default=None)
     ask.add_argument("--roles", default=None, help="comma-separated subset of the roles")
+    ask.add_argument(
+        "--mode",
+        choices=MODES,
+        default="debate",
+        help="debate (default); pipeline: researcher -> analyst -> critic -> writer; "
+        "panel: a plan, its sub-questions in parallel, then one answer",
+    )
     ask.add_argument(
         "--demo", action="store_true", help="a scripted debate: no model, to see how it works"
     )
@@ -121,9 +130,11 @@ def _ask(args: argparse.Namespace) -> int:
     asyncio.run(preflight(settings, roles))
     store = _open_memory_or_warn(settings)
     try:
-        debate = build_debate(
+        debate = build_run(
             settings,
             args.question,
+            mode=args.mode,
+            panel=settings.panel,
             roles=roles,
             budget=budget,
             transcript_path=args.transcript,

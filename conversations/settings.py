@@ -35,6 +35,7 @@ from agents import ROLE_NAMES, EndpointSettings
 from agents.llama_client import EmbeddedModelSettings
 from common.errors import ConfigError
 from conversations.budget import Budget
+from conversations.panel import PanelSettings
 from conversations.recall import MemorySettings
 
 
@@ -62,6 +63,7 @@ class Settings(BaseSettings):
     embedded: EmbeddedModelSettings = Field(default_factory=EmbeddedModelSettings)
     budget: Budget = Field(default_factory=Budget)
     memory: MemorySettings = Field(default_factory=MemorySettings)
+    panel: PanelSettings = Field(default_factory=PanelSettings)
     context_window: int | None = Field(default=None, ge=256)
     """Overrides every endpoint's window (``--context-window``)."""
     log_level: str = "INFO"

@@ -1,0 +1,180 @@
+"""Scripted pipelines and panels for tests: real agents, real transcript; fixed words."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from autogen_core.models import ChatCompletionClient
+
+from agents import ScriptedChatCompletionClient, load_roster
+from agents.scripted import Reply
+from conversations import Budget, Debate, LiveEvent, Participant, Transcript
+from conversations.modes import Run
+from conversations.panel import Panel, PanelSettings
+from conversations.pipeline import Pipeline
+from conversations.recall import MemorySettings, Recall
+from memory import MemoryStore
+
+QUESTION = "Compare trams, buses and bike lanes for a town of 50,000 on cost and emissions"
+
+
+def step(role: str, needs: str, question: str, after: Sequence[int] = ()) -> dict[str, Any]:
+    """One sub-question of a scripted plan; ``after``: numbers of those it depends on."""
+    return {
+        "role": role,
+        "needs": needs,
+        "question": question,
+        "depends_on": [f"q{n}" for n in after],
+    }
+
+
+def plan(*steps: dict[str, Any]) -> str:
+    """A manager reply holding a plan: the steps are ``q1``, ``q2``..."""
+    return json.dumps({f"q{n}": s for n, s in enumerate(steps, start=1)})
+
+
+def comparison(*items: tuple[str, Sequence[str], str]) -> str:
+    """A critic reply holding its comparison: (topic, branch ids, detail) per disagreement."""
+    return json.dumps(
+        {
+            "disagreements": [
+                {"topic": topic, "branches": list(branches), "detail": detail}
+                for topic, branches, detail in items
+            ]
+        }
+    )
+
+
+def scripted_clients(
+    replies: Mapping[str, Iterable[Reply]],
+    *,
+    defaults: Mapping[str, str] | None = None,
+    roles: Sequence[str] | None = None,
+    chunk_delay: float = 0.0,
+    signal: threading.Event | None = None,
+) -> dict[str, ScriptedChatCompletionClient]:
+    return {
+        card.name: ScriptedChatCompletionClient(
+            replies.get(card.name, ()),
+            default=(defaults or {}).get(card.name),
+            chunk_delay=chunk_delay,
+            stop_signal=signal,
+            name=card.name,
+        )
+        for card in load_roster(None, roles)
+    }
+
+
+def participants(
+    clients: Mapping[str, ChatCompletionClient], endpoints: Mapping[str, str] | None = None
+) -> list[Participant]:
+    return [
+        Participant(
+            card=card,
+            client=clients[card.name],
+            endpoint=(endpoints or {}).get(card.name, "default"),
+        )
+        for card in load_roster(None, list(clients))
+    ]
+
+
+def recall_for(store: MemoryStore | None, conversation_id: str) -> Recall | None:
+    if store is None:
+        return None
+    return Recall(store, conversation_id, MemorySettings(min_score=0.2))
+
+
+def scripted_pipeline(
+    path: Path,
+    replies: Mapping[str, Iterable[Reply]],
+    *,
+    question: str = QUESTION,
+    roles: Sequence[str] | None = None,
+    budget: Budget | None = None,
+    chunk_delay: float = 0.0,
+    memory: MemoryStore | None = None,
+) -> tuple[Pipeline, dict[str, ScriptedChatCompletionClient]]:
+    signal = threading.Event()
+    clients = scripted_clients(replies, roles=roles, chunk_delay=chunk_delay, signal=signal)
+    conversation_id = f"test-{uuid.uuid4().hex[:8]}"
+    pipeline = Pipeline(
+        question=question,
+        participants=participants(clients),
+        transcript_path=path,
+        stop_signal=signal,
+        budget=budget,
+        conversation_id=conversation_id,
+        recall=recall_for(memory, conversation_id),
+    )
+    return pipeline, clients
+
+
+def scripted_panel(
+    path: Path,
+    replies: Mapping[str, Iterable[Reply]],
+    *,
+    plans: Iterable[Reply] = (),
+    picks: Iterable[Reply] = (),
+    question: str = QUESTION,
+    defaults: Mapping[str, str] | None = None,
+    settings: PanelSettings | None = None,
+    chunk_delay: float = 0.0,
+    lanes: Mapping[str, str] | None = None,
+    limits: Mapping[str, int] | None = None,
+    fallback: bool = True,
+    memory: MemoryStore | None = None,
+) -> tuple[Panel, dict[str, ScriptedChatCompletionClient], ScriptedChatCompletionClient]:
+    """A panel whose manager replies ``plans`` (then ``picks``, if it falls back to a debate)."""
+    signal = threading.Event()
+    clients = scripted_clients(replies, defaults=defaults, chunk_delay=chunk_delay, signal=signal)
+    manager = ScriptedChatCompletionClient([*plans, *picks], name="manager")
+    conversation_id = f"test-{uuid.uuid4().hex[:8]}"
+    roster = participants(clients)
+
+    def debate(transcript: Transcript) -> Run:
+        return Debate(
+            question=question,
+            participants=roster,
+            manager_client=manager,
+            transcript_path=transcript.path,
+            stop_signal=signal,
+            prior=transcript,
+        )
+
+    panel = Panel(
+        question=question,
+        participants=roster,
+        manager_client=manager,
+        transcript_path=path,
+        stop_signal=signal,
+        settings=settings,
+        lanes=lanes,
+        limits=limits,
+        conversation_id=conversation_id,
+        recall=recall_for(memory, conversation_id),
+        fallback=debate if fallback else None,
+    )
+    return panel, clients, manager
+
+
+async def collect(run: Run) -> list[LiveEvent]:
+    """Run to the end and return everything it streamed."""
+    return [event async for event in run.run()]
+
+
+async def collect_and_close(run: Panel | Pipeline) -> list[LiveEvent]:
+    """``collect``, then close the run's model clients in this event loop (HTTP clients left
+    to the garbage collector would try to close in a loop that has gone)."""
+    try:
+        return await collect(run)
+    finally:
+        clients = [p.client for p in run.participants.values()]
+        if isinstance(run, Panel) and run.manager_client is not None:
+            clients.append(run.manager_client)
+        for client in clients:
+            await client.close()
