@@ -40,7 +40,8 @@ GOLDEN = Path(__file__).parent / "golden" / "debate-v1.jsonl"
 GOLDEN_BYTES = GOLDEN.read_bytes()
 LINES: list[bytes] = GOLDEN_BYTES.split(b"\n")[:-1]
 RECORDS: list[dict[str, Any]] = [json.loads(line) for line in LINES]
-LOAD_LIMIT_S = 1.0
+LOAD_LIMIT_S = 2.0
+"""A hang bound, not a speed target: loads take ~1 ms; the slack is for a busy machine."""
 
 TRIED: Counter[str] = Counter()
 """Files loaded, by test: the figure the last test reports."""
