@@ -186,6 +186,9 @@ async def test_a_thousand_faults_through_real_clients() -> None:
     faults = sum(responder.injected.values())
     by_call: dict[int, list[Request]] = {}
     for request in requests:
+        if request.body is None:  # the client gave up before its body arrived: no reply possible
+            assert request.status is None and not request.completed, request
+            continue
         found = re.search(r"call (\d+):", json.dumps(request.messages))
         assert found is not None, request
         by_call.setdefault(int(found.group(1)), []).append(request)
