@@ -5,23 +5,32 @@ runs a debate on a scripted endpoint that streams one word every ``CHUNK_DELAY_S
 word is a unique marker (``r2w017``: researcher, its 2nd reply, word 17). Headless Debian
 Chromium, driven by Playwright, shows the debate as a person would see it.
 
-Two clocks, one machine (both read the system's real-time clock):
+Clocks, one machine (the server and the page both read the system's real-time clock):
 
-* the server process records ``time.time()`` as the scripted model yields each word (a probe
-  wraps ``ScriptedChatCompletionClient.create_stream``; it is installed by the server's
-  ``prelude`` and only when ``BENCH_BROWSER_PROBE`` names its log file);
+* the server process logs ``time.time()`` as the scripted model yields each word, as the
+  renderer receives it and as engine.io hands its WebSocket frame to uvicorn (probes that wrap
+  ``ScriptedChatCompletionClient.create_stream``, ``ChainlitRenderer._token`` and engine.io's
+  ``WebSocket.send``; installed by the server's ``prelude``, and only when
+  ``BENCH_BROWSER_PROBE`` names their log file);
 * the page records ``Date.now()`` in a ``MutationObserver`` (installed before the app loads)
-  when a marker first appears in the DOM, and again at the next animation frame.
+  when a marker first appears in the DOM, and again at the next animation frame;
+* DevTools reports when the page's WebSocket received each frame.
 
 Rows (milliseconds; median, p95 nearest rank, max):
 
 * ``token -> DOM``: DOM time minus emission time, for each word: everything Roundtable and
   Chainlit add (AutoGen's stream, the debate, the renderer, Socket.IO, React's commit);
+* ``first word -> DOM``: the same for the first word of each reply, which also creates the
+  reply's message (the slowest words: a backlog builds at the start of a reply);
 * ``token -> next frame``: the same to the next ``requestAnimationFrame`` (about when it is
   painted);
+* ``token -> server WebSocket`` and ``token -> page WebSocket``: where the time goes, until
+  engine.io hands the frame to uvicorn in the server, and until DevTools reports the page's
+  WebSocket received it (read on the monotonic clock, shifted onto the emission's);
 * ``lag beyond pacing``: the page-only figure, ``(DOM time of word k - DOM time of word 1)
   - (k - 1) * CHUNK_DELAY_S`` within each reply: how far the display falls behind the
-  model's pace as a reply goes on; it includes the model side's own overshoot, shown in
+  model's pace as a reply goes on. It is negative when the first word was the slowest, and it
+  includes the model side's own overshoot, shown in
 * ``model pacing overshoot``: the same from the emission times alone (``asyncio.sleep``
   oversleeping on a loaded machine).
 
@@ -160,6 +169,7 @@ class Sample:
     when its WebSocket frame reached the page, when the page had it in its DOM, and the next
     animation frame after that."""
 
+    debate: int
     marker: str
     emitted: float
     rendered: float | None
@@ -172,10 +182,11 @@ class Sample:
     frame: float | None
 
     @property
-    def reply(self) -> str:
+    def reply(self) -> tuple[int, str]:
+        """Which reply of which debate (markers repeat from one debate to the next)."""
         found = MARKER.fullmatch(self.marker)
         assert found is not None
-        return found.group(1) + found.group(2)
+        return self.debate, found.group(1) + found.group(2)
 
     @property
     def word(self) -> int:
@@ -200,6 +211,7 @@ def probed_since(log: Path, offset: int) -> dict[str, dict[str, float]]:
 
 
 def pair(
+    debate: int,
     probed: Mapping[str, Mapping[str, float]],
     seen: Mapping[str, Sequence[float | None]],
     arrived: Mapping[str, float],
@@ -216,6 +228,7 @@ def pair(
         frame_at = arrived.get(marker)
         samples.append(
             Sample(
+                debate,
                 marker,
                 at,
                 probed["renderer"].get(marker),
@@ -228,11 +241,11 @@ def pair(
     return samples
 
 
-def debate_once(browser: Any, server: Any, log: Path, name: str) -> tuple[list[Sample], int]:
+def debate_once(browser: Any, server: Any, log: Path, number: int) -> tuple[list[Sample], int]:
     """One debate in a fresh page; the samples and how many emitted words were never seen."""
     from tests.browser.harness import ChatPage
 
-    chat = ChatPage(browser, server, name)
+    chat = ChatPage(browser, server, f"bench-browser-{number}")
     arrived: dict[str, float] = {}
 
     def on_frame(params: dict[str, Any]) -> None:
@@ -254,7 +267,7 @@ def debate_once(browser: Any, server: Any, log: Path, name: str) -> tuple[list[S
     finally:
         chat.close()
     probed = probed_since(log, offset)
-    samples = pair(probed, seen, arrived)
+    samples = pair(number, probed, seen, arrived)
     return samples, len(probed["model"]) - len(samples)
 
 
@@ -282,7 +295,7 @@ def measure(turns: int, words: int, debates: int) -> tuple[list[Sample], int]:
                 browser = launch_browser(playwright)
                 try:
                     for number in range(debates):
-                        got, lost = debate_once(browser, server, log, f"bench-browser-{number}")
+                        got, lost = debate_once(browser, server, log, number)
                         samples += got
                         missing += lost
                 finally:
@@ -300,7 +313,7 @@ def measure(turns: int, words: int, debates: int) -> tuple[list[Sample], int]:
 def lag_beyond_pacing(samples: Sequence[Sample], clock: str) -> list[float]:
     """Per word k >= 2 of a reply: (time of k - time of word 1) - (k - 1) * CHUNK_DELAY_S, in
     seconds, on the page's clock (``dom``) or the model's (``emitted``)."""
-    replies: dict[str, list[Sample]] = {}
+    replies: dict[tuple[int, str], list[Sample]] = {}
     for sample in samples:
         replies.setdefault(sample.reply, []).append(sample)
     lags: list[float] = []
@@ -347,6 +360,11 @@ def rows_from(samples: Sequence[Sample], missing: int, runs: str, load: float) -
     )
     return [
         headline,
+        latency_row(
+            "first word -> DOM",
+            since_emitted([s for s in samples if s.word == 1], "dom"),
+            "the first word of each reply only (it also creates the reply's message)",
+        ),
         latency_row(
             "token -> next frame",
             since_emitted(samples, "frame"),

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from common.errors import ConfigError
 
@@ -162,11 +162,37 @@ class HistoryDataLayer(SQLAlchemyDataLayer):
     every database, so both keep the same history).
     """
 
+    def __init__(self, conninfo: str) -> None:
+        super().__init__(conninfo=conninfo)
+        if conninfo.startswith("sqlite"):
+            self.engine = _sqlite_engine(conninfo)
+            self.async_session = async_sessionmaker(bind=self.engine, expire_on_commit=False)
+
     async def execute_sql(
         self, query: str, parameters: dict[str, Any]
     ) -> list[dict[str, Any]] | int | None:
         clean = {key: _without_nul(value) for key, value in parameters.items()}
         return await super().execute_sql(query, clean)
+
+
+def _sqlite_engine(url: str) -> AsyncEngine:
+    """One shared SQLite connection, in WAL mode, waiting rather than failing when busy.
+
+    With Chainlit's default pool, 20 concurrent browser sessions gave "database is locked" and
+    "connection pool exhausted" errors and lost threads (tests/test_ui_concurrency.py).
+    """
+    engine = create_async_engine(
+        url, pool_size=1, max_overflow=0, pool_timeout=120, connect_args={"timeout": 60}
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
 
 
 def data_layer(url: str) -> SQLAlchemyDataLayer:

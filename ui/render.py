@@ -17,6 +17,7 @@ not drawn again; in a replay they are. Owns no debate logic: it only draws event
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import chainlit as cl
@@ -26,6 +27,7 @@ from conversations import (
     Budget,
     ErrorEvent,
     Header,
+    LedgerRow,
     LiveEvent,
     MemoryEvent,
     MessageEvent,
@@ -75,7 +77,44 @@ def selection_text(event: SelectionEvent) -> tuple[str, str]:
 
 def stop_text(event: StopEvent, progress: Progress | None) -> str:
     spent = f"\n\n{progress.line()}" if progress is not None else ""
-    return f"**Debate stopped** ({event.code}): {event.reason}{spent}"
+    ledger = f"\n\n{ledger_table(event.ledger)}" if event.ledger else ""
+    return f"**Debate stopped** ({event.code}): {event.reason}{spent}{ledger}"
+
+
+def ledger_table(rows: Sequence[LedgerRow]) -> str:
+    """The cost ledger as a small Markdown table: one row per speaker (the manager's own picks
+    included), a total when there are several, and dollars only when an endpoint is priced."""
+    priced = any(row.cost_usd is not None for row in rows)
+    lines = [
+        "| Cost ledger | calls | tokens in + out | seconds |" + (" USD |" if priced else ""),
+        "|---|--:|--:|--:|" + ("--:|" if priced else ""),
+    ]
+
+    def line(name: str, calls: int, prompt: int, completion: int, seconds: float) -> str:
+        return f"| {name} | {calls} | {prompt:,} + {completion:,} | {seconds:.1f} |"
+
+    for row in rows:
+        cost = "" if not priced else f" {_dollars(row.cost_usd)} |"
+        lines.append(
+            line(row.speaker, row.calls, row.prompt_tokens, row.completion_tokens, row.seconds)
+            + cost
+        )
+    if len(rows) > 1:
+        known = [row.cost_usd for row in rows if row.cost_usd is not None]
+        cost = "" if not priced else f" {_dollars(sum(known))} |"
+        total = line(
+            "total",
+            sum(row.calls for row in rows),
+            sum(row.prompt_tokens for row in rows),
+            sum(row.completion_tokens for row in rows),
+            sum(row.seconds for row in rows),
+        )
+        lines.append(total + cost)
+    return "\n".join(lines)
+
+
+def _dollars(value: float | None) -> str:
+    return "-" if value is None else f"${value:.4f}"
 
 
 @dataclass

@@ -185,10 +185,13 @@ class SessionRunner:
     async def _drive(
         self, events: AsyncIterator[LiveEvent], display: Display, debate: Debate | None
     ) -> None:
+        link: asyncio.Future[None] | None = None
         if debate is not None:
             self.transcript = debate.transcript_path
             _WRITERS[debate.transcript_path] = self
-            await self.on_transcript(debate.transcript_path, "transcript")
+            # Linking the thread to its transcript is a database write: under load it took
+            # 50-80 s with 20 sessions, so the debate does not wait for it.
+            link = asyncio.ensure_future(self.on_transcript(debate.transcript_path, "transcript"))
         try:
             async for event in events:
                 if isinstance(event, StopEvent):
@@ -202,6 +205,11 @@ class SessionRunner:
             log.exception("debate run failed")
             await display.failure(f"Internal error: {type(exc).__name__}: {exc}")
         finally:
+            if link is not None:
+                try:
+                    await link
+                except Exception:  # the thread is not linked: history cannot resume it
+                    log.exception("linking the thread to its transcript failed")
             if debate is not None and _WRITERS.get(debate.transcript_path) is self:
                 del _WRITERS[debate.transcript_path]
             self.debate = None

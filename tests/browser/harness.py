@@ -58,8 +58,18 @@ class UIServer:
             self.process.wait()
 
 
-def start_server(data_dir: Path, extra_env: Mapping[str, str], timeout: float = 90) -> UIServer:
-    """Start the server with only ``extra_env`` of the ``ROUNDTABLE_*`` settings."""
+def start_server(
+    data_dir: Path,
+    extra_env: Mapping[str, str],
+    timeout: float = 90,
+    *,
+    prelude: str | None = None,
+) -> UIServer:
+    """Start the server with only ``extra_env`` of the ``ROUNDTABLE_*`` settings.
+
+    ``prelude``: Python source run in the server process before Chainlit starts (a
+    benchmark installs its probe with it); the server is otherwise the same.
+    """
     base = {k: v for k, v in os.environ.items() if not k.startswith("ROUNDTABLE_")}
     base.update({"ROUNDTABLE_DATA_DIR": str(data_dir), **extra_env})
     host, port = "127.0.0.1", free_port()
@@ -67,7 +77,7 @@ def start_server(data_dir: Path, extra_env: Mapping[str, str], timeout: float = 
     log = data_dir / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command(host, port),
+            command_with_prelude(host, port, prelude),
             cwd=APP_ROOT,
             env=child_env(host, base),
             stdout=out,
@@ -85,6 +95,18 @@ def start_server(data_dir: Path, extra_env: Mapping[str, str], timeout: float = 
             time.sleep(0.25)
     server.stop()
     raise RuntimeError(f"UI server did not start in {timeout} s: {log.read_text()[-3000:]}")
+
+
+def command_with_prelude(host: str, port: int, prelude: str | None) -> list[str]:
+    """``chainlit run`` as ``ui.server.command`` has it, after ``prelude`` (if any) has run in
+    the same interpreter (``python -c``: the working directory is on ``sys.path`` as with
+    ``-m``)."""
+    argv = command(host, port)
+    if prelude is None:
+        return argv
+    assert argv[1:3] == ["-m", "chainlit"], argv
+    start = f"{prelude}\nfrom chainlit.cli import cli\ncli(prog_name='chainlit')\n"
+    return [argv[0], "-c", start, *argv[3:]]
 
 
 def scripted_env() -> dict[str, str]:
@@ -128,6 +150,28 @@ class ChatPage:
         self.page.goto(self.server.url + path)
         self.page.wait_for_selector("#chat-settings-open-modal", timeout=60_000)
 
+    def login(self, name: str, password: str) -> None:
+        """Log in through Chainlit's password form (a server with users configured) and wait
+        until the session is ready, as ``open`` does."""
+        self.page.goto(self.server.url + "/")
+        self.submit_login(name, password)
+        self.wait_ready()
+
+    def submit_login(self, name: str, password: str) -> None:
+        """Fill and submit the password form once it shows (the page is already loading:
+        many pages can log in at once this way)."""
+        self.page.locator("#email").fill(name, timeout=60_000)
+        self.page.locator("#password").fill(password)
+        self.page.locator('button[type="submit"]').click()
+
+    def wait_ready(self, timeout: float = 60_000) -> None:
+        """Wait until the session is ready (``on_chat_start`` sent the settings button)."""
+        self.page.wait_for_selector("#chat-settings-open-modal", timeout=timeout)
+
+    def body_text(self) -> str:
+        """Everything the page shows as text, the thread list included."""
+        return self.page.locator("body").inner_text()
+
     def send(self, text: str) -> None:
         """Type and send as a person does: the Send button is briefly disabled while Chainlit
         runs ``on_message``, so wait until it is enabled, click it, and see the box clear."""
@@ -140,6 +184,19 @@ class ChatPage:
         self.page.locator("#chat-submit:not([disabled])").click(timeout=30_000)
         self.page.wait_for_function(
             "() => document.getElementById('chat-input').value === ''", timeout=30_000
+        )
+
+    def submit(self, text: str) -> None:
+        """The first half of ``send`` for a fresh page: type and click Send, without waiting
+        for the box to clear (``wait_submitted``), so many pages can send at once."""
+        self.sent += 1
+        self.page.locator("#chat-input").fill(text)
+        self.page.locator("#chat-submit:not([disabled])").click(timeout=60_000)
+
+    def wait_submitted(self, timeout: float = 60_000) -> None:
+        """The second half: the composer took the message (its box is empty again)."""
+        self.page.wait_for_function(
+            "() => document.getElementById('chat-input').value === ''", timeout=timeout
         )
 
     def agent_texts(self) -> list[str]:

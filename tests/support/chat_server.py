@@ -96,7 +96,12 @@ class Request:
 
     @property
     def succeeded(self) -> bool:
-        """A 200 reply sent whole: what a client may have consumed as a completion."""
+        """A 200 reply sent whole: what a client may have consumed as a completion.
+
+        Waits (briefly) for the handler to finish with the request: a client can read the
+        stream's last chunk before the handler thread has recorded that it wrote it.
+        """
+        self.done.wait(SETTLE_S)
         return self.status == 200 and self.completed
 
     @property
@@ -230,6 +235,9 @@ class ChatServer:
 
 GONE_POLL_S = 0.05
 """How often a hang or a trickle looks whether its client went away."""
+
+SETTLE_S = 2.0
+"""How long a finished client waits for the handler to record what it sent."""
 
 
 class _Server(ThreadingHTTPServer):
