@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from conversations.events import HUMAN, MessageEvent, StopEvent
+from conversations.events import HUMAN, MessageEvent, Mode, PlanEvent, StopEvent
 from conversations.transcript import TranscriptError, load
 
 
@@ -23,6 +23,7 @@ class TranscriptSummary(BaseModel):
     created_at: datetime | None = None
     turns: int = 0
     stop: str = ""
+    mode: Mode = "debate"
     problem: str | None = None
 
 
@@ -36,6 +37,7 @@ def summarise(path: Path) -> TranscriptSummary:
         return TranscriptSummary(path=path, problem=str(exc))
     turns = sum(1 for e in transcript.events if isinstance(e, MessageEvent) and e.speaker != HUMAN)
     stop = next((e for e in reversed(transcript.events) if isinstance(e, StopEvent)), None)
+    plan = next((e for e in transcript.events if isinstance(e, PlanEvent)), None)
     return TranscriptSummary(
         path=path,
         conversation_id=transcript.header.conversation_id,
@@ -43,6 +45,7 @@ def summarise(path: Path) -> TranscriptSummary:
         created_at=transcript.header.created_at,
         turns=turns,
         stop=f"{stop.code}: {stop.reason}" if stop else "(no stop: interrupted run)",
+        mode=plan.mode if plan is not None else "debate",
     )
 
 

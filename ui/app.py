@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import chainlit as cl
+import chainlit.server as chainlit_server
 from chainlit.config import config as chainlit_config
 from chainlit.context import local_steps
 from chainlit.data import get_data_layer
@@ -27,6 +28,8 @@ from chainlit.types import CommandDict, ThreadDict
 from starlette.datastructures import Headers
 
 from agents import ROLE_NAMES
+from api import create_api, load_api_settings
+from api import mount as mount_api
 from common.errors import ConfigError
 from conversations import Budget, load, load_settings, open_memory_if_possible, start_observing
 from ui import commands as cmd
@@ -68,6 +71,12 @@ ensure_auth_secret(SETTINGS.data_dir)
 start_observing(SETTINGS)
 MEMORY = open_memory_if_possible(SETTINGS)
 """One store for every session of this server process (one process owns an embedded store)."""
+try:
+    API = create_api(SETTINGS, load_api_settings(), memory=MEMORY)
+except ConfigError as _exc:
+    raise SystemExit(f"roundtable ui: error: {_exc}") from None
+mount_api(chainlit_server.app, API)
+"""The HTTP API (``/api``), on this server: its runs share the memory store and data folder."""
 
 COMMANDS: list[CommandDict] = [
     {

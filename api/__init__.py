@@ -1,0 +1,12 @@
+"""Roundtable's HTTP API: start runs, follow them, talk to them, and be told when they end.
+
+Served on the UI's server under ``/api`` (``mount``), documented by an OpenAPI schema at
+``/api/openapi.json``, every route behind a bearer token (``ROUNDTABLE_API_TOKEN``). Depends
+on ``conversations`` and ``memory``; imports no Chainlit.
+"""
+
+from api.app import create_api, mount
+from api.config import ApiSettings, load_api_settings
+from api.registry import RunRegistry
+
+__all__ = ["ApiSettings", "RunRegistry", "create_api", "load_api_settings", "mount"]

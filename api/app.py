@@ -1,0 +1,442 @@
+"""The API's routes, its token check, and mounting it on the UI's server.
+
+``create_api`` builds a FastAPI app of its own (its own OpenAPI schema, nothing of Chainlit's
+in it); ``mount`` puts it at ``/api`` on Chainlit's app, ahead of Chainlit's catch-all route
+that would otherwise answer every GET with the UI's page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.config import ApiSettings
+from api.registry import LiveRun, RunRegistry, answer_of, mode_of, outcome_of, stop_of
+from api.schemas import (
+    RUN_ID_PATTERN,
+    Accepted,
+    MessageRequest,
+    Problem,
+    RunAccepted,
+    RunDetail,
+    RunLinks,
+    RunList,
+    RunRequest,
+    RunState,
+    RunSummary,
+    StopInfo,
+)
+from api.starting import build_api_run
+from api.webhooks import WebhookRefused, check_target, deliver, new_delivery
+from common.errors import ConfigError, InfraError
+from conversations import Event, Mode, Settings, Transcript, TranscriptError, catalogue, load
+from conversations import Header as HeaderRecord
+from memory import MemoryStore
+
+MAX_BODY_BYTES = 1_000_000
+KEEPALIVE_S = 15.0
+START_WAIT_S = 30.0
+"""How long ``POST /runs`` waits for the run's transcript to exist before answering."""
+
+RunId = Annotated[str, PathParam(pattern=RUN_ID_PATTERN, description="The run's id")]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "No valid bearer token"},
+    422: {"model": Problem, "description": "The request is invalid (the detail says how)"},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No run"}}
+NOT_RUNNING: dict[int | str, dict[str, Any]] = {
+    409: {"model": Problem, "description": "The run has ended"}
+}
+
+
+def create_api(settings: Settings, api: ApiSettings, memory: MemoryStore | None = None) -> FastAPI:
+    """The API app for runs on ``settings`` (with ``memory`` as the shared store if any)."""
+    routes = _Routes(settings, api, memory)
+    app = FastAPI(
+        title="Roundtable API",
+        version="1",
+        description="Start runs, follow their events, talk to them; webhooks when they end.",
+        docs_url=None,  # the docs page loads its script from a CDN: nothing offline to show
+        redoc_url=None,
+    )
+    app.state.registry = routes.registry
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(InfraError, _infra)
+    routes.register(app)
+    endpoints = sorted(settings.endpoints)
+    app.openapi = lambda: _openapi(app, endpoints)  # type: ignore[method-assign]
+    app.add_middleware(_TokenGate, api=api)
+    return app
+
+
+def mount(server: FastAPI | Any, api_app: ASGIApp, prefix: str = "/api") -> None:
+    """Serve ``api_app`` under ``prefix`` on ``server``, before its catch-all routes."""
+    server.router.routes.insert(0, Mount(prefix, app=api_app))
+
+
+class _Routes:
+    """The route handlers, sharing the settings and the registry."""
+
+    def __init__(self, settings: Settings, api: ApiSettings, memory: MemoryStore | None):
+        self.settings = settings
+        self.api = api
+        self.memory = memory
+        self.registry = RunRegistry(settings.transcripts_dir, on_end=self._ended)
+
+    def register(self, app: FastAPI) -> None:
+        app.post(
+            "/runs",
+            status_code=202,
+            response_model=RunAccepted,
+            responses={
+                **ERRORS,
+                403: {"model": Problem, "description": "The webhook URL is refused"},
+                429: {"model": Problem, "description": "Too many runs"},
+            },
+            summary="Start a run; answers at once with its id",
+        )(self.start)
+        app.get("/runs", response_model=RunList, responses=ERRORS, summary="Recent runs")(
+            self.list_runs
+        )
+        app.get(
+            "/runs/{run_id}",
+            response_model=RunDetail,
+            responses={**ERRORS, **NOT_FOUND},
+            summary="A run's status and transcript",
+        )(self.detail)
+        app.get(
+            "/runs/{run_id}/events",
+            response_class=StreamingResponse,
+            response_model=None,
+            responses={
+                **ERRORS,
+                **NOT_FOUND,
+                200: {"content": {"text/event-stream": {}}, "description": "Server-sent events"},
+            },
+            summary="The run's events as server-sent events, in order, to its stop",
+        )(self.events)
+        app.post(
+            "/runs/{run_id}/messages",
+            status_code=202,
+            response_model=Accepted,
+            responses={**ERRORS, **NOT_FOUND, **NOT_RUNNING},
+            summary="Say something in the run, as the person (the UI's queue)",
+        )(self.message)
+        app.post(
+            "/runs/{run_id}/stop",
+            status_code=202,
+            response_model=Accepted,
+            responses={**ERRORS, **NOT_FOUND, **NOT_RUNNING},
+            summary="Stop the run at its next boundary",
+        )(self.stop)
+
+    # -- handlers -------------------------------------------------------------------------------
+
+    async def start(self, body: RunRequest, request: Request) -> JSONResponse:
+        if self.registry.active() >= self.api.max_active_runs:
+            return _problem(
+                429, f"{self.api.max_active_runs} runs are going already; try again later"
+            )
+        try:
+            webhook = self._webhook(body.webhook)
+            run = build_api_run(self.settings, body, self.memory)
+        except WebhookRefused as exc:
+            return _problem(403, str(exc))
+        except ConfigError as exc:
+            return _problem(422, str(exc))
+        live = self.registry.start(run, body.mode, webhook)
+        with contextlib.suppress(TimeoutError):  # a slow disk: the run goes on, its id is good
+            await asyncio.wait_for(live.started.wait(), START_WAIT_S)
+        if live.header is None and live.failure is not None:
+            return _problem(503, f"the run could not start: {live.failure}")
+        links = _links(live.id)
+        accepted = RunAccepted(id=live.id, status=live.status, links=links)
+        return JSONResponse(
+            accepted.model_dump(mode="json"), status_code=202, headers={"Location": links.run}
+        )
+
+    async def list_runs(self, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> RunList:
+        saved = await asyncio.to_thread(catalogue, self.settings.transcripts_dir)
+        runs: list[RunSummary] = []
+        for summary in saved[:limit]:
+            if summary.problem is not None or summary.created_at is None:
+                continue
+            live = self.registry.get(summary.conversation_id)
+            code, said, reason = summary.stop.partition(": ")
+            stop = StopInfo(code=code, reason=reason) if said else None
+            runs.append(
+                RunSummary(
+                    id=summary.conversation_id,
+                    mode=summary.mode,
+                    question=summary.question,
+                    status=live.status if live else ("finished" if stop else "interrupted"),
+                    created_at=summary.created_at,
+                    stop=stop,
+                )
+            )
+        return RunList(runs=runs)
+
+    async def detail(self, run_id: RunId) -> RunDetail | JSONResponse:
+        live = self.registry.get(run_id)
+        if live is not None and live.header is not None:
+            events = list(live.events)
+            return _detail(live.header, events, live.status, live.mode, live)
+        transcript = await self._saved(run_id)
+        if transcript is None:
+            return _problem(404, f"no run {run_id!r}")
+        events = list(transcript.events)
+        status: RunState = "finished" if stop_of(events) else "interrupted"
+        return _detail(transcript.header, events, status, mode_of(events), None)
+
+    async def events(
+        self,
+        run_id: RunId,
+        after: Annotated[int, Query(ge=0, description="Only events after this seq")] = 0,
+        tokens: Annotated[bool, Query(description="Also stream live token deltas")] = False,
+        last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+    ) -> StreamingResponse | JSONResponse:
+        if last_event_id is not None and last_event_id.isdigit():
+            after = max(after, int(last_event_id))
+        live = self.registry.get(run_id)
+        if live is not None:
+            items = _follow(live, after, tokens)
+        else:
+            transcript = await self._saved(run_id)
+            if transcript is None:
+                return _problem(404, f"no run {run_id!r}")
+            items = _saved_items(transcript, after)
+        return StreamingResponse(
+            items, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+
+    async def message(self, run_id: RunId, body: MessageRequest) -> Accepted | JSONResponse:
+        live = await self._running(run_id)
+        if isinstance(live, JSONResponse):
+            return live
+        try:
+            live.run.interject(body.text, ask=body.ask)
+        except ConfigError as exc:
+            return _problem(422, str(exc))
+        return Accepted(id=run_id, detail="queued: it joins the run at its next boundary")
+
+    async def stop(self, run_id: RunId) -> Accepted | JSONResponse:
+        live = await self._running(run_id)
+        if isinstance(live, JSONResponse):
+            return live
+        live.run.request_stop("stopped through the API")
+        return Accepted(id=run_id, detail="stopping: the run ends at its next boundary")
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    async def _running(self, run_id: str) -> LiveRun | JSONResponse:
+        """The live run, or the answer to give: 409 if it has ended, 404 if there is none."""
+        live = self.registry.get(run_id)
+        if live is not None and not live.ended:
+            return live
+        if live is not None or self.registry.path_of(run_id).is_file():
+            return _problem(409, f"run {run_id!r} has ended")
+        return _problem(404, f"no run {run_id!r}")
+
+    async def _saved(self, run_id: str) -> Transcript | None:
+        path = self.registry.path_of(run_id)
+        if not path.is_file():
+            return None
+        try:
+            return await asyncio.to_thread(load, path)
+        except TranscriptError as exc:
+            raise InfraError(str(exc)) from exc
+
+    def _webhook(self, url: str | None) -> Any:
+        if url is None:
+            return None
+        if self.api.webhook_secret is None:
+            raise WebhookRefused("webhooks need ROUNDTABLE_WEBHOOK_SECRET set on the server")
+        return new_delivery(check_target(url, self.api.webhook_allow))
+
+    async def _ended(self, live: LiveRun) -> None:
+        if live.webhook is None or self.api.webhook_secret is None:
+            return
+        body = outcome_of(live).model_dump_json().encode()
+        await deliver(
+            live.webhook,
+            body,
+            secret=self.api.webhook_secret.get_secret_value(),
+            allow=self.api.webhook_allow,
+            attempts=self.api.webhook_attempts,
+            backoff_s=self.api.webhook_backoff_s,
+            timeout_s=self.api.webhook_timeout_s,
+        )
+
+
+def _links(run_id: str, prefix: str = "/api") -> RunLinks:
+    base = f"{prefix}/runs/{run_id}"
+    return RunLinks(run=base, events=f"{base}/events", messages=f"{base}/messages")
+
+
+def _detail(
+    header: HeaderRecord,
+    events: list[Event],
+    status: RunState,
+    mode: Mode,
+    live: LiveRun | None,
+) -> RunDetail:
+    stop = stop_of(events)
+    return RunDetail(
+        id=header.conversation_id,
+        mode=mode,
+        question=header.question,
+        status=status,
+        created_at=header.created_at,
+        stop=stop,
+        header=header,
+        events=events,
+        answer=answer_of(events),
+        failure=live.failure if live else None,
+        webhook=live.webhook if live else None,
+    )
+
+
+def _problem(status: int, detail: str) -> JSONResponse:
+    return JSONResponse(Problem(detail=detail).model_dump(), status_code=status)
+
+
+async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
+    """A request that does not fit the schema: one line per problem, naming the field."""
+    assert isinstance(exc, RequestValidationError)
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        given = error.get("input")
+        shown = f" (got {given!r:.60})" if isinstance(given, str | int | float) else ""
+        lines.append(f"{where or 'body'}: {error.get('msg', 'invalid')}{shown}")
+    return _problem(422, "; ".join(lines) or "invalid request")
+
+
+async def _infra(_request: Request, exc: Exception) -> JSONResponse:
+    """A fault of the machine (a transcript that does not load, a full disk): said plainly."""
+    return _problem(503, str(exc))
+
+
+# -- server-sent events ----------------------------------------------------------------------------
+
+
+def _sse(item: Any) -> bytes:
+    kind = getattr(item, "kind", "token")
+    data = item.model_dump_json()
+    seq = getattr(item, "seq", 0 if kind == "header" else None)
+    head = f"id: {seq}\n" if seq is not None else ""
+    return f"{head}event: {kind}\ndata: {data}\n\n".encode()
+
+
+def _end(status: str) -> bytes:
+    return f"event: end\ndata: {json.dumps({'status': status})}\n\n".encode()
+
+
+async def _follow(live: LiveRun, after: int, tokens: bool) -> AsyncIterator[bytes]:
+    follower = live.follow(after, tokens)
+    try:
+        while True:
+            try:
+                item = await asyncio.wait_for(follower.queue.get(), KEEPALIVE_S)
+            except TimeoutError:
+                yield b": keepalive\n\n"
+                continue
+            if item is None:
+                break
+            yield _sse(item)
+        yield _end(live.status)
+    finally:
+        if follower in live.followers:
+            live.followers.remove(follower)
+
+
+async def _saved_items(transcript: Transcript, after: int) -> AsyncIterator[bytes]:
+    if after <= 0:
+        yield _sse(transcript.header)
+    for event in transcript.events:
+        if event.seq > after:
+            yield _sse(event)
+    yield _end("finished" if stop_of(list(transcript.events)) else "interrupted")
+
+
+# -- the token gate and the schema -----------------------------------------------------------------
+
+
+class _TokenGate:
+    """Every request needs ``Authorization: Bearer <ROUNDTABLE_API_TOKEN>`` (even an unknown
+    path: nothing about the API is told to a caller without the token). Oversized bodies are
+    refused before they are read."""
+
+    def __init__(self, app: ASGIApp, api: ApiSettings) -> None:
+        self.app = app
+        token = api.api_token.get_secret_value() if api.api_token else None
+        self.expected = f"Bearer {token}".encode() if token else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        given = headers.get(b"authorization", b"")
+        if self.expected is None or not hmac.compare_digest(given, self.expected):
+            why = (
+                "the API is off: set ROUNDTABLE_API_TOKEN on the server"
+                if self.expected is None
+                else "send Authorization: Bearer <ROUNDTABLE_API_TOKEN>"
+            )
+            response = _problem(401, why)
+            response.headers["WWW-Authenticate"] = "Bearer"
+            await response(scope, receive, send)
+            return
+        length = headers.get(b"content-length", b"0")
+        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            await _problem(413, f"the body is over {MAX_BODY_BYTES} bytes")(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _openapi(app: FastAPI, endpoints: list[str]) -> dict[str, Any]:
+    """FastAPI's schema, with the bearer token declared for every operation and the names of
+    this server's endpoints listed (they come from its configuration, not from the code)."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            servers=app.servers or None,
+        )
+        components = schema.setdefault("components", {})
+        components.setdefault("securitySchemes", {})["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+        }
+        schema["security"] = [{"bearer": []}]
+        run_settings = components.get("schemas", {}).get("RunSettings", {})
+        mapping = run_settings.get("properties", {}).get("endpoints", {})
+        mapping["additionalProperties"] = {"type": "string", "enum": endpoints}
+        problem = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                responses = operation.setdefault("responses", {})
+                responses["413"] = {"description": "The body is too large", "content": problem}
+                if "requestBody" in operation:
+                    responses["400"] = {"description": "The body is not JSON", "content": problem}
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+__all__ = ["create_api", "mount"]

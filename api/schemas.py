@@ -1,0 +1,136 @@
+"""The records the API takes and gives: one pydantic model per body, all in the schema."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from api.webhooks import Delivery
+from conversations import Event, Header, Mode
+from conversations.debate import MAX_QUESTION_CHARS
+
+RunState = Literal["running", "finished", "failed", "interrupted"]
+"""``finished``: it stopped with a reason; ``failed``: it could not go on (see ``failure``);
+``interrupted``: a saved transcript with no stop (its process ended mid-run)."""
+
+MAX_TURNS_LIMIT = 40
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+RoleName = Literal["researcher", "analyst", "critic", "writer"]
+"""The specialists (``agents.ROLE_NAMES``), spelled out so the schema lists them."""
+
+
+def _distinct(roles: list[RoleName] | None) -> list[RoleName] | None:
+    if roles is not None and len(set(roles)) != len(roles):
+        raise ValueError("a role is named twice")
+    return roles
+
+
+Said = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=r"\S"),
+]
+"""Something a person says: not blank, not oversized (a lone surrogate, which JSON can carry
+and UTF-8 cannot, is refused when the body is parsed)."""
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunSettings(_Body):
+    """What the UI's settings panel offers, for one run."""
+
+    max_turns: int | None = Field(default=None, ge=1, le=MAX_TURNS_LIMIT)
+    roles: Annotated[
+        list[RoleName] | None,
+        Field(default=None, min_length=2, max_length=4, json_schema_extra={"uniqueItems": True}),
+        AfterValidator(_distinct),
+    ] = None
+    """Which roles take part (all by default)."""
+    endpoints: dict[RoleName, str] = Field(default_factory=dict, max_length=4)
+    """Role -> configured endpoint name, for roles not on their usual endpoint."""
+    memory: bool = True
+    """Recall the shared memory before each speaker."""
+
+
+class RunRequest(_Body):
+    question: Said
+    mode: Mode = "debate"
+    settings: RunSettings = Field(default_factory=RunSettings)
+    webhook: str | None = Field(
+        default=None, max_length=2048, pattern=r"^https?://", json_schema_extra={"format": "uri"}
+    )
+    """Where the outcome is POSTed, signed, when the run ends (must be on the allow-list)."""
+
+
+class RunLinks(BaseModel):
+    run: str
+    events: str
+    messages: str
+
+
+class RunAccepted(BaseModel):
+    id: str
+    status: RunState
+    links: RunLinks
+
+
+class StopInfo(BaseModel):
+    code: str
+    reason: str
+
+
+class RunSummary(BaseModel):
+    id: str
+    mode: Mode
+    question: str
+    status: RunState
+    created_at: datetime
+    stop: StopInfo | None = None
+
+
+class RunDetail(RunSummary):
+    header: Header
+    events: list[Event]
+    answer: str | None = None
+    """The last thing an agent said (the writer's answer when the run went well)."""
+    failure: str | None = None
+    webhook: Delivery | None = None
+
+
+class RunList(BaseModel):
+    runs: list[RunSummary]
+
+
+class MessageRequest(_Body):
+    text: Said
+    ask: RoleName | None = None
+    """The role that should answer next."""
+
+
+class Accepted(BaseModel):
+    id: str
+    detail: str
+
+
+class Outcome(BaseModel):
+    """The webhook's body when a run ends."""
+
+    event: Literal["run.finished"] = "run.finished"
+    id: str
+    mode: Mode
+    question: str
+    status: RunState
+    stop: StopInfo | None = None
+    answer: str | None = None
+    failure: str | None = None
+    ended_at: datetime
+
+
+class Problem(BaseModel):
+    """Every error answer: what was wrong, in words."""
+
+    detail: str
