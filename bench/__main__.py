@@ -1,7 +1,7 @@
 """Run every benchmark module in ``bench`` and print one table per module.
 
 Usage: ``python -m bench [--quick] [MODULE ...]``. Results (with the machine and time) go to
-``bench/results/latest.json``.
+``bench/results/latest.json``; naming modules replaces only theirs there.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import bench
 
@@ -73,16 +73,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         results[name] = run_module(name, quick=args.quick)
         print(table(results[name]), flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    record = {
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "quick": args.quick,
-        "machine": {"python": sys.version.split()[0], "platform": platform.platform()},
-        "cpus": os.cpu_count(),
-        "results": results,
-    }
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    record = _previous() if args.modules else {}
+    record.update(
+        at=at,
+        quick=args.quick,
+        machine={"python": sys.version.split()[0], "platform": platform.platform()},
+        cpus=os.cpu_count(),
+    )
+    record.setdefault("results", {}).update(results)
+    runs = record.setdefault("runs", {})
+    runs.update({name: {"at": at, "quick": args.quick} for name in results})
     RESULTS.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     print(f"saved {RESULTS}")
     return 0
+
+
+def _previous() -> dict[str, Any]:
+    """The last results, so that running some modules keeps the others' figures (each
+    module's own time and mode are under ``runs``)."""
+    try:
+        previous = json.loads(RESULTS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return previous if isinstance(previous, dict) else {}
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ text, so what is left is orchestration. The variants, interleaved round by round
 
 * ``roundtable/disk`` and ``roundtable/tmpfs``: a ``Debate`` as the engine has it (rules, then
   a scripted manager pick; every prompt pruned to its window, counted with tiktoken; one
-  ``run_stream`` per turn; every event written and fsynced; memory off), its transcript on
+  ``run_stream`` per turn; every event written, one fsync per turn; memory off), its transcript on
   disk or on tmpfs so the cost of fsync shows;
 * ``stock/selector``: ``SelectorGroupChat`` with a ``selector_func`` and streaming agents;
 * ``stock/round_robin``: ``RoundRobinGroupChat`` with the same agents: the target's anchor.

@@ -48,7 +48,7 @@ from conversations import (
     load,
 )
 from conversations.events import now
-from conversations.transcript import encode
+from conversations.transcript import DEFERRED_SYNC, encode
 
 BENCH = "persistence"
 TURNS = (10, 100, 1000)
@@ -118,6 +118,7 @@ def turn_events(turn: int, first_seq: int) -> list[Event]:
 
 
 EVENTS_PER_TURN = len(turn_events(1, 1))
+FSYNCS_PER_TURN = sum(1 for e in turn_events(1, 1) if e.kind not in DEFERRED_SYNC)
 
 
 def prefill(path: Path, turns: int) -> None:
@@ -214,7 +215,7 @@ def cases(disk: Path, tmpfs: Path | None, loop: asyncio.AbstractEventLoop) -> li
             template = folder / f"prefill-{turn}.jsonl"
             prefill(template, turn - 2)
             kib = template.stat().st_size / 1024
-            size = f"{EVENTS_PER_TURN} events, {EVENTS_PER_TURN} fsyncs; file {kib:.0f} KiB"
+            size = f"{EVENTS_PER_TURN} events, {FSYNCS_PER_TURN} fsync(s); file {kib:.0f} KiB"
             name = f"roundtable append+fsync/{where}"
             out.append(Case(name, turn, partial(append_turn_us, template, turn), size))
     for turn in TURNS:

@@ -1,7 +1,11 @@
 """Saved transcripts: one append-only JSONL file per conversation.
 
-Line 1 is the ``Header``; every further line is one ``Event``. The writer flushes and fsyncs
-each line before the debate moves on, so a crash loses at most the reply being generated.
+Line 1 is the ``Header``; every further line is one ``Event``. Each line is written before the
+run moves on (the kernel has it: killing the process loses nothing written), and fsynced
+before the run moves on when it commits something (a message, an error, a stop, a plan, a
+branch, an aggregate); a step on the way to one (the manager's pick, a memory lookup, a prune,
+a notice) is made durable by the fsync of the event that follows it. One fsync per turn, not
+per event; a power cut loses at most the turn being generated.
 The loader validates every line and rejects a malformed file whole, naming the file, line and
 field; only a torn last line (a crash mid-write) is dropped, with a warning. Old schema
 versions are upgraded by numbered functions in ``UPGRADES``.
@@ -66,6 +70,10 @@ def encode(record: Header | Event) -> bytes:
     return record.model_dump_json().encode("utf-8") + b"\n"
 
 
+DEFERRED_SYNC: frozenset[str] = frozenset({"selection", "memory", "prune", "notice"})
+"""Event kinds written at once but fsynced with the next event (or at close)."""
+
+
 class TranscriptWriter:
     """Appends events to one transcript, durably, one line at a time."""
 
@@ -76,6 +84,8 @@ class TranscriptWriter:
         self._size = 0
         """Bytes of whole records in the file: a failed write is cut back to this."""
         self._seq = 0
+        self._unsynced = False
+        """Lines written since the last fsync (deferred-sync events)."""
 
     @classmethod
     def create(cls, path: Path, header: Header) -> TranscriptWriter:
@@ -142,17 +152,20 @@ class TranscriptWriter:
         return self._seq + 1
 
     def append(self, event: Event) -> None:
-        """Write one event and make it durable before returning."""
+        """Write one event; make it (and any deferred one before it) durable unless its kind
+        is in ``DEFERRED_SYNC``."""
         if event.seq != self._seq + 1:
             raise ValueError(f"event seq {event.seq} does not follow {self._seq}")
-        self._append(encode(event))
+        self._append(encode(event), sync=event.kind not in DEFERRED_SYNC)
         self._seq = event.seq
 
-    def _append(self, line: bytes) -> None:
+    def _append(self, line: bytes, *, sync: bool = True) -> None:
         assert self._file is not None, "writer is closed"
         try:
             _write_all(self._file, line)
-            os.fsync(self._file.fileno())
+            if sync:
+                os.fsync(self._file.fileno())
+            self._unsynced = not sync
         except OSError as exc:
             # Part of the line may be on disk (a short write, or written but not synced):
             # cut it off, so the file still ends with a whole record.
@@ -163,6 +176,9 @@ class TranscriptWriter:
 
     def close(self) -> None:
         if self._file is not None:
+            if self._unsynced:
+                with contextlib.suppress(OSError):  # best effort: nothing committed waits on it
+                    os.fsync(self._file.fileno())
             self._file.close()
             self._file = None
 

@@ -167,6 +167,29 @@ def test_the_writer_refuses_out_of_order_events(tmp_path: Path) -> None:
     writer.close()
 
 
+def test_a_turn_costs_one_fsync_and_every_line_is_written_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    golden = load(GOLDEN)
+    writer = TranscriptWriter.create(tmp_path / "t.jsonl", golden.header)
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    kinds = []
+    for event in golden.events:
+        writer.append(event)
+        kinds.append((event.kind, len(synced)))
+        # written at once, synced or not: a killed process loses nothing already appended
+        assert load(tmp_path / "t.jsonl").events[-1] == event
+    writer.close()
+    deferred = {"selection", "memory", "prune", "notice"}
+    for (kind, count), (_, before) in zip(kinds, [("", 0), *kinds], strict=False):
+        assert count == before + (0 if kind in deferred else 1), kind
+    assert len(synced) == sum(1 for e in golden.events if e.kind not in deferred)
+
+
 async def test_replay_streams_every_event_again_without_a_model() -> None:
     transcript = load(GOLDEN)
     events = [e async for e in replay(transcript)]
