@@ -84,7 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     lst.set_defaults(func=_list)
 
     ui = commands.add_parser("ui", help="start the browser UI (http://127.0.0.1:8000)")
-    ui.add_argument("ui_args", nargs=argparse.REMAINDER, help="--host H --port P (python -m ui -h)")
+    ui.add_argument("--host", help="address to bind (default loopback)")
+    ui.add_argument("--port", help="port (0: any free one)")
     ui.set_defaults(func=_ui)
 
     mem = commands.add_parser("memory", help="the team's shared memory")
@@ -104,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _ui(args: argparse.Namespace) -> int:
     # ui depends on conversations, never the reverse: it runs as its own module.
-    return subprocess.call([sys.executable, "-m", "ui", *args.ui_args])
+    options = [f"--{name}={value}" for name in ("host", "port") if (value := getattr(args, name))]
+    return subprocess.call([sys.executable, "-m", "ui", *options])
 
 
 def _positive(text: str) -> int:

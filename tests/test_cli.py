@@ -142,3 +142,14 @@ def test_help_lists_the_commands() -> None:
 @pytest.mark.parametrize("speed", ["0", "-1"])
 def test_replay_speed_must_be_positive(speed: str) -> None:
     assert_one_line_error(run("replay", str(GOLDEN), "--speed", speed), 2, "--speed")
+
+
+def test_ui_passes_host_and_port_to_the_ui_launcher(monkeypatch: pytest.MonkeyPatch) -> None:
+    from conversations import cli
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(cli.subprocess, "call", lambda argv: calls.append(argv) or 0)
+    assert cli.main(["ui", "--port", "8123", "--host", "127.0.0.1"]) == 0
+    assert cli.main(["ui"]) == 0
+    assert calls[0][1:] == ["-m", "ui", "--host=127.0.0.1", "--port=8123"]
+    assert calls[1][1:] == ["-m", "ui"]
