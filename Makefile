@@ -3,7 +3,7 @@ QUESTION ?= Should our city ban private cars downtown?
 TURNS ?= 8
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: setup run ask ui lint test lock
+.PHONY: setup run ask ui lint audit test lock
 
 setup:
 	@./scripts/setup
@@ -20,7 +20,13 @@ lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/mypy
 
-test: lint
+# pip-audit on the lock against security/allowlist.toml when a vulnerability database answers,
+# and always the reviewed offline advisories (security/advisories.toml): no network is reported,
+# not a failure; a vulnerable or forbidden pin fails.
+audit: setup
+	.venv/bin/python scripts/audit.py
+
+test: lint audit
 	./scripts/setup-test
 	.venv/bin/pytest -ra
 

@@ -60,6 +60,13 @@ def stop_reason(
     return None
 
 
+def lateness(budget: Budget, limit: float) -> str:
+    """Why a reply cut at ``limit`` seconds was late: the turn deadline or the wall clock."""
+    if limit < budget.turn_deadline_s:
+        return f"no complete reply before the wall clock of {budget.wall_clock_s:g} s ran out"
+    return f"no complete reply within the turn deadline of {budget.turn_deadline_s:g} s"
+
+
 WARN_AT = 0.8
 
 

@@ -5,7 +5,9 @@ The debate is an AutoGen ``SelectorGroupChat`` whose ``selector_func`` is our st
 pattern AutoGen documents for a human in the loop: between two turns we deliver what the
 person typed, check the budgets and decide whether to stop, so nothing ever cancels the team
 mid-turn (cancelling corrupts its state). A reply is cut short softly through the shared
-``stop_signal`` that every model client of the conversation watches.
+``stop_signal`` that every model client of the conversation watches; a model that does not
+answer it (a stalled stream) is cut hard ``STOP_GRACE_S`` later (``cutoff``), which fails the
+turn like any agent error, so a turn ends within its deadline plus a second.
 
 Every committed record goes to the transcript (fsynced) before it is yielded, so the
 terminal, the browser and the tests see exactly what a replay will show.
@@ -40,8 +42,9 @@ from agents import RoleCard, build_agent, call_scope, parse_verdict
 from common.errors import ConfigError, InfraError, ModelError, RoundtableError
 from common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter, TokenCounter
 from conversations import observe
-from conversations.budget import Budget, Tally, budget_warnings, stop_reason
+from conversations.budget import Budget, Tally, budget_warnings, lateness, stop_reason
 from conversations.context import SMOLLM2_EXACT_MARGIN, BudgetedContext, Margin, PruneReport
+from conversations.cutoff import STOP_GRACE_S, Cutoff, guard
 from conversations.events import (
     HUMAN,
     ErrorEvent,
@@ -242,6 +245,9 @@ class Debate:
         self._last_selected: str | None = None
         self._fatal: str | None = None
         self._deadline_hit = False
+        self._cutoff = Cutoff()
+        self._late = ""
+        """Why the current turn's deadline passed, in the words of its error event."""
         self._messages: list[MessageEvent | None] = []
         """Every committed message of the conversation, in order (restored ones included).
 
@@ -258,9 +264,12 @@ class Debate:
         self._contexts = {p.card.name: self._context_for(p) for p in participants}
         self._prune_seen: dict[str, PruneReport | None] = {}
         self._agents = [
-            build_agent(p.card, p.client, model_context=self._contexts[p.card.name])
+            build_agent(
+                p.card, guard(p.client, self._cutoff), model_context=self._contexts[p.card.name]
+            )
             for p in participants
         ]
+        self._manager = guard(manager_client, self._cutoff) if manager_client else None
         team: list[ChatAgent | Team] = list(self._agents)
         self._team = SelectorGroupChat(
             team,
@@ -337,13 +346,18 @@ class Debate:
                 f"no role {ask!r} in this debate; roles: {', '.join(self.participants)}"
             )
         self._inbox.put_nowait(Interjection(text=text, ask=ask))
-        if cut_short:
+        if cut_short:  # soft only: a stalled reply still ends at the turn's deadline
             self.stop_signal.set()
 
     def request_stop(self, reason: str = "stopped by the person") -> None:
         """End the debate at the next turn boundary; the current reply ends softly now."""
         self._user_stop = reason
+        self._stop_now()
+
+    def _stop_now(self) -> None:
+        """End the reply softly now; a model that does not answer it is cut after the grace."""
         self.stop_signal.set()
+        self._cutoff.after_stop()
 
     @property
     def transcript_path(self) -> Path:
@@ -397,15 +411,21 @@ class Debate:
         self, task: list[BaseChatMessage], started: float
     ) -> AsyncIterator[LiveEvent]:
         self.stop_signal.clear()
+        self._cutoff.clear()
         if self._user_stop is not None:
-            self.stop_signal.set()
+            self._stop_now()
         self._decision = None
         self._last_selected = None
         turn = self._turn + 1
         loop = asyncio.get_running_loop()
         left = self.budget.wall_clock_s - (time.monotonic() - started)
         self._deadline_hit = False
-        deadline = loop.call_later(max(0.0, min(self.budget.turn_deadline_s, left)), self._time_up)
+        limit = max(0.0, min(self.budget.turn_deadline_s, left))
+        deadline = loop.call_later(limit, self._time_up)
+        self._late = lateness(self.budget, limit)
+        self._cutoff.cut_after(
+            limit + STOP_GRACE_S, f"{self._late}; cut {STOP_GRACE_S:g} s after it"
+        )
         began = time.monotonic()
         committed = False
         span = observe.TRACER.start_span(
@@ -448,6 +468,7 @@ class Debate:
             return
         finally:
             deadline.cancel()
+            self._cutoff.clear()
             span.set_attribute("roundtable.agent", self._last_selected or "")
             span.end()
         if not committed:
@@ -512,12 +533,7 @@ class Debate:
         self._messages.append(None)
         participant = self.participants[speaker]
         if self._deadline_hit:
-            limit = self.budget.turn_deadline_s
-            return [
-                self._record_failure(
-                    InfraError(f"no reply within the turn deadline of {limit:g} s")
-                )
-            ]
+            return [self._record_failure(ModelError(self._late))]
         if getattr(participant.client, "last_interrupted", False):
             return []  # the person stepped in before the first word: nothing to record
         return [self._record_failure(ModelError(f"{speaker} gave an empty reply"))]
@@ -529,7 +545,12 @@ class Debate:
         self._floor.turns_left = self.budget.max_turns - self._tally.agent_turns
         self._floor.tokens_left_ratio = 1 - self._tally.tokens / self.budget.max_tokens
         began = time.monotonic()
-        decision = await choose(self._floor, self.manager_client, self._pick_history())
+        decision = await choose(
+            self._floor,
+            self._manager,
+            self._pick_history(),
+            timeout_s=self.budget.turn_deadline_s / 2,
+        )
         self._pick_seconds = time.monotonic() - began
         self._decision = decision
         self._floor.requested = None

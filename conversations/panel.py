@@ -12,6 +12,7 @@ writer fan in.
    transcript shows the branches one after the other, which is what happened). A branch that
    depends on others waits for them and is skipped when one of them did not answer. A branch
    that fails or exceeds ``branch_timeout_s`` is cancelled and recorded; the others go on.
+   On Stop, replies end softly and any model still going ``STOP_GRACE_S`` later is cut.
    Events from concurrent branches are committed and yielded in one order.
    The plan and the comparison are asked at temperature 0: a structured decision should not
    depend on a sampling draw (on the embedded model, sampled plans were often junk).
@@ -51,6 +52,7 @@ from conversations.aggregate import (
     synthesis_ask,
 )
 from conversations.budget import Budget
+from conversations.cutoff import Cutoff, guard
 from conversations.debate import (
     Interjection,
     Participant,
@@ -206,6 +208,8 @@ class Panel:
         """What the person said during the run: every later prompt includes it."""
         self._user_stop: str | None = None
         self._started = 0.0
+        self._cutoff = Cutoff()
+        self._manager = guard(manager_client, self._cutoff) if manager_client else None
 
     # -- what the person can do while it runs -----------------------------------------------
 
@@ -230,6 +234,7 @@ class Panel:
         """Stop after the branches in flight; their replies end softly now."""
         self._user_stop = reason
         self.stop_signal.set()
+        self._cutoff.after_stop()
         if self._delegate is not None:
             self._delegate.request_stop(reason)
 
@@ -240,6 +245,7 @@ class Panel:
         record = self._record
         self._started = time.monotonic()
         self.stop_signal.clear()
+        self._cutoff.clear()
         try:
             yield record.open()
             plan: Event | None = None
@@ -277,14 +283,14 @@ class Panel:
         usage = Usage()
         refused = "no manager model is configured to write a plan"
         written: list[PlanStep] = []
-        attempts = self.settings.plan_attempts if self.manager_client is not None else 0
+        attempts = self.settings.plan_attempts if self._manager is not None else 0
         for attempt in range(1, attempts + 1):
-            assert self.manager_client is not None
+            assert self._manager is not None
             prompt = plan_prompt(self.question, cards, refused if attempt > 1 else None)
             written = []
             try:
                 async with asyncio.timeout(self._timeout()):
-                    result = await self.manager_client.create(
+                    result = await self._manager.create(
                         prompt,
                         json_output=plan_schema(cards),
                         extra_create_args={"max_tokens": PLAN_MAX_TOKENS, "temperature": 0.0},
@@ -663,7 +669,7 @@ class Panel:
         limit = self._timeout()
         try:
             async with asyncio.timeout(limit) as deadline:
-                return await spoken(participant, task)
+                return await spoken(participant, task, self._cutoff)
         except TimeoutError as exc:
             if deadline.expired():
                 return Failure("model", f"no answer within {limit:.3g} s", timed_out=True)

@@ -6,7 +6,8 @@ earlier stage's answer in its prompt and its card's tools run first. A stage tha
 model raised, or gave nothing) stops the run at once, and the stop event says which stage
 failed, why, and which stages did not run. What the person types is committed between stages
 and every later stage sees it; a reply still generating after ``turn_deadline_s`` is cut short
-softly through the shared ``stop_signal``, as in a debate, and so is every reply on Stop.
+softly through the shared ``stop_signal``, as in a debate, and so is every reply on Stop; a
+stalled one is cut hard a grace later (``cutoff``) and fails its stage.
 
 Does not own: the transcript bookkeeping and one agent's turn (``stage``), tools (``tools``).
 """
@@ -24,7 +25,8 @@ from autogen_agentchat.messages import BaseChatMessage
 
 from agents import parse_verdict
 from common.errors import ConfigError, ModelError
-from conversations.budget import Budget
+from conversations.budget import Budget, lateness
+from conversations.cutoff import STOP_GRACE_S, Cutoff
 from conversations.debate import (
     Interjection,
     Participant,
@@ -95,6 +97,7 @@ class Pipeline:
         )
         self._inbox: asyncio.Queue[Interjection] = asyncio.Queue()
         self._user_stop: str | None = None
+        self._cutoff = Cutoff()
 
     @property
     def transcript_path(self) -> Path:
@@ -112,7 +115,11 @@ class Pipeline:
 
     def request_stop(self, reason: str = "stopped by the person") -> None:
         self._user_stop = reason
+        self._stop_now()
+
+    def _stop_now(self) -> None:
         self.stop_signal.set()
+        self._cutoff.after_stop()
 
     async def run(self) -> AsyncIterator[LiveEvent]:
         """The header, the plan, the question, then each stage to the writer's answer."""
@@ -252,22 +259,26 @@ class Pipeline:
     ) -> AsyncIterator[str | Spoken | BaseException]:
         """The stage's chunks, then its ``Spoken`` or the exception it failed with.
 
-        Past the per-reply deadline (or the run's wall clock) the reply is cut short softly.
+        Past the per-reply deadline (or the run's wall clock) the reply is cut short softly,
+        and hard ``STOP_GRACE_S`` later.
         """
         self.stop_signal.clear()
+        self._cutoff.clear()
         if self._user_stop is not None:
-            self.stop_signal.set()
+            self._stop_now()
         left = self.budget.wall_clock_s - (time.monotonic() - started)
-        deadline = asyncio.get_running_loop().call_later(
-            max(0.0, min(self.budget.turn_deadline_s, left)), self.stop_signal.set
-        )
+        limit = max(0.0, min(self.budget.turn_deadline_s, left))
+        deadline = asyncio.get_running_loop().call_later(limit, self.stop_signal.set)
+        late = lateness(self.budget, limit)
+        self._cutoff.cut_after(limit + STOP_GRACE_S, f"{late}; cut {STOP_GRACE_S:g} s after it")
         try:
-            async for item in speak(participant, task):
+            async for item in speak(participant, task, self._cutoff):
                 yield item
         except Exception as exc:  # the stage failed: the caller records it and stops
             yield exc
         finally:
             deadline.cancel()
+            self._cutoff.clear()
 
     def _drain_inbox(self) -> list[str]:
         texts: list[str] = []

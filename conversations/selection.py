@@ -11,8 +11,11 @@ This module owns the choice only; it does not run agents or write transcripts.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
+import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -170,8 +173,10 @@ async def model_pick(
     history: Sequence[LLMMessage],
     *,
     attempts: int = 2,
+    timeout_s: float | None = None,
 ) -> Decision:
-    """Ask the model to choose among the allowed candidates; fall back after ``attempts`` tries."""
+    """Ask the model to choose among the allowed candidates; fall back after ``attempts`` tries
+    or once ``timeout_s`` (all tries together) has passed."""
     candidates = allowed(floor)
     if len(candidates) == 1:
         return Decision(
@@ -183,14 +188,22 @@ async def model_pick(
     schema = pick_schema(candidates)
     failures: list[str] = []
     spent = Usage()
+    ends = time.monotonic() + (timeout_s if timeout_s is not None else math.inf)
     for _ in range(attempts):
+        left = ends - time.monotonic()
+        if left <= 0:
+            break
         try:
-            result = await client.create(
-                pick_prompt(floor, candidates, history),
-                json_output=schema,
-                extra_create_args={"max_tokens": PICK_MAX_TOKENS},
-            )
+            async with asyncio.timeout(None if math.isinf(left) else left) as limit:
+                result = await client.create(
+                    pick_prompt(floor, candidates, history),
+                    json_output=schema,
+                    extra_create_args={"max_tokens": PICK_MAX_TOKENS},
+                )
         except Exception as exc:  # the manager's model failing must not stop the debate
+            if isinstance(exc, TimeoutError) and limit.expired():
+                failures.append(f"manager model gave no pick within {timeout_s:g} s")
+                break
             failures.append(f"manager model failed: {type(exc).__name__}: {exc}"[:300])
             continue
         spent = Usage(
@@ -209,7 +222,10 @@ async def model_pick(
                 failures=failures,
             )
         failures.append(problem or "no speaker")
-    decision = fallback_pick(floor, f"the model gave no valid pick in {attempts} tries")
+    tries = len(failures)
+    decision = fallback_pick(
+        floor, f"the model gave no valid pick in {tries} tr{'y' if tries == 1 else 'ies'}"
+    )
     return decision.model_copy(update={"usage": spent, "failures": failures})
 
 
@@ -235,9 +251,14 @@ def _parse_pick(
 
 
 async def choose(
-    floor: Floor, client: ChatCompletionClient | None, history: Sequence[LLMMessage]
+    floor: Floor,
+    client: ChatCompletionClient | None,
+    history: Sequence[LLMMessage],
+    *,
+    timeout_s: float | None = None,
 ) -> Decision:
-    """The whole strategy: rules, then the model (when there is one), then the fallback."""
+    """The whole strategy: rules, then the model (when there is one, for at most
+    ``timeout_s``), then the fallback."""
     if not allowed(floor):
         raise ValueError("no role may speak: every role is excluded")
     decided = rule_pick(floor)
@@ -245,4 +266,4 @@ async def choose(
         return decided
     if client is None:
         return fallback_pick(floor, "no manager model configured")
-    return await model_pick(floor, client, history)
+    return await model_pick(floor, client, history, timeout_s=timeout_s)

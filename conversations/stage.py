@@ -28,6 +28,7 @@ from agents import build_agent
 from common.errors import ModelError
 from conversations import observe
 from conversations.budget import Budget
+from conversations.cutoff import Cutoff, guard
 from conversations.debate import Participant
 from conversations.events import (
     HUMAN,
@@ -121,14 +122,16 @@ def task_messages(
 
 
 async def speak(
-    participant: Participant, task: Sequence[BaseChatMessage]
+    participant: Participant, task: Sequence[BaseChatMessage], cutoff: Cutoff | None = None
 ) -> AsyncIterator[str | Spoken]:
     """One reply of ``participant`` to ``task``: its text chunks as they stream, then ``Spoken``.
 
     A fresh agent per call, so concurrent branches of one role never share an agent's memory.
-    A model failure raises (the caller records it); an empty reply raises ``ModelError``.
+    A model failure raises (the caller records it); an empty reply raises ``ModelError``, and
+    so does ``cutoff`` firing before the reply ends.
     """
-    agent = build_agent(participant.card, participant.client)
+    client = guard(participant.client, cutoff) if cutoff is not None else participant.client
+    agent = build_agent(participant.card, client)
     began = time.monotonic()
     reply: TextMessage | None = None
     stream = agent.on_messages_stream(task, CancellationToken())
@@ -152,10 +155,12 @@ async def speak(
     )
 
 
-async def spoken(participant: Participant, task: Sequence[BaseChatMessage]) -> Spoken:
+async def spoken(
+    participant: Participant, task: Sequence[BaseChatMessage], cutoff: Cutoff | None = None
+) -> Spoken:
     """``speak`` without its chunks."""
     result: Spoken | None = None
-    async for item in speak(participant, task):
+    async for item in speak(participant, task, cutoff):
         if isinstance(item, Spoken):
             result = item
     assert result is not None

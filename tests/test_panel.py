@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import itertools
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from conversations import (
     load_settings,
     replay,
 )
+from conversations.cutoff import STOP_GRACE_S
 from conversations.events import AggregateEvent, BranchEvent, PlanEvent
 from conversations.panel import Panel, PanelSettings
 from conversations.pipeline import Pipeline
@@ -45,6 +48,7 @@ from tests.support.runs import (
     scripted_panel,
     step,
 )
+from tests.support.stalls import stall, timed_run
 
 THREE = plan(
     step("researcher", "research", "What does each option cost to build?"),
@@ -421,8 +425,8 @@ async def test_stop_during_the_branches_ends_the_run_after_them(tmp_path: Path) 
     seen: list[Any] = []
     async for event in panel.run():
         seen.append(event)
-        if isinstance(event, BranchEvent) and event.phase == "start":
-            panel.request_stop("enough")
+        if isinstance(event, BranchEvent) and event.phase == "start":  # once a few words are out
+            asyncio.get_running_loop().call_later(0.1, panel.request_stop, "enough")
     stop = seen[-1]
     assert isinstance(stop, StopEvent) and (stop.code, stop.reason) == ("user_stop", "enough")
     assert not clients["writer"].calls and not clients["critic"].calls
@@ -615,3 +619,29 @@ async def test_a_researcher_branch_searches_the_persons_documents(tmp_path: Path
     assert not any(
         "quoted material" in str(m.content) for m in clients["analyst"].calls[0].messages
     )
+
+
+async def test_stop_ends_a_stalled_branch_after_the_grace(tmp_path: Path) -> None:
+    panel, clients, _ = scripted_panel(
+        tmp_path / "t.jsonl",
+        {},
+        defaults={"researcher": "Trams.", "analyst": "Buses."},
+        plans=[plan(step("researcher", "research", "A?"), step("analyst", "analysis", "B?"))],
+        settings=PanelSettings(branch_timeout_s=60.0),
+    )
+    release = stall(clients["analyst"])
+    asked: list[float] = []
+
+    def stop_when_stalled(event: Any) -> None:
+        if isinstance(event, BranchEvent) and event.branch == "q2" and not asked:
+            asked.append(time.monotonic())
+            panel.request_stop("enough")
+
+    events = await timed_run(panel, within=5.0, release=release, on_event=stop_when_stalled)
+
+    assert time.monotonic() - asked[0] <= STOP_GRACE_S + 1.0
+    ends = [e for _, e in events if isinstance(e, BranchEvent) and e.phase == "end"]
+    assert ("q2", "cancelled", "enough") in [(e.branch, e.status, e.error) for e in ends]
+    stop = events[-1][1]
+    assert isinstance(stop, StopEvent) and (stop.code, stop.reason) == ("user_stop", "enough")
+    assert not clients["writer"].calls and not clients["critic"].calls

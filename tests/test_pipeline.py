@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from common.errors import ConfigError, ModelError
 from conversations import (
     HUMAN,
+    Budget,
     Header,
     MemoryEvent,
     MessageEvent,
@@ -18,9 +20,11 @@ from conversations import (
     TokenDelta,
     load,
 )
+from conversations.cutoff import STOP_GRACE_S
 from conversations.events import BranchEvent, PlanEvent
 from memory import MemoryStore
 from tests.support.runs import QUESTION, collect, scripted_pipeline
+from tests.support.stalls import stall, timed_run
 
 REPLIES = {
     "researcher": ["Trams cost 30 M EUR/km; buses 1 M EUR/km."],
@@ -186,3 +190,45 @@ async def test_the_researchers_card_tool_searches_shared_memory(
     assert "20 to 40 million euros" in notes
     assert isinstance(events[-1], StopEvent) and events[-1].code == "completed"
     assert QUESTION not in prompt
+
+
+async def test_a_stalled_stage_is_cut_at_its_deadline_and_stops_the_run(tmp_path: Path) -> None:
+    deadline = 0.5
+    pipeline, clients = scripted_pipeline(
+        tmp_path / "t.jsonl", REPLIES, budget=Budget(turn_deadline_s=deadline)
+    )
+    release = stall(clients["analyst"], after=2)
+    events = await timed_run(pipeline, within=deadline + 4.0, release=release)
+
+    start, end = (t for t, e in events if isinstance(e, BranchEvent) and e.branch == "s2")
+    assert end - start <= deadline + 1.0
+    failed = [e for _, e in events if isinstance(e, BranchEvent) and e.status == "failed"]
+    cut = f"no complete reply within the turn deadline of {deadline:g} s; cut 0.5 s after it"
+    assert [(e.branch, e.family, e.error) for e in failed] == [("s2", "model", cut)]
+    assert [e.speaker for _, e in events if isinstance(e, MessageEvent)] == [HUMAN, "researcher"]
+    stop = events[-1][1]
+    assert isinstance(stop, StopEvent) and stop.code == "error"
+    assert stop.reason == (
+        f"stage s2 (analyst) failed: {cut}; stages not run: s3 (critic), s4 (writer)"
+    )
+
+
+async def test_stop_ends_a_stalled_stage_after_the_grace(tmp_path: Path) -> None:
+    pipeline, clients = scripted_pipeline(
+        tmp_path / "t.jsonl", REPLIES, budget=Budget(turn_deadline_s=60.0)
+    )
+    release = stall(clients["researcher"], after=1)
+    asked: list[float] = []
+
+    def stop_when_stalled(event: Any) -> None:
+        if isinstance(event, TokenDelta) and not asked:
+            asked.append(time.monotonic())
+            pipeline.request_stop("enough")
+
+    events = await timed_run(pipeline, within=5.0, release=release, on_event=stop_when_stalled)
+
+    assert time.monotonic() - asked[0] <= STOP_GRACE_S + 1.0
+    ends = [e for _, e in events if isinstance(e, BranchEvent) and e.phase == "end"]
+    assert [(e.branch, e.status, e.error) for e in ends] == [("s1", "cancelled", "enough")]
+    stop = events[-1][1]
+    assert isinstance(stop, StopEvent) and (stop.code, stop.reason) == ("user_stop", "enough")

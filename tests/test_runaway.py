@@ -21,12 +21,12 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from autogen_core.models import CreateResult, LLMMessage
+from autogen_core.models import LLMMessage
 
 from agents import ScriptedChatCompletionClient, load_roster
 from common.errors import ConfigError, InfraError, ModelError
@@ -45,7 +45,9 @@ from conversations import (
     TokenDelta,
     load,
 )
+from conversations.cutoff import STOP_GRACE_S
 from tests.support.debates import collect, pick, scripted_debate
+from tests.support.stalls import stall, timed_run
 
 RUNS = 1000
 BATCH = 50
@@ -282,49 +284,106 @@ async def test_an_empty_reply_is_an_error_not_a_message(tmp_path: Path) -> None:
     )
 
 
-class StallingClient(ScriptedChatCompletionClient):
-    """A model whose stream goes quiet before its first chunk until ``release`` is set."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.release = asyncio.Event()
-
-    async def create_stream(  # type: ignore[override]
-        self, messages: Sequence[LLMMessage], **kwargs: Any
-    ) -> AsyncGenerator[str | CreateResult, None]:
-        await self.release.wait()
-        async for item in super().create_stream(messages, **kwargs):
-            yield item
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: the turn deadline only sets the soft stop signal, which clients check "
-    "between chunks; a stream that stalls before its next chunk keeps the turn (and the "
-    "debate) waiting for ever, and cancelling the run then hangs too",
+DEADLINE_S = 0.5
+CUT = (
+    f"no complete reply within the turn deadline of {DEADLINE_S:g} s; "
+    f"cut {STOP_GRACE_S:g} s after it"
 )
-async def test_a_stalled_model_stream_ends_at_the_turn_deadline(tmp_path: Path) -> None:
-    signal = threading.Event()
-    stalled = StallingClient(default="late words", stop_signal=signal, name="researcher")
-    writer = ScriptedChatCompletionClient(default="Answer.", stop_signal=signal, name="writer")
-    deadline = 0.5
-    debate = Debate(
-        question="Should our city ban private cars downtown?",
-        participants=[
-            Participant(card=CARDS["researcher"], client=stalled),
-            Participant(card=CARDS["writer"], client=writer),
-        ],
-        manager_client=None,
-        transcript_path=tmp_path / "t.jsonl",
-        stop_signal=signal,
-        budget=Budget(max_turns=2, turn_deadline_s=deadline),
+
+
+def stalled_debate(path: Path, **budget: Any) -> tuple[Debate, dict[str, Any]]:
+    """The researcher opens and the writer answers; the budget's turn deadline is short."""
+    debate, clients, _ = scripted_debate(
+        path,
+        {},
+        defaults={"researcher": "late words from the researcher", "writer": "Answer."},
+        roles=["researcher", "writer"],
+        budget=Budget(**{"max_turns": 2, "turn_deadline_s": DEADLINE_S, **budget}),
     )
-    run = asyncio.ensure_future(collect(debate))
-    done, _ = await asyncio.wait({run}, timeout=deadline + 1.5)
-    stalled.release.set()  # let the run end either way: a cancelled run would hang
-    events = await run
-    assert done, f"the first turn was still waiting {deadline + 1.5} s after it began"
-    assert isinstance(events[-1], StopEvent) and events[-1].reason
+    return debate, clients
+
+
+def cut_turn(events: list[tuple[float, LiveEvent]], speaker: str) -> tuple[float, ErrorEvent]:
+    """The seconds from ``speaker``'s selection to its turn's error, and the error."""
+    picked = next(t for t, e in events if isinstance(e, SelectionEvent) and e.speaker == speaker)
+    failed = [(t, e) for t, e in events if isinstance(e, ErrorEvent) and e.speaker == speaker]
+    assert len(failed) == 1, failed
+    return failed[0][0] - picked, failed[0][1]
+
+
+@pytest.mark.parametrize("after", [0, 2], ids=["before_the_first_chunk", "mid_stream"])
+async def test_a_stalled_model_stream_ends_at_the_turn_deadline(tmp_path: Path, after: int) -> None:
+    debate, clients = stalled_debate(tmp_path / "t.jsonl")
+    release = stall(clients["researcher"], after=after)  # its first call only
+    events = await timed_run(debate, within=DEADLINE_S + 2.5, release=release)
+
+    took, error = cut_turn(events, "researcher")
+    assert DEADLINE_S <= took <= DEADLINE_S + 1.0
+    assert (error.family, error.message) == ("model", CUT)
+    first_turn = [e for _, e in events if isinstance(e, TokenDelta) and e.turn == error.turn]
+    streamed = "".join(e.text for e in first_turn if e.speaker == "researcher")
+    assert streamed == " ".join(["late", "words", "from"][:after])
+    # nothing of the cut reply was committed; the same team (and the same researcher, whose
+    # call was cut) carry on in the next turns
+    said = [(e.speaker, e.content) for _, e in events if isinstance(e, MessageEvent)]
+    assert said[1:] == [("writer", "Answer."), ("researcher", "late words from the researcher")]
+    stop = events[-1][1]
+    assert isinstance(stop, StopEvent) and stop.code == "max_turns"
+    assert [e for e in load(debate.transcript_path).events] == [
+        e for _, e in events[1:] if not isinstance(e, TokenDelta)
+    ]
+
+
+@pytest.mark.parametrize("after", [0, 1], ids=["before_the_first_chunk", "mid_stream"])
+async def test_stop_ends_a_stalled_stream_after_the_grace(tmp_path: Path, after: int) -> None:
+    debate, clients = stalled_debate(tmp_path / "t.jsonl", turn_deadline_s=60.0)
+    release = stall(clients["researcher"], after=after)
+    asked: list[float] = []
+
+    def stop_when_stalled(event: LiveEvent) -> None:
+        started = isinstance(event, TokenDelta) if after else isinstance(event, SelectionEvent)
+        if started and not asked:
+            asked.append(time.monotonic())
+            debate.request_stop("enough")
+
+    events = await timed_run(debate, within=5.0, release=release, on_event=stop_when_stalled)
+
+    ended = time.monotonic() - asked[0]
+    assert ended <= STOP_GRACE_S + 1.0
+    _, error = cut_turn(events, "researcher")
+    assert error.message == f"still no reply {STOP_GRACE_S:g} s after the stop"
+    stop = events[-1][1]
+    assert isinstance(stop, StopEvent) and (stop.code, stop.reason) == ("user_stop", "enough")
+    assert not [e for _, e in events if isinstance(e, MessageEvent) and e.speaker != HUMAN]
+
+
+async def test_a_stalled_manager_pick_falls_back_within_the_turn(tmp_path: Path) -> None:
+    deadline = 1.0
+    debate, _, manager = scripted_debate(
+        tmp_path / "t.jsonl",
+        {},
+        defaults={"researcher": "Facts.", "analyst": "Analysis.", "critic": "REVISE: more."},
+        picks=[pick("critic"), pick("critic")],  # the first is never heard: the call stalls
+        budget=Budget(max_turns=3, turn_deadline_s=deadline),
+        roles=["researcher", "analyst", "critic"],
+    )
+    release = stall(manager)
+    events = await timed_run(debate, within=5.0, release=release)
+
+    picks = [e for _, e in events if isinstance(e, SelectionEvent)]
+    assert [(p.speaker, p.method) for p in picks] == [
+        ("researcher", "rule"),
+        ("analyst", "fallback"),
+        ("critic", "model"),
+    ]
+    assert picks[1].reason.startswith("the model gave no valid pick in 1 try")
+    refused = [e for _, e in events if isinstance(e, ErrorEvent)]
+    assert [(e.family, e.message) for e in refused] == [
+        ("model", f"manager pick refused: manager model gave no pick within {deadline / 2:g} s")
+    ]
+    said = [(t, e.speaker) for t, e in events if isinstance(e, MessageEvent)]
+    assert [s for _, s in said] == [HUMAN, "researcher", "analyst", "critic"]
+    assert said[2][0] - said[1][0] <= deadline
 
 
 def test_a_one_role_debate_is_a_clear_config_error(tmp_path: Path) -> None:
