@@ -13,8 +13,9 @@ Owns the cut only; who schedules it, and when, is the run's business (debate, pi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Sequence
-from typing import Any, TypeVar
+import contextlib
+from collections.abc import AsyncGenerator, Iterator, Sequence
+from typing import Any
 
 from autogen_core.models import (
     ChatCompletionClient,
@@ -31,19 +32,22 @@ from common.errors import ModelError
 STOP_GRACE_S = 0.5
 """How long a reply may go on after the soft stop before it is cut: a client that honours the
 stop ends within one chunk, and a cut turn still ends within its deadline plus 1 s."""
-SETTLE_S = 0.3
-"""How long a cut call may take to end cleanly (a llama.cpp worker ends at its next token);
-past it the turn goes on and the call ends in the background."""
-
-_T = TypeVar("_T")
 
 
 class Cutoff:
-    """Fires once with a reason; ``clear`` re-arms it (and drops pending timers) for a new turn."""
+    """Fires once with a reason; ``clear`` re-arms it (and drops pending timers) for a new turn.
+
+    A call made under ``armed`` is cancelled when the cut fires, the way ``asyncio.timeout``
+    cancels what it guards, and the cancellation comes out as ``ModelError``: nothing is paid
+    per chunk (an earlier version raced every chunk against the cut in two new tasks, which
+    cost more than the rest of a turn's orchestration).
+    """
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
         self._timers: list[asyncio.TimerHandle] = []
+        self._armed: set[asyncio.Task[Any]] = set()
+        self._cancelled: set[asyncio.Task[Any]] = set()
         self.reason = ""
 
     @property
@@ -51,9 +55,13 @@ class Cutoff:
         return self._event.is_set()
 
     def cut(self, reason: str) -> None:
-        if not self._event.is_set():
-            self.reason = reason
-            self._event.set()
+        if self._event.is_set():
+            return
+        self.reason = reason
+        self._event.set()
+        for task in self._armed - self._cancelled:
+            self._cancelled.add(task)
+            task.cancel()
 
     def cut_after(self, seconds: float, reason: str) -> None:
         """Cut ``seconds`` from now unless cleared first. Without a running loop nothing is in
@@ -75,26 +83,24 @@ class Cutoff:
         self._event.clear()
         self.reason = ""
 
-    async def race(self, step: Awaitable[_T]) -> _T:
-        """``step``'s result, unless the cut fires first: then it is cancelled, ModelError."""
+    @contextlib.contextmanager
+    def armed(self) -> Iterator[None]:
+        """Run the awaits inside under the cut: when it fires they end with ModelError."""
         if self.is_cut:
-            if asyncio.iscoroutine(step):
-                step.close()
             raise ModelError(self.reason)
-        task = asyncio.ensure_future(step)
-        fired = asyncio.ensure_future(self._event.wait())
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("Cutoff.armed needs a running task")
+        self._armed.add(task)
         try:
-            await asyncio.wait({task, fired}, return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:  # we were cancelled ourselves: take the call down with us
-            task.cancel()
-            raise
+            yield
+        except asyncio.CancelledError:
+            if task in self._cancelled and task.uncancel() == 0:
+                raise ModelError(self.reason) from None
+            raise  # cancelled by someone else too: that cancellation goes on
         finally:
-            fired.cancel()
-        if task.done():
-            return task.result()
-        task.cancel()
-        await asyncio.wait({task}, timeout=SETTLE_S)
-        raise ModelError(self.reason)
+            self._armed.discard(task)
+            self._cancelled.discard(task)
 
 
 class GuardedClient(ChatCompletionClient):
@@ -105,7 +111,8 @@ class GuardedClient(ChatCompletionClient):
         self.cutoff = cutoff
 
     async def create(self, messages: Sequence[LLMMessage], **kwargs: Any) -> CreateResult:
-        return await self.cutoff.race(self.inner.create(messages, **kwargs))
+        with self.cutoff.armed():
+            return await self.inner.create(messages, **kwargs)
 
     async def create_stream(
         self, messages: Sequence[LLMMessage], **kwargs: Any
@@ -113,16 +120,14 @@ class GuardedClient(ChatCompletionClient):
         stream = self.inner.create_stream(messages, **kwargs)
         try:
             while True:
-                try:
-                    item = await self.cutoff.race(anext(stream))
-                except StopAsyncIteration:
-                    return
+                with self.cutoff.armed():  # only while we wait: never across our ``yield``
+                    try:
+                        item = await anext(stream)
+                    except StopAsyncIteration:
+                        return
                 yield item
         finally:
-            # A step cut or cancelled mid-way still runs in its own task, which ends the
-            # stream; otherwise close what our consumer left open.
-            if not getattr(stream, "ag_running", False):
-                await stream.aclose()
+            await stream.aclose()  # a no-op when the cut already ended the stream
 
     async def close(self) -> None:
         await self.inner.close()
