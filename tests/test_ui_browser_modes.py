@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from conversations import AggregateEvent, BranchEvent, PlanEvent, load
-from tests.browser.harness import AGENT, ChatPage, UIServer, start_server
+from tests.browser.harness import AGENT, ChatPage, UIServer, chat_page, start_server
 
 pytest_plugins = ["tests.browser.fixtures"]
 
@@ -49,12 +49,8 @@ def panel_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UIServer]
 def panel_chat(
     browser: Browser, panel_server: UIServer, request: pytest.FixtureRequest
 ) -> Iterator[ChatPage]:
-    page = ChatPage(browser, panel_server, request.node.name)
-    yield page
-    try:
-        page.screenshot("end")
-    finally:
-        page.close()
+    with chat_page(browser, panel_server, request.node.name) as page:
+        yield page
 
 
 def _choose_mode(chat: ChatPage, mode: str) -> None:
