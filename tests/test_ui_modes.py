@@ -24,7 +24,14 @@ from conversations import (
     replay,
 )
 from tests.support.chainlit_page import RecordingEmitter, recording_page
-from tests.support.runs import comparison, plan, scripted_panel, scripted_settings, step
+from tests.support.runs import (
+    comparison,
+    plan,
+    scripted_panel,
+    scripted_pipeline,
+    scripted_settings,
+    step,
+)
 from ui.commands import Say
 from ui.export import to_json, to_markdown
 from ui.panel import options_from, widgets
@@ -191,6 +198,39 @@ async def test_a_replayed_panel_shows_the_same_plan_and_branches(tmp_path: Path)
     assert shape(again) == shape(live) and len(shape(live)) == 5
     assert [m for m in again.messages() if "· q" in m] == [m for m in live.messages() if "· q" in m]
     assert again.messages()[-1].startswith("**Panel finished** (partial)")
+
+
+async def test_a_pipeline_streams_each_stage_into_its_own_labelled_message(tmp_path: Path) -> None:
+    page = recording_page()
+    pipeline, _ = scripted_pipeline(
+        tmp_path / "t.jsonl",
+        {
+            "researcher": ["Trams cost 30 M EUR/km."],
+            "analyst": ["Buses are cheaper."],
+            "critic": ["ACCEPT: sound."],
+            "writer": ["Start with buses."],
+        },
+        chunk_delay=0.001,
+    )
+    await _draw(pipeline.run(), ChainlitRenderer(live=True, budget=Budget(), mode="pipeline"))
+
+    [plan_step] = page.steps("Plan")
+    assert plan_step.name == "Plan pipeline 4 stages"
+    stages = page.steps("Branch")
+    assert [s.name.rsplit(" ok in ", 1)[0] for s in stages] == [
+        "Branch s1 researcher",
+        "Branch s2 analyst",
+        "Branch s3 critic",
+        "Branch s4 writer",
+    ]
+    assert all(s.parent == plan_step.id for s in stages)
+    assert page.messages()[:4] == [
+        "**Researcher** · turn 1 · s1\n\nTrams cost 30 M EUR/km.",
+        "**Analyst** · turn 2 · s2\n\nBuses are cheaper.",
+        "**Critic** · turn 3 · s3\n\nACCEPT: sound.",
+        "**Writer** · turn 4 · s4\n\nStart with buses.",
+    ]
+    assert page.messages()[-1].startswith("**Pipeline finished** (completed)")
 
 
 def test_the_status_line_of_a_panel_counts_replies_not_turns_of_a_cap() -> None:
