@@ -355,3 +355,17 @@ async def test_ask_in_a_new_panel_is_passed_on_as_its_question(tmp_path: Path) -
     plans = [e for e in shown[0].events if isinstance(e, PlanEvent)]
     assert [p.mode for p in plans] == ["pipeline"]
     assert shown[0].events[0].question == QUESTION  # type: ignore[union-attr]
+
+
+async def test_ask_during_a_pipeline_is_passed_on_as_a_plain_message(tmp_path: Path) -> None:
+    runner, shown = _runner(_settings(tmp_path), RunOptions(mode="pipeline"))
+    await runner.say(Say(QUESTION))
+    await _say(runner, Say("what about trams?", ask="critic"))
+    assert shown[0].notes == [
+        "/ask picks who answers next in a debate; a pipeline follows its plan, so your "
+        "message goes to its next step."
+    ]
+    assert runner.transcript is not None
+    saved = load(runner.transcript)
+    humans = [e.content for e in saved.events if isinstance(e, MessageEvent) and e.speaker == HUMAN]
+    assert humans == [QUESTION, "what about trams?"]

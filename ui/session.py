@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from common.errors import RoundtableError
+from common.errors import ConfigError, RoundtableError
 from conversations import (
     Budget,
     LiveEvent,
@@ -113,11 +113,13 @@ class SessionRunner:
     async def say(self, message: Say) -> None:
         """Deliver to the running run, or start (continue) one."""
         if self.active is not None and self._accepting:
-            if message.ask is not None and self.mode != "debate":
+            try:
+                self.active.interject(message.text, ask=message.ask)
+            except ConfigError:  # a pipeline or a panel (not fallen back) refuses /ask
+                if message.ask is None:
+                    raise
                 self.active.interject(message.text)
                 await self._note(_no_ask(self.mode, "your message goes to its next step"))
-                return
-            self.active.interject(message.text, ask=message.ask)
             return
         if self.running:
             self._backlog.append(message)
