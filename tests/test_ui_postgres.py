@@ -34,16 +34,15 @@ import asyncpg
 import chainlit as cl
 import chainlit.data as cl_data
 import pytest
-import yaml
 from chainlit.config import config as chainlit_config
 from chainlit.context import init_http_context, local_steps
 from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 from chainlit.types import Feedback, Pagination, ThreadFilter
 from chainlit.user import User
 
-from agents import ROLE_NAMES, EndpointSettings
-from agents.scripted import load_script
-from conversations import HUMAN, LiveEvent, MessageEvent, Settings, load, load_settings
+from agents import ROLE_NAMES
+from conversations import HUMAN, LiveEvent, MessageEvent, Settings, load
+from tests.support.runs import scripted_settings
 from ui.auth import LOCAL_USER
 from ui.commands import Say
 from ui.history import (
@@ -483,11 +482,7 @@ def _spawn(coro: Any) -> asyncio.Task[None]:
 
 def _scripted_settings(tmp_path: Path) -> Settings:
     """The built-in demo debate, without its typing delay."""
-    script = load_script(None).model_copy(update={"chunk_delay": 0.0})
-    path = tmp_path / "demo.yaml"
-    path.write_text(yaml.safe_dump(script.model_dump()))
-    endpoint = EndpointSettings(kind="scripted", script=path)
-    return load_settings(endpoints={"default": endpoint}, roles={})
+    return scripted_settings(tmp_path)
 
 
 async def _debate_thread(

@@ -31,7 +31,14 @@ from agents import ROLE_NAMES
 from api import create_api, load_api_settings
 from api import mount as mount_api
 from common.errors import ConfigError
-from conversations import Budget, load, load_settings, open_memory_if_possible, start_observing
+from conversations import (
+    Budget,
+    Mode,
+    load,
+    load_settings,
+    open_memory_if_possible,
+    start_observing,
+)
 from ui import commands as cmd
 from ui.auth import LOCAL_USER, check_login, ensure_auth_secret, host_of, is_loopback
 from ui.config import load_ui_settings
@@ -143,9 +150,16 @@ def _spawn(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
 
 
 def _display(
-    *, live: bool, budget: Budget | None, announce: bool, skip_through: int | None
+    *,
+    live: bool,
+    budget: Budget | None,
+    announce: bool,
+    skip_through: int | None,
+    mode: Mode = "debate",
 ) -> ChainlitRenderer:
-    return ChainlitRenderer(live=live, budget=budget, announce=announce, skip_through=skip_through)
+    return ChainlitRenderer(
+        live=live, budget=budget, announce=announce, skip_through=skip_through, mode=mode
+    )
 
 
 async def _link(path: Path, kind: str) -> None:
@@ -215,7 +229,10 @@ async def _chat_resume(thread: ThreadDict) -> None:
 
 @cl.on_settings_update
 async def _settings_update(values: dict[str, Any]) -> None:
-    _runner().options = options_from(values, SETTINGS)
+    options = options_from(values, SETTINGS)
+    _runner().options = options
+    for line in options.ignored:
+        await _tell(line)
 
 
 @cl.on_message

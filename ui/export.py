@@ -1,6 +1,8 @@
 """A saved transcript as a downloadable document: Markdown for people, JSON for programs.
 
-Pure functions of a loaded ``Transcript``; the app wraps the bytes in a Chainlit file.
+Pure functions of a loaded ``Transcript``; the app wraps the bytes in a Chainlit file. A
+pipeline's or panel's plan, its branches and the comparison (disagreements, missing branches)
+are in both; a branch's answer is headed with the branch it answers.
 Everything a person or an agent wrote is quoted as text: Markdown control characters in it are
 escaped, so an exported transcript cannot smuggle links, images or HTML into a viewer.
 """
@@ -12,15 +14,21 @@ import re
 
 from conversations import (
     HUMAN,
+    AggregateEvent,
+    BranchEvent,
     ErrorEvent,
+    Event,
     MemoryEvent,
     MessageEvent,
+    PlanEvent,
     PruneEvent,
     SelectionEvent,
     StopEvent,
     Transcript,
 )
 
+_MARKED = {"failed": "**failed**", "timeout": "**timed out**"}
+"""Branch endings that stand out in the export."""
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~])")
 
 
@@ -30,7 +38,8 @@ def escape_md(text: str) -> str:
 
 
 def to_markdown(transcript: Transcript) -> str:
-    """The whole debate, one section per turn, with the manager's choices and the stop."""
+    """The whole run, one section per turn, with the manager's choices or the plan, its
+    branches and comparison, and the stop."""
     header = transcript.header
     lines = [
         f"# {escape_md(header.question)}",
@@ -45,16 +54,24 @@ def to_markdown(transcript: Transcript) -> str:
             f"- forked from `{header.parent.conversation_id}` at turn {header.parent.turn}"
         )
     lines.append("")
+    answers = {
+        e.message_seq: e.branch
+        for e in transcript.events
+        if isinstance(e, BranchEvent) and e.message_seq is not None
+    }
     for event in transcript.events:
-        lines.extend(_event_lines(event))
+        lines.extend(_event_lines(event, answers.get(event.seq)))
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _event_lines(event: object) -> list[str]:
+def _event_lines(event: Event, branch: str | None = None) -> list[str]:
     if isinstance(event, MessageEvent):
         who = "You" if event.speaker == HUMAN else event.speaker.capitalize()
+        where = f" ({branch})" if branch else ""
         note = " *(cut short)*" if event.interrupted else ""
-        return [f"## Turn {event.turn}: {who}{note}", "", escape_md(event.content), ""]
+        return [f"## Turn {event.turn}: {who}{where}{note}", "", escape_md(event.content), ""]
+    if isinstance(event, PlanEvent | BranchEvent | AggregateEvent):
+        return _work_lines(event)
     if isinstance(event, SelectionEvent):
         return [
             f"> manager picks **{event.speaker}** ({event.method}): {escape_md(event.reason)}",
@@ -70,6 +87,40 @@ def _event_lines(event: object) -> list[str]:
     if isinstance(event, StopEvent):
         return [f"**Stopped ({event.code}):** {escape_md(event.reason)}", ""]
     return []
+
+
+def _work_lines(event: PlanEvent | BranchEvent | AggregateEvent) -> list[str]:
+    """A plan with one line per sub-question, a branch's start or end, the comparison."""
+    if isinstance(event, PlanEvent):
+        title = "Plan" if event.accepted else "Plan refused"
+        lines = [f"## {title} ({event.mode})", "", escape_md(event.reason), ""]
+        for step in event.steps:
+            after = f", after {', '.join(step.depends_on)}" if step.depends_on else ""
+            lines.append(
+                f"- **{step.id}** {step.role} ({escape_md(step.needs)}{after}): "
+                f"{escape_md(step.question)}"
+            )
+        return [*lines, ""] if event.steps else lines
+    if isinstance(event, BranchEvent):
+        head = f"> branch {event.branch} ({event.role})"
+        if event.phase == "start":
+            return [f"{head} started: {escape_md(event.question)}", ""]
+        status = _MARKED.get(event.status, event.status)
+        took = f" after {event.latency_s:.1f} s" if event.latency_s else ""
+        why = f": {escape_md(event.error)}" if event.error else ""
+        return [f"{head} {status}{took}{why}", ""]
+    lines = ["## Comparison", "", f"- answered: {', '.join(event.answered) or 'none'}"]
+    if not event.compared:
+        lines.append("- the critic's comparison could not be used")
+    lines.extend(
+        f"- disagreement, {escape_md(c.topic)} [{', '.join(c.branches)}]: {escape_md(c.detail)}"
+        for c in event.conflicts
+    )
+    lines.extend(
+        f"- missing, {m.branch} ({m.role}, {m.status}): {escape_md(m.reason)}"
+        for m in event.missing
+    )
+    return [*lines, ""]
 
 
 def to_json(transcript: Transcript) -> str:

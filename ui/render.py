@@ -1,6 +1,6 @@
 # mypy: disallow-untyped-calls=False
 # (Chainlit ships py.typed, but Message.send, Step.send, user_session.get ... are unannotated.)
-"""Debate events as Chainlit messages and steps: one renderer for live debates and replays.
+"""Run events as Chainlit messages and steps: one renderer for live runs and replays.
 
 Each agent reply is its own ``cl.Message``, sent empty-but-named before the first token (a
 message streamed before ``send()`` is saved with no time and sorts first on resume), then
@@ -10,6 +10,12 @@ prunings are small collapsed steps. A status message, always the last thing in t
 where the debate is and carries the Stop button; at the end it becomes the stop reason with the
 export buttons. Step names use only letters, digits, spaces, dots and dashes: the browser
 asks ``/avatars/<step name>`` and Chainlit answers 400 to anything else.
+
+A pipeline's or panel's plan, branches and comparison are steps drawn by ``plan_view``. A
+panel's branches answer concurrently, but each answer arrives as its own committed message
+(the panel streams no tokens for branches), so each is its own ``cl.Message``, never mixed
+with another; the message is labelled with the branch it answers, at once when its role has
+one branch running, else when that branch's end names the message (``message_seq``).
 
 Live, the person's own messages are already on screen (they typed them), so human turns are
 not drawn again; in a replay they are. Owns no debate logic: it only draws events.
@@ -24,6 +30,8 @@ import chainlit as cl
 
 from conversations import (
     HUMAN,
+    AggregateEvent,
+    BranchEvent,
     Budget,
     ErrorEvent,
     Header,
@@ -31,11 +39,14 @@ from conversations import (
     LiveEvent,
     MemoryEvent,
     MessageEvent,
+    Mode,
+    PlanEvent,
     PruneEvent,
     SelectionEvent,
     StopEvent,
     TokenDelta,
 )
+from ui.plan_view import PlanView
 
 STOP_ACTION = "stop_debate"
 EXPORT_ACTION = "export_transcript"
@@ -49,23 +60,28 @@ class Progress:
     max_tokens: int
     turns: int = 0
     tokens: int = 0
+    capped: bool = True
+    """Turns count against ``max_turns`` (a debate); a plan fixes them otherwise."""
 
     def add(self, event: LiveEvent) -> None:
         if isinstance(event, MessageEvent) and event.speaker != HUMAN:
             self.turns += 1
             self.tokens += event.usage.total
-        elif isinstance(event, SelectionEvent):
+        elif isinstance(event, SelectionEvent | PlanEvent | AggregateEvent):
             self.tokens += event.usage.total
 
     def line(self) -> str:
-        return (
-            f"Turn {self.turns} of {self.max_turns} · {self.tokens:,} of {self.max_tokens:,} tokens"
-        )
+        tokens = f"{self.tokens:,} of {self.max_tokens:,} tokens"
+        if not self.capped:
+            return f"{self.turns} {'reply' if self.turns == 1 else 'replies'} · {tokens}"
+        return f"Turn {self.turns} of {self.max_turns} · {tokens}"
 
 
-def speaker_heading(speaker: str, turn: int) -> str:
-    """The first line of an agent's message: its name and turn, in bold."""
-    return f"**{speaker.capitalize()}** · turn {turn}\n\n"
+def speaker_heading(speaker: str, turn: int, branch: str | None = None) -> str:
+    """The first line of an agent's message: its name in bold, its turn, and the branch of a
+    plan it answers."""
+    where = f" · {branch}" if branch else ""
+    return f"**{speaker.capitalize()}** · turn {turn}{where}\n\n"
 
 
 def selection_text(event: SelectionEvent) -> tuple[str, str]:
@@ -75,10 +91,11 @@ def selection_text(event: SelectionEvent) -> tuple[str, str]:
     return name, body
 
 
-def stop_text(event: StopEvent, progress: Progress | None) -> str:
+def stop_text(event: StopEvent, progress: Progress | None, mode: Mode = "debate") -> str:
     spent = f"\n\n{progress.line()}" if progress is not None else ""
     ledger = f"\n\n{ledger_table(event.ledger)}" if event.ledger else ""
-    return f"**Debate stopped** ({event.code}): {event.reason}{spent}{ledger}"
+    ended = "finished" if event.code in ("completed", "partial") else "stopped"
+    return f"**{mode.capitalize()} {ended}** ({event.code}): {event.reason}{spent}{ledger}"
 
 
 def ledger_table(rows: Sequence[LedgerRow]) -> str:
@@ -119,7 +136,7 @@ def _dollars(value: float | None) -> str:
 
 @dataclass
 class ChainlitRenderer:
-    """Draws one debate run (or one replay) into the current Chainlit session."""
+    """Draws one run (or one replay) into the current Chainlit session."""
 
     live: bool
     budget: Budget | None = None
@@ -128,12 +145,19 @@ class ChainlitRenderer:
     skip_through: int | None = None
     """A fork re-sends the parent's turns up to here; they are already on screen."""
     progress: Progress | None = None
+    mode: Mode = "debate"
+    """The run's mode; a replay learns it from the transcript's plan."""
+    work: PlanView = field(default_factory=PlanView)
     _streams: dict[tuple[int, str], cl.Message] = field(default_factory=dict)
+    _unlabelled: dict[int, tuple[cl.Message, MessageEvent]] = field(default_factory=dict)
+    """Branch answers drawn before it was known which branch they answer, by seq."""
     _status: cl.Message | None = None
 
     def __post_init__(self) -> None:
         if self.budget is not None and self.progress is None:
-            self.progress = Progress(self.budget.max_turns, self.budget.max_tokens)
+            self.progress = Progress(
+                self.budget.max_turns, self.budget.max_tokens, capped=self.mode == "debate"
+            )
 
     async def show(self, event: LiveEvent) -> None:
         """Draw one event."""
@@ -165,6 +189,8 @@ class ChainlitRenderer:
             await self._memory(event)
         elif isinstance(event, PruneEvent):
             await self._prune(event)
+        elif isinstance(event, PlanEvent | BranchEvent | AggregateEvent):
+            await self._work(event)
         elif isinstance(event, StopEvent):
             await self._stop(event)
 
@@ -184,7 +210,8 @@ class ChainlitRenderer:
         if not self.announce:
             return
         roles = ", ".join(role.name for role in header.roles)
-        where = "Replaying" if not self.live else "Debate"
+        where = "Replaying" if not self.live else self.mode.capitalize()
+        limit = f"Up to {header.max_turns} turns · " if self.mode == "debate" else ""
         parent = (
             f"\n\nForked from {header.parent.conversation_id} at turn {header.parent.turn}."
             if header.parent is not None
@@ -192,7 +219,7 @@ class ChainlitRenderer:
         )
         body = (
             f"Question: {header.question}\n\nRoles: {roles}\n\n"
-            f"Up to {header.max_turns} turns · conversation {header.conversation_id}{parent}"
+            f"{limit}conversation {header.conversation_id}{parent}"
         )
         await self._step(f"{where} {header.conversation_id}", body, kind="run")
 
@@ -201,8 +228,9 @@ class ChainlitRenderer:
         message = self._streams.get(key)
         if message is None:
             await self._clear_status()
+            branch = self.work.branch_of(event.speaker)
             message = cl.Message(
-                content=speaker_heading(event.speaker, event.turn), author=event.speaker
+                content=speaker_heading(event.speaker, event.turn, branch), author=event.speaker
             )
             await message.send()  # before streaming: see the module docstring
             self._streams[key] = message
@@ -213,16 +241,38 @@ class ChainlitRenderer:
             if not self.live:
                 await cl.Message(content=event.content, author="You", type="user_message").send()
             return
-        note = " *(cut short)*" if event.interrupted else ""
-        content = speaker_heading(event.speaker, event.turn) + event.content + note
+        branch = self.work.branch_of(event.speaker)
+        content = _message_text(event, branch)
         message = self._streams.pop((event.turn, event.speaker), None)
         if message is None:
             await self._clear_status()
-            await cl.Message(content=content, author=event.speaker).send()
+            message = cl.Message(content=content, author=event.speaker)
+            await message.send()
         else:
             message.content = content
             await message.update()
+        if branch is None and self.work.busy(event.speaker):
+            self._unlabelled[event.seq] = (message, event)
         if self.live:
+            await self._show_status()
+
+    async def _work(self, event: PlanEvent | BranchEvent | AggregateEvent) -> None:
+        """A plan (its mode is now the run's), a branch starting or ending, the comparison."""
+        if isinstance(event, PlanEvent):
+            await self._clear_status()
+            self.mode = event.mode if event.accepted else (event.fallback or self.mode)
+            await self.work.show_plan(event)
+        elif isinstance(event, BranchEvent):
+            await self.work.show_branch(event)
+            drawn = self._unlabelled.pop(event.message_seq or 0, None)
+            if drawn is not None:  # now we know which branch that message answered
+                message, answer = drawn
+                message.content = _message_text(answer, event.branch)
+                await message.update()
+        else:
+            await self._clear_status()
+            await self.work.show_aggregate(event)
+        if self.live and not isinstance(event, BranchEvent):
             await self._show_status()
 
     async def _error(self, event: ErrorEvent) -> None:
@@ -256,7 +306,7 @@ class ChainlitRenderer:
         ]
         progress = self.progress if self.live else None
         await cl.Message(
-            content=stop_text(event, progress), author="Roundtable", actions=actions
+            content=stop_text(event, progress, self.mode), author="Roundtable", actions=actions
         ).send()
 
     # -- helpers ------------------------------------------------------------------------------
@@ -270,7 +320,8 @@ class ChainlitRenderer:
         if self.progress is None:
             return
         await self._clear_status()
-        stop = cl.Action(name=STOP_ACTION, payload={}, label="Stop the debate", icon="square")
+        label = f"Stop the {self.mode}"
+        stop = cl.Action(name=STOP_ACTION, payload={}, label=label, icon="square")
         self._status = cl.Message(
             content=f"*{self.progress.line()}* · type to step in",
             author="Roundtable",
@@ -288,3 +339,8 @@ class ChainlitRenderer:
             message.content += note
             await message.update()
         self._streams.clear()
+
+
+def _message_text(event: MessageEvent, branch: str | None) -> str:
+    note = " *(cut short)*" if event.interrupted else ""
+    return speaker_heading(event.speaker, event.turn, branch) + event.content + note

@@ -1,12 +1,16 @@
-"""One browser session's conversation: the debate runs as a background task, input is queued.
+"""One browser session's conversation: the run goes on as a background task, input is queued.
 
 The Chainlit handler for a message must return at once (while it runs, the composer's Send
 button turns into Stop and typing is blocked), so a message only reaches ``SessionRunner``,
-which either hands it to the running debate (``Debate.interject``: delivered at the next turn
-boundary, the current reply cut short softly) or starts a run in a background task. What
-arrives while a run is ending or a replay is playing waits in a backlog and starts the next
-run, so nothing typed is lost. After a debate stops, the next message continues the same
-transcript; after a replay, it forks the replayed transcript at its end.
+which either hands it to the running run (``Run.interject``: delivered at the next boundary)
+or starts a run in a background task. What arrives while a run is ending or a replay is
+playing waits in a backlog and starts the next run, so nothing typed is lost.
+
+A new conversation runs in the mode chosen in the settings panel (``debate``, ``pipeline``,
+``panel``). Carrying on a transcript is a debate feature: after any run stops, the next
+message continues the same transcript as a debate (a pipeline's or panel's messages become
+the debate's history, and the person is told so); after a replay, it forks the replayed
+transcript at its end. ``/ask`` in a new pipeline or panel is passed on as a plain message.
 
 Everything here runs on the event loop thread that runs the debates (``interject`` requires
 it). Chainlit is not imported: drawing goes through ``Display`` and task creation through
@@ -23,15 +27,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from common.errors import RoundtableError
+from common.errors import ConfigError, RoundtableError
 from conversations import (
     Budget,
-    Debate,
     LiveEvent,
+    Mode,
+    Run,
     Settings,
     StopEvent,
     Transcript,
     build_debate,
+    build_run,
     load,
     replay,
 )
@@ -53,7 +59,8 @@ class Display(Protocol):
 
 
 DisplayFactory = Callable[..., Display]
-"""``factory(live=..., budget=..., announce=..., skip_through=...)``."""
+"""``factory(live=..., budget=..., announce=..., skip_through=..., mode=...)``; a replay
+passes no ``mode`` (the renderer learns it from the transcript's plan)."""
 Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
 
 
@@ -61,12 +68,16 @@ Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
 class RunOptions:
     """The person's choices from the settings panel."""
 
+    mode: Mode = "debate"
+    """How a new conversation runs; continuing one is always a debate."""
     max_turns: int | None = None
     roles: tuple[str, ...] | None = None
     endpoints: dict[str, str] = field(default_factory=dict)
     """Role -> endpoint name, for roles not on their configured endpoint."""
     memory: bool = True
     """Recall shared memory before each speaker (when the process has a memory store)."""
+    ignored: tuple[str, ...] = ()
+    """What the panel sent that was not offered and was ignored, in words for the person."""
 
 
 @dataclass
@@ -84,8 +95,12 @@ class SessionRunner:
     transcript: Path | None = None
     replayed: Path | None = None
     options: RunOptions = field(default_factory=RunOptions)
-    debate: Debate | None = None
+    active: Run | None = None
+    """The run in progress (any mode); None while idle or replaying."""
+    mode: Mode = "debate"
+    """The mode of ``active``."""
     task: asyncio.Task[None] | None = None
+    _display: Display | None = None
     _accepting: bool = False
     _backlog: list[Say] = field(default_factory=list)
 
@@ -96,9 +111,15 @@ class SessionRunner:
     # -- what the person does ---------------------------------------------------------------
 
     async def say(self, message: Say) -> None:
-        """Deliver to the running debate, or start (continue) one."""
-        if self.debate is not None and self._accepting:
-            self.debate.interject(message.text, ask=message.ask)
+        """Deliver to the running run, or start (continue) one."""
+        if self.active is not None and self._accepting:
+            try:
+                self.active.interject(message.text, ask=message.ask)
+            except ConfigError:  # a pipeline or a panel (not fallen back) refuses /ask
+                if message.ask is None:
+                    raise
+                self.active.interject(message.text)
+                await self._note(_no_ask(self.mode, "your message goes to its next step"))
             return
         if self.running:
             self._backlog.append(message)
@@ -106,11 +127,11 @@ class SessionRunner:
         await self._start(message)
 
     def stop(self, reason: str) -> bool:
-        """Stop the run in progress (a debate ends at its next turn boundary); False if none."""
-        if self.debate is not None and self._accepting:
-            self.debate.request_stop(reason)
+        """Stop the run in progress (it ends at its next boundary); False if none."""
+        if self.active is not None and self._accepting:
+            self.active.request_stop(reason)
             return True
-        if self.running and self.debate is None and self.task is not None:
+        if self.running and self.active is None and self.task is not None:
             self.task.cancel()  # a replay calls no model: cancelling it is safe
             return True
         return False
@@ -122,6 +143,7 @@ class SessionRunner:
         self.replayed = transcript.path
         await self.on_transcript(transcript.path, "replayed")
         display = self.display(live=False, budget=None, announce=True, skip_through=None)
+        self._display = display
         self.task = self.spawn(self._drive(replay(transcript, speed=speed), display, None))
         return True
 
@@ -136,7 +158,9 @@ class SessionRunner:
         last = prior.events[-1].turn if prior.events else 0
         if turn > last:
             raise Refusal(f"That transcript has turns 0 to {last}; pick one of those.")
-        self._launch(self._build(text, prior=prior, fork_at=turn), announce=True, skip_through=turn)
+        note = _as_debate(self.options.mode, "a fork")
+        run, budget = self._build(text, prior=prior, fork_at=turn)
+        self._launch(run, budget, "debate", announce=True, skip_through=turn, note=note)
 
     # -- runs -----------------------------------------------------------------------------------
 
@@ -144,23 +168,33 @@ class SessionRunner:
         if not message.text:
             raise Refusal("Say something with it, e.g. /ask critic is this sound?")
         skip: int | None = None
+        note: str | None = None
+        mode: Mode = "debate"
         if self.transcript is not None:
             await _take_over(self.transcript, self)
-            debate = self._build(message.text, prior=load(self.transcript))
+            run, budget = self._build(message.text, prior=load(self.transcript))
             announce = False
+            note = _as_debate(self.options.mode, "this conversation")
         elif self.replayed is not None:
             prior = load(self.replayed)
             last = prior.events[-1].turn if prior.events else 0
-            debate = self._build(message.text, prior=prior, fork_at=last)
+            run, budget = self._build(message.text, prior=prior, fork_at=last)
             announce, skip = True, last
+            note = _as_debate(self.options.mode, "a replayed conversation")
         else:
-            debate = self._build(message.text)
+            mode = self.options.mode
+            run, budget = self._build(message.text)
             announce = True
-        if message.ask is not None:
-            debate.interject("", ask=message.ask, cut_short=False)
-        self._launch(debate, announce=announce, skip_through=skip)
+        if message.ask is not None and mode == "debate":
+            run.interject("", ask=message.ask, cut_short=False)
+        elif message.ask is not None:
+            note = _no_ask(mode, "it answers your message as its question")
+        self._launch(run, budget, mode, announce=announce, skip_through=skip, note=note)
 
-    def _build(self, text: str, **kwargs: Any) -> Debate:
+    def _build(
+        self, text: str, *, prior: Transcript | None = None, fork_at: int | None = None
+    ) -> tuple[Run, Budget]:
+        """A run of the chosen mode, or (with ``prior``) a debate carrying on that transcript."""
         options = self.options
         settings = self.settings
         if options.endpoints:
@@ -169,30 +203,61 @@ class SessionRunner:
         budget = settings.budget
         if options.max_turns is not None:
             budget = Budget(**{**budget.model_dump(), "max_turns": options.max_turns})
-        roles_arg = list(options.roles) if options.roles and "prior" not in kwargs else None
         store = self.memory if options.memory else None
-        return build_debate(settings, text, roles=roles_arg, budget=budget, memory=store, **kwargs)
+        if prior is not None:  # a continued run keeps its roles
+            debate = build_debate(
+                settings, text, budget=budget, memory=store, prior=prior, fork_at=fork_at
+            )
+            return debate, budget
+        roles_arg = list(options.roles) if options.roles else None
+        run = build_run(
+            settings,
+            text,
+            mode=options.mode,
+            roles=roles_arg,
+            budget=budget,
+            memory=store,
+            panel=settings.panel,
+        )
+        return run, budget
 
-    def _launch(self, debate: Debate, *, announce: bool, skip_through: int | None = None) -> None:
-        self.debate = debate
+    def _launch(
+        self,
+        run: Run,
+        budget: Budget,
+        mode: Mode,
+        *,
+        announce: bool,
+        skip_through: int | None = None,
+        note: str | None = None,
+    ) -> None:
+        self.active = run
+        self.mode = mode
         self._accepting = True
         self.replayed = None
         display = self.display(
-            live=True, budget=debate.budget, announce=announce, skip_through=skip_through
+            live=True, budget=budget, announce=announce, skip_through=skip_through, mode=mode
         )
-        self.task = self.spawn(self._drive(debate.run(), display, debate))
+        self._display = display
+        self.task = self.spawn(self._drive(run.run(), display, run, note))
 
     async def _drive(
-        self, events: AsyncIterator[LiveEvent], display: Display, debate: Debate | None
+        self,
+        events: AsyncIterator[LiveEvent],
+        display: Display,
+        run: Run | None,
+        note: str | None = None,
     ) -> None:
         link: asyncio.Future[None] | None = None
-        if debate is not None:
-            self.transcript = debate.transcript_path
-            _WRITERS[debate.transcript_path] = self
+        if run is not None:
+            self.transcript = run.transcript_path
+            _WRITERS[run.transcript_path] = self
             # Linking the thread to its transcript is a database write: under load it took
-            # 50-80 s with 20 sessions, so the debate does not wait for it.
-            link = asyncio.ensure_future(self.on_transcript(debate.transcript_path, "transcript"))
+            # 50-80 s with 20 sessions, so the run does not wait for it.
+            link = asyncio.ensure_future(self.on_transcript(run.transcript_path, "transcript"))
         try:
+            if note is not None:
+                await display.note(note)
             async for event in events:
                 if isinstance(event, StopEvent):
                     self._accepting = False  # later input starts the next run
@@ -200,9 +265,9 @@ class SessionRunner:
         except asyncio.CancelledError:
             await display.note("Replay stopped.")
         except RoundtableError as exc:
-            await display.failure(f"The debate stopped: {exc}")
+            await display.failure(f"The {self.mode} stopped: {exc}")
         except Exception as exc:  # our bug: keep the session usable, say what happened
-            log.exception("debate run failed")
+            log.exception("%s run failed", self.mode)
             await display.failure(f"Internal error: {type(exc).__name__}: {exc}")
         finally:
             if link is not None:
@@ -210,12 +275,19 @@ class SessionRunner:
                     await link
                 except Exception:  # the thread is not linked: history cannot resume it
                     log.exception("linking the thread to its transcript failed")
-            if debate is not None and _WRITERS.get(debate.transcript_path) is self:
-                del _WRITERS[debate.transcript_path]
-            self.debate = None
+            if run is not None and _WRITERS.get(run.transcript_path) is self:
+                del _WRITERS[run.transcript_path]
+            self.active = None
             self._accepting = False
             self.task = None
-        await self._next_from_backlog()
+        try:
+            await self._next_from_backlog()
+        except (Refusal, RoundtableError) as exc:  # no handler is waiting to show it
+            await display.note(str(exc))
+
+    async def _note(self, text: str) -> None:
+        if self._display is not None:
+            await self._display.note(text)
 
     async def _next_from_backlog(self) -> None:
         backlog, self._backlog = self._backlog, []
@@ -234,6 +306,20 @@ async def _take_over(path: Path, runner: SessionRunner) -> None:
     other.stop("the conversation was continued in another window")
     with contextlib.suppress(BaseException):
         await asyncio.shield(other.task)
+
+
+def _as_debate(chosen: Mode, what: str) -> str | None:
+    """What to tell a person who chose another mode when a run must carry on as a debate."""
+    if chosen == "debate":
+        return None
+    return (
+        f"Mode is {chosen}, but {what} carries on as a debate: only a debate can continue "
+        f"a transcript. For a new {chosen}, open a new chat."
+    )
+
+
+def _no_ask(mode: Mode, then: str) -> str:
+    return f"/ask picks who answers next in a debate; a {mode} follows its plan, so {then}."
 
 
 class Refusal(Exception):

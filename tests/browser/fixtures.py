@@ -12,6 +12,7 @@ from tests.browser.harness import (
     CHROMIUM,
     ChatPage,
     UIServer,
+    chat_page,
     launch_browser,
     scripted_env,
     start_server,
@@ -42,9 +43,5 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UIServer]:
 def chat(
     browser: Browser, ui_server: UIServer, request: pytest.FixtureRequest
 ) -> Iterator[ChatPage]:
-    page = ChatPage(browser, ui_server, request.node.name)
-    yield page
-    try:
-        page.screenshot("end")
-    finally:
-        page.close()
+    with chat_page(browser, ui_server, request.node.name) as page:
+        yield page

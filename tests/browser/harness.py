@@ -10,11 +10,12 @@ to the server (the page asks for web fonts offline otherwise).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -240,3 +241,16 @@ def stops_at_least(count: int) -> str:
     """A page predicate: at least ``count`` stop messages are shown."""
     return f"""() => Array.from(document.querySelectorAll('{AGENT}'))
         .filter(e => e.innerText.includes('{STOPPED}')).length >= {count}"""
+
+
+@contextlib.contextmanager
+def chat_page(browser: Browser, server: UIServer, name: str) -> Iterator[ChatPage]:
+    """A tab on ``server``, screenshotted ("end") and closed afterwards."""
+    page = ChatPage(browser, server, name)
+    try:
+        yield page
+    finally:
+        try:
+            page.screenshot("end")
+        finally:
+            page.close()

@@ -9,11 +9,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from autogen_core.models import ChatCompletionClient
 
-from agents import ScriptedChatCompletionClient, load_roster
-from agents.scripted import Reply
-from conversations import Budget, Debate, LiveEvent, Participant, Transcript
+from agents import EndpointSettings, ScriptedChatCompletionClient, load_roster
+from agents.scripted import Reply, load_script
+from conversations import (
+    Budget,
+    Debate,
+    LiveEvent,
+    Participant,
+    Settings,
+    Transcript,
+    load_settings,
+)
 from conversations.modes import Run
 from conversations.panel import Panel, PanelSettings
 from conversations.pipeline import Pipeline
@@ -48,6 +57,16 @@ def comparison(*items: tuple[str, Sequence[str], str]) -> str:
             ]
         }
     )
+
+
+def scripted_settings(folder: Path, script: Path | None = None) -> Settings:
+    """Settings with every role and the manager on ``script`` (default: the built-in demo
+    debate), without its typing delay."""
+    quick = load_script(script).model_copy(update={"chunk_delay": 0.0})
+    path = folder / "script.yaml"
+    path.write_text(yaml.safe_dump(quick.model_dump()))
+    endpoint = EndpointSettings(kind="scripted", script=path)
+    return load_settings(endpoints={"default": endpoint}, roles={})
 
 
 def scripted_clients(
