@@ -175,14 +175,23 @@ class HistoryDataLayer(SQLAlchemyDataLayer):
         return await super().execute_sql(query, clean)
 
 
+SQLITE_WAIT_S = 600
+
+
 def _sqlite_engine(url: str) -> AsyncEngine:
     """One shared SQLite connection, in WAL mode, waiting rather than failing when busy.
 
     With Chainlit's default pool, 20 concurrent browser sessions gave "database is locked" and
-    "connection pool exhausted" errors and lost threads (tests/test_ui_concurrency.py).
+    "connection pool exhausted" errors and lost threads (tests/test_ui_concurrency.py). A write
+    waits its turn for up to ``SQLITE_WAIT_S``: on a machine loaded 20 deep, 120 s was not
+    always enough, and a history write given up is a step lost from the thread.
     """
     engine = create_async_engine(
-        url, pool_size=1, max_overflow=0, pool_timeout=120, connect_args={"timeout": 60}
+        url,
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=SQLITE_WAIT_S,
+        connect_args={"timeout": 60},
     )
 
     @event.listens_for(engine.sync_engine, "connect")
