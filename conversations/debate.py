@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TypedDict, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from autogen_agentchat.base import ChatAgent, TaskResult, Team
 from autogen_agentchat.messages import (
@@ -47,6 +47,7 @@ from conversations.context import SMOLLM2_EXACT_MARGIN, BudgetedContext, Margin,
 from conversations.cutoff import STOP_GRACE_S, Cutoff, guard
 from conversations.events import (
     HUMAN,
+    BranchEvent,
     ErrorEvent,
     ErrorFamily,
     Event,
@@ -501,15 +502,30 @@ class Debate:
             earlier = list(prior.events)
         else:
             self._writer = TranscriptWriter.create(self._transcript_path, self.header)
-            earlier = [
-                self._commit(event.model_copy(update={"seq": self._writer.next_seq()}))
-                for event in prior.events
-                if event.turn <= self._fork_at and not isinstance(event, StopEvent)
-            ]
+            earlier = self._copy_until(prior.events, self._fork_at)
         for event in earlier:
             if isinstance(event, MessageEvent):
                 await self._restore(event)
         return earlier if self._fork_at is not None else []
+
+    def _copy_until(self, events: Sequence[Event], turn: int) -> list[Event]:
+        """Commit the events of turns up to ``turn`` (no stop) to a fork, renumbered; a
+        branch's pointer to its answer follows the answer to its new number."""
+        renumbered: dict[int, int] = {}
+        copied: list[Event] = []
+        for event in events:
+            if event.turn > turn or isinstance(event, StopEvent):
+                continue
+            update: dict[str, Any] = {"seq": self._writer_next()}
+            if isinstance(event, BranchEvent) and event.message_seq is not None:
+                update["message_seq"] = renumbered.get(event.message_seq)
+            renumbered[event.seq] = update["seq"]
+            copied.append(self._commit(event.model_copy(update=update)))
+        return copied
+
+    def _writer_next(self) -> int:
+        assert self._writer is not None
+        return self._writer.next_seq()
 
     async def _restore(self, event: MessageEvent) -> None:
         self._turn = max(self._turn, event.turn)

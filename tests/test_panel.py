@@ -645,3 +645,69 @@ async def test_stop_ends_a_stalled_branch_after_the_grace(tmp_path: Path) -> Non
     stop = events[-1][1]
     assert isinstance(stop, StopEvent) and (stop.code, stop.reason) == ("user_stop", "enough")
     assert not clients["writer"].calls and not clients["critic"].calls
+
+
+async def test_a_fork_keeps_each_branch_pointing_at_its_answer(tmp_path: Path) -> None:
+    """A fork renumbers what it copies (a stop in the middle is left out): a branch's pointer
+    to its answer must follow the answer to its new number."""
+    from agents import ScriptedChatCompletionClient
+    from conversations import Budget, build_debate, save
+    from conversations.events import now
+    from tests.support.runs import scripted_clients
+
+    WRITER_PICK = '{"speaker": "writer", "reason": "r"}'
+
+    defaults = {"researcher": "r", "analyst": "a", "critic": "c", "writer": "w"}
+    panel, _, _ = scripted_panel(tmp_path / "run.jsonl", {}, plans=[THREE], defaults=defaults)
+    await collect(panel)
+    header = load(tmp_path / "run.jsonl").header  # a real panel's; events laid out by hand
+    path = tmp_path / "parent.jsonl"
+    at = now()
+    events = [
+        MessageEvent(seq=1, at=at, turn=0, speaker=HUMAN, content="Trams?"),
+        StopEvent(seq=2, at=at, turn=0, code="user_stop", reason="stopped"),
+        BranchEvent(
+            seq=3,
+            at=at,
+            turn=0,
+            phase="start",
+            branch="q1",
+            role="researcher",
+            question="Cost?",
+            status="running",
+        ),
+        MessageEvent(seq=4, at=at, turn=1, speaker="researcher", content="Trams cost most."),
+        BranchEvent(
+            seq=5,
+            at=at,
+            turn=1,
+            phase="end",
+            branch="q1",
+            role="researcher",
+            question="Cost?",
+            status="ok",
+            message_seq=4,
+        ),
+    ]
+    save(path, header, events)
+    clients = scripted_clients(
+        {}, defaults={"researcher": "r", "analyst": "a", "critic": "c", "writer": "w"}
+    )
+    child_path = tmp_path / "child.jsonl"
+    fork = build_debate(
+        load_settings(),
+        "And buses?",
+        prior=load(path),
+        fork_at=1,
+        clients=dict(clients),
+        manager_client=ScriptedChatCompletionClient(default=WRITER_PICK),
+        transcript_path=child_path,
+        budget=Budget(max_turns=1),
+    )
+    await collect(fork)
+
+    child = load(child_path).events
+    end = next(e for e in child if isinstance(e, BranchEvent) and e.phase == "end")
+    assert end.seq == 4 and end.message_seq == 3  # renumbered, not the old 4 (itself now)
+    answer = next(e for e in child if e.seq == end.message_seq)
+    assert isinstance(answer, MessageEvent) and answer.content == "Trams cost most."
