@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -72,3 +73,10 @@ def test_a_run_started_by_the_api_is_listed_and_replayed_in_the_browser(
     for event in said:
         heading = f"{event.speaker.capitalize()} · turn {event.turn}"
         assert any(t.startswith(heading) and event.content in t for t in texts), heading
+
+
+def test_the_page_heartbeat_tolerates_a_busy_machine(api_ui: UIServer) -> None:
+    # Engine.IO's handshake tells the page how long to wait for the server's heartbeat.
+    opened = httpx.get(f"{api_ui.url}/ws/socket.io/?EIO=4&transport=polling")
+    assert opened.status_code == 200 and opened.text.startswith("0")
+    assert json.loads(opened.text[1:])["pingTimeout"] == 120_000

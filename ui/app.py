@@ -60,6 +60,10 @@ from ui.session import Refusal, SessionRunner
 
 LEAVE_GRACE_S = 30.0
 """A debate whose page went away stops after this long, unless the page reconnects."""
+SOCKET_PING_TIMEOUT_S = 120
+"""How long the page and the server wait for each other's heartbeat before hanging up
+(Engine.IO's default, 20 s, dropped sessions mid-debate on a 2-core machine loaded 20 deep:
+the page reconnects as a new session and never sees its debate's end)."""
 
 for _name in ("autogen_core", "autogen_agentchat"):  # their INFO event log floods the console
     logging.getLogger(_name).setLevel(logging.WARNING)
@@ -83,6 +87,7 @@ try:
 except ConfigError as _exc:
     raise SystemExit(f"roundtable ui: error: {_exc}") from None
 mount_api(chainlit_server.app, API)
+chainlit_server.sio.eio.ping_timeout = SOCKET_PING_TIMEOUT_S
 """The HTTP API (``/api``), on this server: its runs share the memory store and data folder."""
 
 COMMANDS: list[CommandDict] = [
