@@ -378,3 +378,21 @@ def test_the_allow_list_is_read_from_the_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("ROUNDTABLE_WEBHOOK_ALLOW", "http://127.0.0.1:9000/x")
     with pytest.raises(ConfigError, match=r"ROUNDTABLE_WEBHOOK_ALLOW: .*host:port"):
         load_api_settings()
+
+
+async def test_a_server_shutdown_stops_api_runs_with_a_stated_reason(tmp_path: Path) -> None:
+    from api.registry import RunRegistry
+    from api.schemas import RunRequest
+    from api.starting import build_api_run
+
+    slow = {**DEBATE, "chunk_delay": 0.05, "defaults": {**DEBATE["defaults"], "critic": "REVISE"}}
+    settings = settings_for(tmp_path, slow, max_turns=30)
+    ended: list[str] = []
+    registry = RunRegistry(settings.transcripts_dir, on_end=lambda live: ended.append(live.id))
+    run = build_api_run(settings, RunRequest(question=QUESTION), None)
+    live = registry.start(run, "debate")
+    await live.started.wait()
+    await registry.shutdown(grace_s=10)
+    assert live.ended and ended == [live.id]
+    stop = load(run.transcript_path).events[-1]
+    assert stop.kind == "stop" and stop.reason == "the server is shutting down"

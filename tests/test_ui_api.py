@@ -80,3 +80,18 @@ def test_the_page_heartbeat_tolerates_a_busy_machine(api_ui: UIServer) -> None:
     opened = httpx.get(f"{api_ui.url}/ws/socket.io/?EIO=4&transport=polling")
     assert opened.status_code == 200 and opened.text.startswith("0")
     assert json.loads(opened.text[1:])["pingTimeout"] == 120_000
+
+
+def test_stopping_the_server_ends_api_runs_with_a_stated_reason(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    env = {**scripted_env(), "ROUNDTABLE_API_TOKEN": TOKEN}
+    server = start_server(tmp_path_factory.mktemp("api-stop") / "data", env)
+    try:
+        started = httpx.post(f"{server.url}/api/runs", json={"question": QUESTION}, headers=AUTH)
+        run_id = started.json()["id"]
+        time.sleep(1.0)  # the first reply is streaming (a word every 0.05 s)
+    finally:
+        server.stop()  # SIGTERM: Chainlit's shutdown hook runs
+    last = load(server.transcripts / f"{run_id}.jsonl").events[-1]
+    assert last.kind == "stop" and last.reason == "the server is shutting down"

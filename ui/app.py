@@ -117,6 +117,12 @@ async def _startup() -> None:
     await create_schema(DB_URL)
 
 
+@cl.on_app_shutdown
+async def _shutdown() -> None:
+    """API runs end with a stated stop (and their webhooks go out) rather than mid-turn."""
+    await API.state.registry.shutdown()
+
+
 @cl.data_layer
 def _data_layer() -> SQLAlchemyDataLayer:
     return data_layer(DB_URL)
