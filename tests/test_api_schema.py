@@ -15,7 +15,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
-from schemathesis.specs.openapi.checks import negative_data_rejection
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from tests.support.api_server import AUTH, ApiServer, running_api
 from tests.test_api import DEBATE, api_settings, settings_for
@@ -59,8 +59,13 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(
     statuses: list[int] = []
 
     # Unknown query parameters are ignored, as most HTTP APIs do: a negative case that only
-    # adds one is answered normally, so that one check is left out for negative cases.
-    excluded = [negative_data_rejection] if mode == GenerationMode.NEGATIVE else []
+    # adds one is answered normally, so that one check is left out for negative cases. Some
+    # schema-valid runs are refused with 422 on meaning, not form (a panel without the writer
+    # has nobody to answer; the detail says so): the schema cannot state such rules, so for
+    # positive cases 422 is allowed, and the test requires that some runs were accepted.
+    excluded = (
+        [negative_data_rejection] if mode == GenerationMode.NEGATIVE else [positive_data_acceptance]
+    )
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
@@ -70,5 +75,7 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(
 
     check()
     assert statuses and max(statuses) < 500
+    if mode == GenerationMode.POSITIVE:  # 422 only on meaning: most valid requests pass
+        assert statuses.count(422) < len(statuses) / 2, statuses
     if (method, path, mode) == ("POST", "/runs", GenerationMode.POSITIVE):
         assert 202 in statuses  # generated runs really started (and ran)
