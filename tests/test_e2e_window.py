@@ -1,6 +1,6 @@
 """End to end on the embedded model with a small window: pruning and memory, no overflow.
 
-Without the writer the critic can never accept an answer, so the debate runs all 12 turns
+Without the writer the critic can never accept an answer, so the debate runs all its turns
 in a 1,024-token window: prompts must be pruned, pruned turns go to shared memory, and no
 call may fail with a context error.
 """
@@ -18,9 +18,12 @@ from conversations import HUMAN, ErrorEvent, MemoryEvent, MessageEvent, PruneEve
 
 pytestmark = pytest.mark.model
 ROUNDTABLE = str(Path(sys.executable).with_name("roundtable"))
+TURNS = 20
+"""SmolLM2's replies here run 45-56 tokens: 12 of them sometimes fit the window whole (no
+pruning at all, seen once in CI); 20 cannot."""
 
 
-def test_twelve_turns_in_a_1024_token_window(tmp_path: Path) -> None:
+def test_twenty_turns_in_a_1024_token_window(tmp_path: Path) -> None:
     notes = tmp_path / "notes.md"
     notes.write_text(
         "# Parking\n\nDowntown parking garages are full on weekdays; a new one would cost "
@@ -38,7 +41,7 @@ def test_twelve_turns_in_a_1024_token_window(tmp_path: Path) -> None:
             "ask",
             "Should our city ban private cars downtown?",
             "--max-turns",
-            "12",
+            str(TURNS),
             "--context-window",
             "1024",
             "--roles",
@@ -54,15 +57,15 @@ def test_twelve_turns_in_a_1024_token_window(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     events = load(path).events
     replies = [e for e in events if isinstance(e, MessageEvent) and e.speaker != HUMAN]
-    assert len(replies) == 12
+    assert len(replies) == TURNS
     assert not [e for e in events if isinstance(e, ErrorEvent) and e.speaker is not None]
     prunes = [e for e in events if isinstance(e, PruneEvent)]
-    assert prunes, "a 1,024-token window must prune a 12-turn debate"
+    assert prunes, "a 1,024-token window must prune a 20-turn debate"
     for prune in prunes:
         assert prune.dropped > 0
         assert prune.tokens_after <= prune.budget < 1024
     memory = [e for e in events if isinstance(e, MemoryEvent)]
-    assert len(memory) == 12
+    assert len(memory) == TURNS
     assert any(hit.source.startswith("document") for m in memory for hit in m.hits)
     stop = events[-1]
     assert isinstance(stop, StopEvent) and stop.code == "max_turns"
