@@ -36,7 +36,6 @@ async def test_a_panel_on_the_embedded_model_plans_runs_its_branches_and_answers
         assert plan.fallback == "debate" and plan.reason.startswith("plan refused: ")
         assert stop.code in {"accepted", "max_turns"}
         return
-    assert 1 <= len(plan.steps) <= 4
     branches = [e for e in events if isinstance(e, BranchEvent)]
     starts = {e.branch: e.at for e in branches if e.phase == "start"}
     ends = {e.branch: e.at for e in branches if e.phase == "end"}
