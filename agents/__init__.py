@@ -1,33 +1,42 @@
-"""The specialists: role cards, the agent factory, and the model clients behind them.
+"""The specialists: role cards and teams, the agent factory, and the model clients behind them.
 
 Depends on ``common`` only; never on ``conversations``, ``memory`` or ``ui``.
 """
 
-from agents.cards import (
-    ROLE_NAMES,
+from roundtable.agents.cards import (
+    FLAGS,
+    SAFE_NAME,
     Capability,
     CardModelSettings,
     RoleCard,
     ToolName,
     Verdict,
-    builtin_cards_dir,
-    load_card,
-    load_roster,
     parse_verdict,
 )
-from agents.endpoints import (
+from roundtable.agents.endpoints import (
     VERDICT_GRAMMAR,
     EndpointSettings,
     check_endpoint,
     exact_counter,
     make_client,
 )
-from agents.factory import build_agent
-from agents.resilience import CallKey, EndpointFault, call_scope
-from agents.scripted import Call, ScriptedChatCompletionClient
+from roundtable.agents.factory import build_agent
+from roundtable.agents.resilience import CallKey, EndpointFault, call_scope
+from roundtable.agents.scripted import Call, ScriptedChatCompletionClient
+from roundtable.agents.team import (
+    DEFAULT_TEAM,
+    Team,
+    builtin_teams_dir,
+    find_team,
+    load_team,
+    resolve_team,
+    team_files,
+)
 
 __all__ = [
-    "ROLE_NAMES",
+    "DEFAULT_TEAM",
+    "FLAGS",
+    "SAFE_NAME",
     "VERDICT_GRAMMAR",
     "Call",
     "CallKey",
@@ -37,15 +46,18 @@ __all__ = [
     "EndpointSettings",
     "RoleCard",
     "ScriptedChatCompletionClient",
+    "Team",
     "ToolName",
     "Verdict",
     "build_agent",
-    "builtin_cards_dir",
+    "builtin_teams_dir",
     "call_scope",
     "check_endpoint",
     "exact_counter",
-    "load_card",
-    "load_roster",
+    "find_team",
+    "load_team",
     "make_client",
     "parse_verdict",
+    "resolve_team",
+    "team_files",
 ]

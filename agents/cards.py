@@ -1,36 +1,37 @@
-"""Role cards: the four specialists as data.
+"""Role cards: one specialist agent, as data.
 
-A role card is a YAML file validated into ``RoleCard``. The card's ``description`` is what the
-group-chat manager reads when it chooses the next speaker; ``instructions`` become the agent's
-system prompt; ``capabilities`` and ``tools`` say which sub-questions of a plan the role may
-take. This module owns loading and validating cards; it builds no agents and knows
-nothing of model clients.
+A card is validated into ``RoleCard``. The card's ``description`` is what the group-chat
+manager reads when it chooses the next speaker; ``instructions`` become the agent's system
+prompt; ``capabilities`` and ``tools`` say which sub-questions of a plan the role may take.
+The protocol flags (``opens``, ``gives_verdict``, ``answers``, ``plans``) say what part the
+role plays in a run, so that no engine code names a role. Cards live in team files
+(``team.py``); this module owns the card's shape and the verdict format only.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from importlib import resources
-from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from common.errors import ConfigError
+SAFE_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
+"""Role and team names: lowercase, safe in a URL, a file name and a Chainlit step name."""
+RESERVED_NAMES = frozenset({"human", "manager", "memory", "team", "you", "roundtable"})
+"""Speaker names the engine uses for itself: no role may take one."""
 
-ROLE_NAMES: tuple[str, ...] = ("researcher", "analyst", "critic", "writer")
-"""The roster Roundtable knows. A card naming another role is a configuration mistake."""
-
+RoleName = Annotated[str, Field(pattern=SAFE_NAME)]
 Verdict = Literal["ACCEPT", "REVISE"]
 
-Capability = Literal["research", "analysis", "review", "writing"]
-"""Kinds of sub-question a role can take in a plan (``panel`` mode)."""
+Capability = Annotated[str, Field(pattern=SAFE_NAME)]
+"""A kind of sub-question a role can take in a plan (``panel`` mode), e.g. ``research``."""
 
 ToolName = Literal["search_memory"]
 """Tools a card may grant. ``search_memory`` searches the team's shared memory (the person's
 documents and earlier turns). There is deliberately no code-execution tool."""
+
+FLAGS: tuple[str, ...] = ("opens", "gives_verdict", "answers", "plans")
+"""The protocol flags; each may be set on at most one role of a team."""
 
 
 class CardModelSettings(BaseModel):
@@ -38,7 +39,7 @@ class CardModelSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    endpoint: str = "default"
+    endpoint: str = Field(default="default", min_length=1, max_length=64)
     max_tokens: int = Field(default=128, ge=8, le=4096)
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
 
@@ -48,16 +49,31 @@ class RoleCard(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
+    name: RoleName
     description: str = Field(min_length=10, max_length=400)
-    instructions: str = Field(min_length=10)
+    instructions: str = Field(min_length=10, max_length=4000)
+    task: str | None = Field(default=None, min_length=5, max_length=400)
+    """What the role is asked as a pipeline stage, on top of its instructions."""
+    opens: bool = False
+    """Speaks first on a new question."""
     gives_verdict: bool = False
-    """True for the critic: every reply starts with ACCEPT: or REVISE:."""
+    """Reviews: every reply starts with ACCEPT: or REVISE:; compares a panel's branches."""
+    answers: bool = False
+    """Writes the answer to the person; a debate ends when the verdict-giver accepts it."""
+    plans: bool = False
+    """Writes a panel's plan with its own model (the manager's model otherwise)."""
     model: CardModelSettings = CardModelSettings()
-    capabilities: list[Capability] = Field(default_factory=list)
+    capabilities: list[Capability] = Field(default_factory=list, max_length=8)
     """What the manager's plan may ask of this role; a role with none takes no sub-question."""
     tools: list[ToolName] = Field(default_factory=list)
     """Tools run for this role before it answers; each tool also counts as a capability."""
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name in RESERVED_NAMES:
+            raise ValueError(f"{name!r} is reserved; choose another role name")
+        return name
 
     def covers(self, need: str) -> bool:
         """Whether a sub-question needing ``need`` (a capability or a tool) may go to this role."""
@@ -68,71 +84,18 @@ class RoleCard(BaseModel):
         """Everything this role covers: its capabilities, then its tools."""
         return [*self.capabilities, *self.tools]
 
-    @field_validator("name")
-    @classmethod
-    def _known_role(cls, name: str) -> str:
-        if name not in ROLE_NAMES:
-            raise ValueError(f"unknown role {name!r}; known roles: {', '.join(ROLE_NAMES)}")
-        return name
+    @property
+    def stage_task(self) -> str:
+        """The ask of this role's pipeline stage: its ``task``, or one built from its card."""
+        return self.task or f"Do your part ({self.description.rstrip('.')})."
 
 
 _VERDICT = re.compile(r"^\W*(ACCEPT|REVISE)\b", re.IGNORECASE)
 
 
 def parse_verdict(text: str) -> Verdict | None:
-    """The critic's verdict from the start of its reply, or None when it gave none."""
+    """The verdict from the start of a reply, or None when it gave none."""
     match = _VERDICT.match(text)
     if match is None:
         return None
     return "ACCEPT" if match.group(1).upper() == "ACCEPT" else "REVISE"
-
-
-def load_card(path: Path) -> RoleCard:
-    """Load one card; a file that does not parse or validate raises ConfigError naming it."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"role card {path}: cannot read ({exc.strerror})") from exc
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"role card {path}: not valid YAML ({_first_line(exc)})") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            f"role card {path}: expected a mapping of fields, got {type(raw).__name__}"
-        )
-    try:
-        return RoleCard.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "card"
-        raise ConfigError(f"role card {path}: field {where!r}: {err['msg']}") from exc
-
-
-def builtin_cards_dir() -> Path:
-    """The folder of the four shipped cards."""
-    return Path(str(resources.files("agents") / "roles"))
-
-
-def load_roster(directory: Path | None = None, only: Iterable[str] | None = None) -> list[RoleCard]:
-    """Load every ``*.yaml`` card in ``directory`` (the shipped ones by default), in roster order.
-
-    ``only`` keeps a subset of roles (names checked). Two cards for one role are refused.
-    """
-    folder = directory or builtin_cards_dir()
-    paths = sorted(folder.glob("*.yaml"))
-    if not paths:
-        raise ConfigError(f"role cards: no *.yaml files in {folder}")
-    cards: dict[str, RoleCard] = {}
-    for path in paths:
-        card = load_card(path)
-        if card.name in cards:
-            raise ConfigError(f"role cards: two cards for role {card.name!r} in {folder}")
-        cards[card.name] = card
-    wanted = list(only) if only is not None else list(cards)
-    for name in wanted:
-        if name not in cards:
-            raise ConfigError(f"role {name!r} has no card in {folder}")
-    return [cards[n] for n in ROLE_NAMES if n in wanted]
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

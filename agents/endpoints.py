@@ -17,7 +17,7 @@ from typing import Literal
 from autogen_core.models import ChatCompletionClient
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from common.errors import ConfigError
+from roundtable.common.errors import ConfigError
 
 VERDICT_GRAMMAR = r"""root ::= verdict ": " line
 verdict ::= "ACCEPT" | "REVISE"
@@ -103,7 +103,11 @@ def make_client(
     ``EmbeddedModelSettings`` used when ``endpoint.kind == "embedded"``.
     """
     if endpoint.kind == "embedded":
-        from agents.llama_client import EmbeddedModelSettings, LlamaChatClient, LlamaEngine
+        from roundtable.agents.llama_client import (
+            EmbeddedModelSettings,
+            LlamaChatClient,
+            LlamaEngine,
+        )
 
         settings = embedded if isinstance(embedded, EmbeddedModelSettings) else None
         engine = LlamaEngine.load(settings or EmbeddedModelSettings())
@@ -116,11 +120,16 @@ def make_client(
             stop_signal=stop_signal,
         )
     if endpoint.kind == "scripted":
-        from agents.scripted import client_from_script, load_script
+        from roundtable.agents.scripted import client_from_script, load_script
 
-        return client_from_script(load_script(endpoint.script), role, stop_signal=stop_signal)
+        return client_from_script(
+            load_script(endpoint.script),
+            role,
+            stop_signal=stop_signal,
+            gives_verdict=gives_verdict,
+        )
     if endpoint.kind == "openai":
-        from agents.openai_client import OpenAIEndpointClient
+        from roundtable.agents.openai_client import OpenAIEndpointClient
 
         return OpenAIEndpointClient(
             endpoint,
@@ -136,7 +145,7 @@ def make_client(
 async def check_endpoint(endpoint: EndpointSettings, name: str) -> None:
     """Fail in seconds, with one clear line, when an endpoint does not answer."""
     if endpoint.kind == "openai":
-        from agents.openai_client import check_reachable
+        from roundtable.agents.openai_client import check_reachable
 
         await check_reachable(endpoint, name)
 
@@ -151,7 +160,7 @@ def exact_counter(
     """
     if endpoint.kind != "embedded":
         return None
-    from agents.llama_client import EmbeddedModelSettings, LlamaEngine
+    from roundtable.agents.llama_client import EmbeddedModelSettings, LlamaEngine
 
     settings = embedded if isinstance(embedded, EmbeddedModelSettings) else EmbeddedModelSettings()
     return LlamaEngine.load(settings).count

@@ -9,7 +9,7 @@ from autogen_agentchat.agents import AssistantAgent
 from autogen_core.model_context import ChatCompletionContext
 from autogen_core.models import ChatCompletionClient
 
-from agents.cards import RoleCard
+from roundtable.agents.cards import RoleCard
 
 
 def build_agent(

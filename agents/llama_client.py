@@ -46,7 +46,7 @@ from llama_cpp import llama_chat_format, llama_grammar
 from llama_cpp.llama_grammar import LlamaGrammar
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.errors import ConfigError, ModelError
+from roundtable.common.errors import ConfigError, ModelError
 
 BUNDLED_MODEL = "SmolLM2-135M-Instruct.Q4_1.gguf"
 WORKER_THREAD_NAME = "roundtable-llama"

@@ -57,9 +57,9 @@ from openai.lib._parsing import type_to_response_format_param
 from openai.types.chat import ChatCompletionChunk
 from pydantic import BaseModel
 
-from agents.endpoints import EndpointSettings
-from agents.ratelimit import EndpointLimiter, Reservation, limiter_for
-from agents.resilience import (
+from roundtable.agents.endpoints import EndpointSettings
+from roundtable.agents.ratelimit import EndpointLimiter, Reservation, limiter_for
+from roundtable.agents.resilience import (
     CallKey,
     EndpointFault,
     RetryPolicy,
@@ -68,8 +68,8 @@ from agents.resilience import (
     retryable_status,
     retrying,
 )
-from common.errors import ConfigError, InfraError, ModelError, RoundtableError
-from common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter, TokenCounter
+from roundtable.common.errors import ConfigError, InfraError, ModelError, RoundtableError
+from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter, TokenCounter
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 NO_API_KEY = "not-needed"

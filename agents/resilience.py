@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
-from common.errors import InfraError
+from roundtable.common.errors import InfraError
 
 LOGGER = logging.getLogger("roundtable.model")
 

@@ -30,7 +30,7 @@ from autogen_core.models import (
 from autogen_core.tools import Tool, ToolSchema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from common.errors import ConfigError, ModelError
+from roundtable.common.errors import ConfigError, ModelError
 
 Reply = str | Callable[[Sequence[LLMMessage]], str] | BaseException
 """A queued reply: fixed text, a function of the prompt, or an error to raise."""
@@ -187,7 +187,7 @@ class Script(BaseModel):
 
 def load_script(path: Path | None) -> Script:
     """Read a script (YAML or JSON); None gives the built-in demo script."""
-    source = path or Path(str(resources.files("agents") / "demo_script.yaml"))
+    source = path or Path(str(resources.files("roundtable.agents") / "demo_script.yaml"))
     try:
         raw = yaml.safe_load(source.read_text(encoding="utf-8"))
         return Script.model_validate(raw)
@@ -201,11 +201,21 @@ def load_script(path: Path | None) -> Script:
         raise ConfigError(f"script {source}: field {where!r}: {err['msg']}") from exc
 
 
+GENERIC_REPLY = "As the {role}: on {last_speaker}'s point, here is what I would add."
+GENERIC_VERDICT = "ACCEPT: as the {role}, I find that sound."
+
+
 def client_from_script(
-    script: Script, role: str, *, stop_signal: threading.Event | None = None
+    script: Script,
+    role: str,
+    *,
+    stop_signal: threading.Event | None = None,
+    gives_verdict: bool = False,
 ) -> ScriptedChatCompletionClient:
-    """The scripted client for one role of a script."""
-    default = script.defaults.get(role)
+    """The scripted client for one role of a script; a role the script does not name (a team
+    of your own) gets a generic reply, a verdict if it gives verdicts."""
+    generic = (GENERIC_VERDICT if gives_verdict else GENERIC_REPLY).replace("{role}", role)
+    default = script.defaults.get(role, None if role in script.replies else generic)
     return ScriptedChatCompletionClient(
         [_template(text) for text in script.replies.get(role, [])],
         default=None,

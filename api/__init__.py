@@ -5,8 +5,8 @@ Served on the UI's server under ``/api`` (``mount``), documented by an OpenAPI s
 on ``conversations`` and ``memory``; imports no Chainlit.
 """
 
-from api.app import create_api, mount
-from api.config import ApiSettings, load_api_settings
-from api.registry import RunRegistry
+from roundtable.api.app import create_api, mount
+from roundtable.api.config import ApiSettings, load_api_settings
+from roundtable.api.registry import RunRegistry
 
 __all__ = ["ApiSettings", "RunRegistry", "create_api", "load_api_settings", "mount"]

@@ -21,9 +21,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.config import ApiSettings
-from api.registry import LiveRun, RunRegistry, answer_of, mode_of, outcome_of, stop_of
-from api.schemas import (
+from roundtable.api.config import ApiSettings
+from roundtable.api.registry import LiveRun, RunRegistry, answer_of, mode_of, outcome_of, stop_of
+from roundtable.api.schemas import (
     RUN_ID_PATTERN,
     Accepted,
     MessageRequest,
@@ -37,12 +37,20 @@ from api.schemas import (
     RunSummary,
     StopInfo,
 )
-from api.starting import build_api_run
-from api.webhooks import WebhookRefused, check_target, deliver, new_delivery
-from common.errors import ConfigError, InfraError
-from conversations import Event, Mode, Settings, Transcript, TranscriptError, catalogue, load
-from conversations import Header as HeaderRecord
-from memory import MemoryStore
+from roundtable.api.starting import build_api_run
+from roundtable.api.webhooks import WebhookRefused, check_target, deliver, new_delivery
+from roundtable.common.errors import ConfigError, InfraError
+from roundtable.conversations import Settings
+from roundtable.memory import MemoryStore
+from roundtable.transcripts import (
+    Event,
+    Mode,
+    Transcript,
+    TranscriptError,
+    catalogue,
+    load,
+)
+from roundtable.transcripts import Header as HeaderRecord
 
 MAX_BODY_BYTES = 1_000_000
 KEEPALIVE_S = 15.0
@@ -301,7 +309,7 @@ def _detail(
         stop=stop,
         header=header,
         events=events,
-        answer=answer_of(events),
+        answer=answer_of(events, header),
         failure=live.failure if live else None,
         webhook=live.webhook if live else None,
     )

@@ -11,7 +11,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from common.errors import ConfigError
+from roundtable.common.errors import ConfigError
 
 MIN_TOKEN_CHARS = 16
 

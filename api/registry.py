@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from api.schemas import Outcome, RunState, StopInfo
-from api.webhooks import Delivery
-from common.errors import RoundtableError
-from conversations import (
+from roundtable.agents import resolve_team
+from roundtable.api.schemas import Outcome, RunState, StopInfo
+from roundtable.api.webhooks import Delivery
+from roundtable.common.errors import RoundtableError
+from roundtable.conversations import Run
+from roundtable.transcripts import (
     HUMAN,
     Event,
     Header,
@@ -28,7 +30,6 @@ from conversations import (
     MessageEvent,
     Mode,
     PlanEvent,
-    Run,
     StopEvent,
     TokenDelta,
 )
@@ -191,11 +192,14 @@ def stop_of(events: list[Event]) -> StopInfo | None:
     return StopInfo(code=stop.code, reason=stop.reason) if stop else None
 
 
-def answer_of(events: list[Event]) -> str | None:
-    """The last thing an agent said: the writer's answer when the run went well."""
+def answer_of(events: list[Event], header: Header | None = None) -> str | None:
+    """The last thing the team's answerer said (its ``answers`` role, from the header's
+    team), or else the last thing any agent said."""
     said = [e for e in events if isinstance(e, MessageEvent) and e.speaker != HUMAN]
-    writer = [e for e in said if e.speaker == "writer"]
-    last = writer or said
+    team = header.team or resolve_team(None) if header is not None else None  # v1: default
+    answerer = team.holder("answers") if team is not None else None
+    by_answerer = [e for e in said if e.speaker == answerer]
+    last = by_answerer or said
     return last[-1].content if last else None
 
 
@@ -207,7 +211,7 @@ def outcome_of(live: LiveRun) -> Outcome:
         question=header.question if header else "",
         status=live.status,
         stop=stop_of(live.events),
-        answer=answer_of(live.events),
+        answer=answer_of(live.events, header),
         failure=live.failure,
         ended_at=datetime.now(UTC),
     )

@@ -5,27 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.webhooks import Delivery
-from conversations import Event, Header, Mode
-from conversations.debate import MAX_QUESTION_CHARS
+from roundtable.api.webhooks import Delivery
+from roundtable.conversations import RunSettings
+from roundtable.conversations.debate import MAX_QUESTION_CHARS
+from roundtable.conversations.options import RoleName, TeamName
+from roundtable.transcripts import Event, Header, Mode
 
 RunState = Literal["running", "finished", "failed", "interrupted"]
 """``finished``: it stopped with a reason; ``failed``: it could not go on (see ``failure``);
 ``interrupted``: a saved transcript with no stop (its process ended mid-run)."""
 
-MAX_TURNS_LIMIT = 40
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-
-RoleName = Literal["researcher", "analyst", "critic", "writer"]
-"""The specialists (``agents.ROLE_NAMES``), spelled out so the schema lists them."""
-
-
-def _distinct(roles: list[RoleName] | None) -> list[RoleName] | None:
-    if roles is not None and len(set(roles)) != len(roles):
-        raise ValueError("a role is named twice")
-    return roles
 
 
 Said = Annotated[
@@ -40,25 +32,11 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class RunSettings(_Body):
-    """What the UI's settings panel offers, for one run."""
-
-    max_turns: int | None = Field(default=None, ge=1, le=MAX_TURNS_LIMIT)
-    roles: Annotated[
-        list[RoleName] | None,
-        Field(default=None, min_length=2, max_length=4, json_schema_extra={"uniqueItems": True}),
-        AfterValidator(_distinct),
-    ] = None
-    """Which roles take part (all by default)."""
-    endpoints: dict[RoleName, str] = Field(default_factory=dict, max_length=4)
-    """Role -> configured endpoint name, for roles not on their usual endpoint."""
-    memory: bool = True
-    """Recall the shared memory before each speaker."""
-
-
 class RunRequest(_Body):
     question: Said
     mode: Mode = "debate"
+    team: TeamName | None = None
+    """A team by name (``GET /api/teams`` lists them); the server's configured team if absent."""
     settings: RunSettings = Field(default_factory=RunSettings)
     webhook: str | None = Field(
         default=None, max_length=2048, pattern=r"^https?://", json_schema_extra={"format": "uri"}

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel
 
-from common.errors import ConfigError
+from roundtable.common.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

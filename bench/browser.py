@@ -54,7 +54,7 @@ from typing import Any
 import yaml
 
 from bench.figures import DISK, Row, percentile, scratch_dir
-from conversations import TokenDelta
+from roundtable.transcripts import TokenDelta
 
 BENCH = "browser"
 PROBE_ENV = "BENCH_BROWSER_PROBE"
@@ -95,7 +95,7 @@ def install_probe() -> None:
     path = os.environ.get(PROBE_ENV)
     if not path:
         return
-    from agents.scripted import ScriptedChatCompletionClient
+    from roundtable.agents.scripted import ScriptedChatCompletionClient
 
     original = ScriptedChatCompletionClient.create_stream
     log = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives with the process
@@ -112,7 +112,7 @@ def install_probe() -> None:
 
     ScriptedChatCompletionClient.create_stream = create_stream  # type: ignore[method-assign]
 
-    from ui.render import ChainlitRenderer
+    from roundtable.ui.render import ChainlitRenderer
 
     draw = ChainlitRenderer._token
 

@@ -46,9 +46,9 @@ from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Documents, Embeddings, Metadata
 
 from bench.figures import Row, percentile, row
-from conversations.recall import message_id
-from memory import MemoryStore, MiniLMEmbedding
-from memory.store import ARCHIVE, conversation_collection
+from roundtable.conversations.recall import message_id
+from roundtable.memory import MemoryStore, MiniLMEmbedding
+from roundtable.memory.store import ARCHIVE, conversation_collection
 
 BENCH = "memory"
 SIZES = (1_000, 10_000, 100_000)

@@ -33,13 +33,13 @@ from dataclasses import dataclass
 
 from autogen_core.models import CreateResult, LLMMessage, SystemMessage, UserMessage
 
-from agents.llama_client import (
+from bench.figures import Row, row
+from roundtable.agents.llama_client import (
     EmbeddedModelSettings,
     LlamaChatClient,
     LlamaEngine,
     render_messages,
 )
-from bench.figures import Row, row
 
 BENCH = "model"
 N_CTX = 2048

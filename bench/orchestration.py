@@ -43,9 +43,9 @@ from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage
 from autogen_agentchat.teams import RoundRobinGroupChat, SelectorGroupChat
 from autogen_core.models import LLMMessage
 
-from agents import RoleCard, ScriptedChatCompletionClient, build_agent, load_roster
 from bench.figures import DISK, TMPFS, Row, paired_ratio, row, scratch_dir
-from conversations import Budget, Debate, Participant
+from roundtable.agents import RoleCard, ScriptedChatCompletionClient, build_agent, resolve_team
+from roundtable.conversations import Budget, Debate, Participant
 
 BENCH = "orchestration"
 REPEATS = {50: 5, 200: 3, 1000: 3}
@@ -119,6 +119,7 @@ async def roundtable(cards: list[RoleCard], n: int, folder: Path) -> Stamps:
     signal = threading.Event()
     stamps = Stamps()
     debate = Debate(
+        team=resolve_team(None).only([c.name for c in cards]),
         question=QUESTION,
         participants=[Participant(card=c, client=scripted(c.name, stamps, signal)) for c in cards],
         manager_client=ScriptedChatCompletionClient(fallback=manager_picks(), name="manager"),
@@ -214,7 +215,7 @@ class Sample:
 
 def measure(variants: list[Variant], repeats: dict[int, int]) -> dict[tuple[str, int], Sample]:
     """Every variant at every size, interleaved: one round runs each once, order rotated."""
-    cards = load_roster()
+    cards = resolve_team(None).roles
     samples = {(v.case, n): Sample() for v in variants for n in repeats}
     for round_ in range(max(repeats.values())):
         shift = round_ % len(variants)

@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents import EndpointSettings
 from bench.figures import DISK, Row, paired_ratio, row, scratch_dir
-from conversations.events import BranchEvent
-from conversations.panel import Panel, PanelSettings
-from conversations.runs import build_run
-from conversations.settings import load_settings
+from roundtable.agents import EndpointSettings
+from roundtable.conversations.options import RunOptions
+from roundtable.conversations.panel import Panel, PanelSettings
+from roundtable.conversations.runs import build_run
+from roundtable.conversations.settings import load_settings
+from roundtable.transcripts.events import BranchEvent
 from tests.support.chat_server import Reply, Request, running_chat_server
 
 BENCH = "panel"
@@ -80,7 +81,7 @@ async def one_run(url: str, folder: Path, width: int) -> Timing:
     run = build_run(
         settings,
         QUESTION,
-        mode="panel",
+        options=RunOptions(mode="panel"),
         transcript_path=folder / f"panel-{width}-{time.monotonic_ns()}.jsonl",
         panel=PanelSettings(max_concurrency=width),
     )

@@ -33,9 +33,9 @@ from autogen_agentchat.base import ChatAgent, Team
 from autogen_agentchat.conditions import MaxMessageTermination
 from autogen_agentchat.teams import RoundRobinGroupChat
 
-from agents import ScriptedChatCompletionClient, load_roster
 from bench.figures import DISK, TMPFS, Row, row, scratch_dir
-from conversations import (
+from roundtable.agents import ScriptedChatCompletionClient, resolve_team
+from roundtable.transcripts import (
     Event,
     Header,
     MemoryEvent,
@@ -47,8 +47,8 @@ from conversations import (
     Usage,
     load,
 )
-from conversations.events import now
-from conversations.transcript import DEFERRED_SYNC, encode
+from roundtable.transcripts.events import now
+from roundtable.transcripts.store import DEFERRED_SYNC, encode
 
 BENCH = "persistence"
 TURNS = (10, 100, 1000)
@@ -158,7 +158,7 @@ def append_turn_us(template: Path, turn: int) -> float:
 
 async def stock_team(turns: int) -> Team:
     """A stock round-robin team of assistant agents, run for ``turns`` turns, then stopped."""
-    cards = load_roster()
+    cards = resolve_team(None).roles
     agents: list[ChatAgent | Team] = [
         AssistantAgent(
             name=c.name,

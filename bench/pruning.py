@@ -18,9 +18,9 @@ from autogen_core.model_context import ChatCompletionContext, TokenLimitedChatCo
 from autogen_core.models import LLMMessage, UserMessage
 from autogen_core.tools import Tool, ToolSchema
 
-from agents import ScriptedChatCompletionClient
-from common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter
-from conversations.context import BudgetedContext
+from roundtable.agents import ScriptedChatCompletionClient
+from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter
+from roundtable.conversations.context import BudgetedContext
 
 WINDOW = 4096
 RESERVE = 256

@@ -3,6 +3,6 @@
 This package owns nothing else; it imports nothing from the rest of Roundtable.
 """
 
-from common.errors import ConfigError, InfraError, ModelError, RoundtableError
+from roundtable.common.errors import ConfigError, InfraError, ModelError, RoundtableError
 
 __all__ = ["ConfigError", "InfraError", "ModelError", "RoundtableError"]

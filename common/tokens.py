@@ -14,7 +14,7 @@ from typing import Protocol
 
 import tiktoken
 
-from common.errors import ConfigError
+from roundtable.common.errors import ConfigError
 
 PER_MESSAGE_OVERHEAD = 4
 """Tokens a chat template adds around each message (role markers, separators)."""

@@ -19,8 +19,8 @@ from typing import Any, Literal
 from autogen_core.models import LLMMessage, SystemMessage, UserMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from conversations.events import HUMAN, Conflict, MissingBranch, PlanStep
-from conversations.stage import INPUT_CHARS
+from roundtable.conversations.stage import INPUT_CHARS
+from roundtable.transcripts.events import HUMAN, Conflict, MissingBranch, PlanStep
 
 MAX_CONFLICTS = 3
 TOPIC_CHARS = 60
@@ -163,7 +163,9 @@ def answer_notes(
         lines.extend(_conflict_line(c, steps) for c in conflicts)
         sections.append("\n".join(lines))
     if not compared:
-        sections.append("The critic's comparison could not be read: disagreements may be unlisted.")
+        sections.append(
+            "The comparison of the branches could not be read: disagreements may be unlisted."
+        )
     if missing:
         lines = ["Missing from this answer:"]
         lines.extend(

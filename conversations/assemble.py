@@ -13,15 +13,15 @@ from pathlib import Path
 
 from autogen_core.models import ChatCompletionClient
 
-from agents import check_endpoint, exact_counter, load_roster, make_client
-from common.errors import ConfigError, InfraError
-from conversations import observe
-from conversations.budget import Budget
-from conversations.debate import Debate, Participant, check_question, new_conversation_id
-from conversations.recall import Recall, open_memory
-from conversations.settings import Settings
-from conversations.transcript import Transcript
-from memory import MemoryStore
+from roundtable.agents import Team, check_endpoint, exact_counter, make_client, resolve_team
+from roundtable.common.errors import ConfigError, InfraError
+from roundtable.conversations import observe
+from roundtable.conversations.budget import Budget
+from roundtable.conversations.debate import Debate, Participant, check_question, new_conversation_id
+from roundtable.conversations.recall import Recall, open_memory
+from roundtable.conversations.settings import Settings
+from roundtable.memory import MemoryStore
+from roundtable.transcripts.store import Transcript
 
 MANAGER_MAX_TOKENS = 60
 
@@ -30,6 +30,7 @@ def build_debate(
     settings: Settings,
     question: str,
     *,
+    team: Team | None = None,
     roles: Sequence[str] | None = None,
     budget: Budget | None = None,
     transcript_path: Path | None = None,
@@ -47,9 +48,8 @@ def build_debate(
     records its parent.
     """
     text = check_question(question)
-    if prior is not None and roles is None:
-        roles = [role.name for role in prior.header.roles]
-    cards = load_roster(settings.cards_dir, roles)
+    cast = choose_team(settings, team=team, roles=roles, prior=prior)
+    cards = cast.roles
     signal = stop_signal or threading.Event()
     participants: list[Participant] = []
     for card in cards:
@@ -105,6 +105,7 @@ def build_debate(
     path = transcript_path or settings.transcripts_dir / f"{conversation_id}.jsonl"
     window = settings.window_of(settings.endpoints["default"])
     return Debate(
+        team=cast,
         question=text,
         participants=participants,
         manager_client=manager_client,
@@ -119,10 +120,28 @@ def build_debate(
     )
 
 
-async def preflight(settings: Settings, roles: Sequence[str] | None = None) -> None:
-    """Check, in seconds, that every endpoint the debate will use answers."""
+def choose_team(
+    settings: Settings,
+    *,
+    team: Team | None = None,
+    roles: Sequence[str] | None = None,
+    prior: Transcript | None = None,
+) -> Team:
+    """The cast of a run: a continued or forked one keeps its transcript's team (the default
+    team's cards for a version-1 transcript); a new one takes ``team`` or the configured
+    team. ``roles`` keeps a subset."""
+    if prior is not None:
+        recorded = prior.header.team or resolve_team(None)
+        cast = recorded.only([r.name for r in prior.header.roles])
+        return cast.only(roles) if roles is not None else cast
+    cast = team or resolve_team(settings.team, settings.teams_dir)
+    return cast.only(roles)
+
+
+async def preflight(settings: Settings, team: Team) -> None:
+    """Check, in seconds, that every endpoint the run will use answers."""
     names = {settings.manager_endpoint}
-    for role in roles or [c.name for c in load_roster(settings.cards_dir)]:
+    for role in team.roster:
         names.add(settings.endpoint_for(role)[0])
     for name in sorted(names):
         await check_endpoint(settings.endpoints[name], name)

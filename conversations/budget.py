@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from conversations.events import StopCode
+from roundtable.transcripts.events import StopCode
 
 
 class Budget(BaseModel):
@@ -39,13 +39,15 @@ class Tally:
 
 
 def stop_reason(
-    budget: Budget, tally: Tally, *, accepted: bool, user_stop: str | None
+    budget: Budget, tally: Tally, *, accepted: str | None, user_stop: str | None
 ) -> tuple[StopCode, str] | None:
-    """Whether to stop now, as (code, reason), or None to go on. Checked between turns."""
+    """Whether to stop now, as (code, reason), or None to go on. Checked between turns.
+
+    ``accepted`` says who accepted what, when the verdict-giver has accepted."""
     if user_stop is not None:
         return "user_stop", user_stop
-    if accepted:
-        return "accepted", "the critic accepted the writer's answer"
+    if accepted is not None:
+        return "accepted", accepted
     if tally.consecutive_errors >= budget.max_consecutive_errors:
         return "error", f"{tally.consecutive_errors} turns in a row failed"
     if tally.agent_turns >= budget.max_turns:

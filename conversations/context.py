@@ -36,10 +36,10 @@ from autogen_core.models import (
 )
 from pydantic import Field
 
-from common.errors import ConfigError
-from common.tokens import PER_MESSAGE_OVERHEAD, TokenCounter
-from conversations.events import HUMAN
-from conversations.pruning import ELLIPSIS, PruneResult, prune, shrink
+from roundtable.common.errors import ConfigError
+from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TokenCounter
+from roundtable.conversations.pruning import ELLIPSIS, PruneResult, prune, shrink
+from roundtable.transcripts.events import HUMAN
 
 MARKER_SOURCE = "manager"
 MARKER = "({n} earlier turns were pruned from this prompt; they remain in shared memory.)"

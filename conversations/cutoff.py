@@ -27,7 +27,7 @@ from autogen_core.models import (
 )
 from autogen_core.tools import Tool, ToolSchema
 
-from common.errors import ModelError
+from roundtable.common.errors import ModelError
 
 STOP_GRACE_S = 0.5
 """How long a reply may go on after the soft stop before it is cut: a client that honours the

@@ -27,7 +27,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar
 
-from autogen_agentchat.base import ChatAgent, TaskResult, Team
+from autogen_agentchat.base import ChatAgent, TaskResult
+from autogen_agentchat.base import Team as AgentTeam
 from autogen_agentchat.messages import (
     BaseAgentEvent,
     BaseChatMessage,
@@ -38,14 +39,23 @@ from autogen_agentchat.messages import (
 from autogen_agentchat.teams import SelectorGroupChat
 from autogen_core.models import AssistantMessage, ChatCompletionClient, LLMMessage, UserMessage
 
-from agents import RoleCard, build_agent, call_scope, parse_verdict
-from common.errors import ConfigError, InfraError, ModelError, RoundtableError
-from common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter, TokenCounter
-from conversations import observe
-from conversations.budget import Budget, Tally, budget_warnings, lateness, stop_reason
-from conversations.context import SMOLLM2_EXACT_MARGIN, BudgetedContext, Margin, PruneReport
-from conversations.cutoff import STOP_GRACE_S, Cutoff, guard
-from conversations.events import (
+from roundtable.agents import RoleCard, Team, build_agent, call_scope, parse_verdict
+from roundtable.common.errors import ConfigError, InfraError, ModelError, RoundtableError
+from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter, TokenCounter
+from roundtable.conversations import observe
+from roundtable.conversations.budget import Budget, Tally, budget_warnings, lateness, stop_reason
+from roundtable.conversations.context import (
+    SMOLLM2_EXACT_MARGIN,
+    BudgetedContext,
+    Margin,
+    PruneReport,
+)
+from roundtable.conversations.cutoff import STOP_GRACE_S, Cutoff, guard
+from roundtable.conversations.ledger import MANAGER, Ledger, Price
+from roundtable.conversations.pruning import prune
+from roundtable.conversations.recall import Recall, as_event_hits, memory_block
+from roundtable.conversations.selection import PICK_MAX_TOKENS, Decision, Floor, choose
+from roundtable.transcripts.events import (
     HUMAN,
     BranchEvent,
     ErrorEvent,
@@ -67,11 +77,7 @@ from conversations.events import (
     Usage,
     now,
 )
-from conversations.ledger import MANAGER, Ledger, Price
-from conversations.pruning import prune
-from conversations.recall import Recall, as_event_hits, memory_block
-from conversations.selection import PICK_MAX_TOKENS, Decision, Floor, choose
-from conversations.transcript import Transcript, TranscriptWriter
+from roundtable.transcripts.store import Transcript, TranscriptWriter
 
 MAX_QUESTION_CHARS = 20_000
 PICK_HISTORY = 6
@@ -167,6 +173,7 @@ class Debate:
     def __init__(
         self,
         *,
+        team: Team,
         question: str,
         participants: Sequence[Participant],
         manager_client: ChatCompletionClient | None,
@@ -222,6 +229,7 @@ class Debate:
                 max_turns=self.budget.max_turns,
                 context_window=context_window,
                 parent=parent,
+                team=team,
             )
         self._transcript_path = transcript_path
         self._writer: TranscriptWriter | None = None
@@ -231,6 +239,9 @@ class Debate:
             roster=[p.card.name for p in participants],
             descriptions={p.card.name: p.card.description for p in participants},
             turns_left=self.budget.max_turns,
+            opener=team.holder("opens"),
+            reviewer=team.holder("gives_verdict"),
+            answerer=team.holder("answers"),
         )
         self._tally = Tally()
         self._ledger = Ledger(
@@ -259,7 +270,8 @@ class Debate:
         self._pruned: dict[str, set[int]] = {p.card.name: set() for p in participants}
         """Seqs of messages pruned from each agent's prompt (they are recalled, not shown)."""
         self._decision: Decision | None = None
-        self._accepted = False
+        self._accepted: str | None = None
+        """Who accepted what, once the verdict-giver has accepted: the run then stops."""
         self._counter: TokenCounter = counter or TiktokenCounter()
         self._window = context_window
         self._contexts = {p.card.name: self._context_for(p) for p in participants}
@@ -271,9 +283,9 @@ class Debate:
             for p in participants
         ]
         self._manager = guard(manager_client, self._cutoff) if manager_client else None
-        team: list[ChatAgent | Team] = list(self._agents)
+        members: list[ChatAgent | AgentTeam] = list(self._agents)
         self._team = SelectorGroupChat(
-            team,
+            members,
             model_client=manager_client or participants[0].client,
             selector_func=self._select,
             max_turns=1,
@@ -704,7 +716,11 @@ class Debate:
             interrupted=interrupted,
         )
         self._floor.last_verdict = verdict
-        self._accepted = verdict == "ACCEPT" and previous_agent == "writer"
+        answerer = self._floor.answerer
+        # Without an answerer in the team, the verdict-giver accepts whatever was said last.
+        if verdict == "ACCEPT" and answerer in (None, previous_agent):
+            what = f"the {previous_agent}'s answer" if previous_agent else "the answer"
+            self._accepted = f"the {speaker} accepted {what}"
         self._floor.excluded.clear()
         self._tally.agent_turns += 1
         self._tally.tokens += usage.total

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from conversations.events import LedgerRow, Usage
+from roundtable.transcripts.events import LedgerRow, Usage
 
 MANAGER = "manager"
 

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol, get_args
 
-from common.errors import ConfigError
-from conversations.events import LiveEvent, Mode
+from roundtable.common.errors import ConfigError
+from roundtable.transcripts.events import LiveEvent, Mode
 
 MODES: tuple[Mode, ...] = get_args(Mode)
 DEFAULT_MODE: Mode = "debate"

@@ -40,8 +40,9 @@ from autogen_agentchat.messages import BaseChatMessage
 from autogen_core.models import ChatCompletionClient, RequestUsage
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.errors import ConfigError
-from conversations.aggregate import (
+from roundtable.agents import Team
+from roundtable.common.errors import ConfigError
+from roundtable.conversations.aggregate import (
     COMPARE_MAX_TOKENS,
     ComparisonRefused,
     answer_notes,
@@ -51,16 +52,37 @@ from conversations.aggregate import (
     parse_comparison,
     synthesis_ask,
 )
-from conversations.budget import Budget
-from conversations.cutoff import Cutoff, guard
-from conversations.debate import (
+from roundtable.conversations.budget import Budget
+from roundtable.conversations.cutoff import Cutoff, guard
+from roundtable.conversations.debate import (
     Interjection,
     Participant,
     check_question,
     describe_failure,
     new_conversation_id,
 )
-from conversations.events import (
+from roundtable.conversations.ledger import MANAGER, Price
+from roundtable.conversations.modes import Run
+from roundtable.conversations.plan import (
+    PLAN_MAX_TOKENS,
+    PlanRefused,
+    check_plan,
+    parse_plan,
+    plan_prompt,
+    plan_schema,
+    raw_steps,
+)
+from roundtable.conversations.recall import Recall
+from roundtable.conversations.stage import (
+    Recorder,
+    Spoken,
+    header_for,
+    spoken,
+    stop_at_boundary,
+    task_messages,
+)
+from roundtable.conversations.tools import Toolbox
+from roundtable.transcripts.events import (
     HUMAN,
     AggregateEvent,
     BranchEvent,
@@ -77,30 +99,7 @@ from conversations.events import (
     StopCode,
     Usage,
 )
-from conversations.ledger import MANAGER, Price
-from conversations.modes import Run
-from conversations.plan import (
-    PLAN_MAX_TOKENS,
-    PlanRefused,
-    check_plan,
-    parse_plan,
-    plan_prompt,
-    plan_schema,
-    raw_steps,
-)
-from conversations.recall import Recall
-from conversations.stage import (
-    Recorder,
-    Spoken,
-    header_for,
-    spoken,
-    stop_at_boundary,
-    task_messages,
-)
-from conversations.tools import Toolbox
-from conversations.transcript import Transcript, load
-
-REQUIRED_ROLES = ("critic", "writer")
+from roundtable.transcripts.store import Transcript, load
 
 Fallback = Callable[[Transcript], Run]
 """Builds the run that takes over a transcript whose plan was refused (a continuing debate)."""
@@ -153,6 +152,7 @@ class Panel:
     def __init__(
         self,
         *,
+        team: Team,
         question: str,
         participants: Sequence[Participant],
         manager_client: ChatCompletionClient | None,
@@ -170,13 +170,10 @@ class Panel:
     ) -> None:
         """``lanes`` maps a role to its lane (default: its endpoint's name); ``limits`` caps
         the branches running at once in a lane (default ``settings.max_concurrency``)."""
-        names = [p.card.name for p in participants]
-        lacking = [role for role in REQUIRED_ROLES if role not in names]
-        if lacking:
-            raise ConfigError(
-                f"a panel needs the {' and the '.join(lacking)} to compare and answer; "
-                f"roles given: {', '.join(names) or 'none'}"
-            )
+        team.require("panel")
+        self._reviewer = team.holder("gives_verdict") or ""
+        self._answerer = team.holder("answers") or ""
+        self._planner = team.holder("plans")
         self.question = check_question(question)
         self.participants = {p.card.name: p for p in participants}
         self.manager_client = manager_client
@@ -198,7 +195,12 @@ class Panel:
         self._record = Recorder(
             transcript_path,
             header_for(
-                self.conversation_id, self.question, participants, self.budget, context_window
+                self.conversation_id,
+                self.question,
+                participants,
+                self.budget,
+                context_window,
+                team=team,
             ),
             recall=recall,
             prices=prices,
@@ -209,7 +211,10 @@ class Panel:
         self._user_stop: str | None = None
         self._started = 0.0
         self._cutoff = Cutoff()
-        self._manager = guard(manager_client, self._cutoff) if manager_client else None
+        planner = self.participants[self._planner].client if self._planner else manager_client
+        self._manager = guard(planner, self._cutoff) if planner else None
+        self._plan_by = self._planner or MANAGER
+        """Who writes the plan (the ledger line, the events' speaker)."""
 
     # -- what the person can do while it runs -----------------------------------------------
 
@@ -306,9 +311,9 @@ class Panel:
             except Exception as exc:  # the manager's model failing is model misbehaviour
                 refused = f"the manager's model failed: {describe_failure(exc)[1]}"
             else:
-                record.charge(MANAGER, usage, time.monotonic() - began, calls=attempt)
+                record.charge(self._plan_by, usage, time.monotonic() - began, calls=attempt)
                 independent = sum(1 for s in steps if not s.depends_on)
-                record.log("plan", agent=MANAGER, steps=len(steps), independent=independent)
+                record.log("plan", agent=self._plan_by, steps=len(steps), independent=independent)
                 yield record.commit(
                     PlanEvent(
                         **record.stamp(turn=0),
@@ -323,19 +328,19 @@ class Panel:
                     )
                 )
                 return
-            record.log("plan_refused", agent=MANAGER, attempt=attempt, reason=refused)
+            record.log("plan_refused", agent=self._plan_by, attempt=attempt, reason=refused)
             if attempt < attempts:
                 yield record.commit(
                     ErrorEvent(
                         **record.stamp(turn=0),
                         family="model",
-                        speaker=MANAGER,
+                        speaker=self._plan_by,
                         message=f"plan refused: {refused}"[:2000],
                         attempt=attempt,
                     )
                 )
         if attempts:
-            record.charge(MANAGER, usage, time.monotonic() - began, calls=attempts)
+            record.charge(self._plan_by, usage, time.monotonic() - began, calls=attempts)
         instead = "; falling back to a debate" if self._fallback is not None else ""
         yield record.commit(
             PlanEvent(
@@ -562,7 +567,7 @@ class Panel:
         """The critic's attempts: refusals as error events, then its message and the
         conflicts with their usage (nothing more when every attempt was refused)."""
         record = self._record
-        critic = self.participants["critic"]
+        critic = self.participants[self._reviewer]
         ids = [o.step.id for o in answered]
         prompt = compare_prompt(
             self.question, [(o.step, o.text) for o in answered], critic.card.instructions
@@ -591,20 +596,20 @@ class Panel:
             else:
                 took = time.monotonic() - began
                 summary = describe_conflicts(conflicts, [o.step for o in answered])
-                yield record.message("critic", summary, usage=usage, latency_s=took)
+                yield record.message(self._reviewer, summary, usage=usage, latency_s=took)
                 yield conflicts, usage
                 return
-            record.log("compare_refused", agent="critic", attempt=attempt, reason=problem)
+            record.log("compare_refused", agent=self._reviewer, attempt=attempt, reason=problem)
             yield record.commit(
                 ErrorEvent(
                     **record.stamp(turn=record.turn + 1),
                     family=family,
-                    speaker="critic",
+                    speaker=self._reviewer,
                     message=f"comparison refused: {problem}"[:2000],
                     attempt=attempt,
                 )
             )
-        record.charge("critic", usage, time.monotonic() - began, calls=attempts)
+        record.charge(self._reviewer, usage, time.monotonic() - began, calls=attempts)
 
     async def _write(
         self,
@@ -619,16 +624,16 @@ class Panel:
         record = self._record
         inputs = [(o.step.role, f"[{o.step.id}] {o.step.question}\n{o.text}") for o in answered]
         if critic_text is not None:
-            inputs.append(("critic", critic_text))
+            inputs.append((self._reviewer, critic_text))
         inputs.extend((HUMAN, note) for note in self._notes)
         task = task_messages(self.question, inputs=inputs, ask=synthesis_ask(conflicts, missing))
-        reply = await self._timed(self.participants["writer"], task)
+        reply = await self._timed(self.participants[self._answerer], task)
         if isinstance(reply, Failure):
             yield record.commit(
                 ErrorEvent(
                     **record.stamp(turn=record.turn + 1),
                     family=reply.family,
-                    speaker="writer",
+                    speaker=self._answerer,
                     message=reply.message,
                 )
             )
@@ -637,12 +642,13 @@ class Panel:
             else:
                 yield record.stop(
                     "error",
-                    f"the writer failed ({reply.message[:300]}); the branches' answers are above",
+                    f"the {self._answerer} failed ({reply.message[:300]}); "
+                    "the branches' answers are above",
                 )
             return
         notes = answer_notes(conflicts, missing, steps, compared=compared)
         yield record.message(
-            "writer",
+            self._answerer,
             f"{reply.text}\n\n{notes}" if notes else reply.text,
             usage=reply.usage,
             latency_s=reply.latency_s,
@@ -652,9 +658,9 @@ class Panel:
         told = f"{len(answered)} of {len(steps)} branches"
         if missing:
             gaps = ", ".join(f"{m.branch} ({m.status})" for m in missing)
-            reason = f"the writer answered from {told}; missing: {gaps}"
+            reason = f"the {self._answerer} answered from {told}; missing: {gaps}"
         else:
-            reason = f"the writer answered from all {len(steps)} branches"
+            reason = f"the {self._answerer} answered from all {len(steps)} branches"
         if conflicts:
             reason += f"; {len(conflicts)} disagreement(s) stated"
         yield record.stop(code, reason)

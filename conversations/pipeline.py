@@ -1,7 +1,8 @@
-"""The ``pipeline`` mode: researcher -> analyst -> critic -> writer, each building on the last.
+"""The ``pipeline`` mode: the team's roles in its pipeline order, each building on the last.
 
-A fixed plan (recorded as a ``plan`` event before any work) runs the run's roles in roster
-order. Each stage is one ``branch`` start and end around the role's streamed reply, with every
+A fixed plan (recorded as a ``plan`` event before any work) runs the run's roles in the
+team's pipeline order.
+Each stage is one ``branch`` start and end around the role's streamed reply, with every
 earlier stage's answer in its prompt and its card's tools run first. A stage that fails (the
 model raised, or gave nothing) stops the run at once, and the stop event says which stage
 failed, why, and which stages did not run. What the person types is committed between stages
@@ -23,18 +24,30 @@ from typing import Literal
 
 from autogen_agentchat.messages import BaseChatMessage
 
-from agents import parse_verdict
-from common.errors import ConfigError, ModelError
-from conversations.budget import Budget, lateness
-from conversations.cutoff import STOP_GRACE_S, Cutoff
-from conversations.debate import (
+from roundtable.agents import Team, parse_verdict
+from roundtable.common.errors import ConfigError, ModelError
+from roundtable.conversations.budget import Budget, lateness
+from roundtable.conversations.cutoff import STOP_GRACE_S, Cutoff
+from roundtable.conversations.debate import (
     Interjection,
     Participant,
     check_question,
     describe_failure,
     new_conversation_id,
 )
-from conversations.events import (
+from roundtable.conversations.ledger import MANAGER, Price
+from roundtable.conversations.plan import fixed_steps
+from roundtable.conversations.recall import Recall
+from roundtable.conversations.stage import (
+    Recorder,
+    Spoken,
+    header_for,
+    speak,
+    stop_at_boundary,
+    task_messages,
+)
+from roundtable.conversations.tools import Toolbox
+from roundtable.transcripts.events import (
     HUMAN,
     BranchEvent,
     BranchStatus,
@@ -45,18 +58,6 @@ from conversations.events import (
     StopEvent,
     TokenDelta,
 )
-from conversations.ledger import MANAGER, Price
-from conversations.plan import fixed_steps
-from conversations.recall import Recall
-from conversations.stage import (
-    Recorder,
-    Spoken,
-    header_for,
-    speak,
-    stop_at_boundary,
-    task_messages,
-)
-from conversations.tools import Toolbox
 
 
 class Pipeline:
@@ -65,6 +66,7 @@ class Pipeline:
     def __init__(
         self,
         *,
+        team: Team,
         question: str,
         participants: Sequence[Participant],
         transcript_path: Path,
@@ -78,7 +80,8 @@ class Pipeline:
         if not participants:
             raise ConfigError("a pipeline needs at least one role")
         self.question = check_question(question)
-        self.participants = {p.card.name: p for p in participants}
+        by_name = {p.card.name: p for p in participants}
+        self.participants = {name: by_name[name] for name in team.pipeline_order if name in by_name}
         self.stop_signal = stop_signal
         self.budget = budget or Budget()
         self.conversation_id = conversation_id or new_conversation_id()
@@ -90,7 +93,12 @@ class Pipeline:
         self._record = Recorder(
             transcript_path,
             header_for(
-                self.conversation_id, self.question, participants, self.budget, context_window
+                self.conversation_id,
+                self.question,
+                list(self.participants.values()),
+                self.budget,
+                context_window,
+                team=team,
             ),
             recall=recall,
             prices=prices,

@@ -24,9 +24,9 @@ from typing import Annotated, Any, Literal
 from autogen_core.models import LLMMessage, SystemMessage, UserMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from agents import RoleCard
-from common.errors import ConfigError
-from conversations.events import HUMAN, PlanStep
+from roundtable.agents import RoleCard
+from roundtable.common.errors import ConfigError
+from roundtable.transcripts.events import HUMAN, PlanStep
 
 MAX_STEPS = 4
 STEP_IDS: tuple[str, ...] = tuple(f"q{n}" for n in range(1, MAX_STEPS + 1))
@@ -146,8 +146,8 @@ def plan_prompt(
             "sub-questions that can be answered separately, and give each to a role that "
             f"covers what it needs.\nRoles:\n{roles}\nNeeds:\n{needs}\n"
             "depends_on lists the earlier sub-questions whose answers a sub-question needs; "
-            "leave it empty when it can be answered on its own. Afterwards the critic "
-            "compares the answers and the writer answers the person.\n"
+            "leave it empty when it can be answered on its own. Afterwards the answers are "
+            "compared and one answer is written for the person.\n"
             'Answer in JSON: {"q1": {"role": ..., "needs": ..., "question": ..., '
             '"depends_on": []}, "q2": {...} or null, "q3": ..., "q4": ...}'
         )
@@ -263,20 +263,11 @@ def fixed_steps(cards: Sequence[RoleCard]) -> list[PlanStep]:
                 id=f"s{number}",
                 role=card.name,
                 needs=need[card.name],
-                question=STAGE_TASKS.get(card.name, "Build on the team's work so far."),
+                question=card.stage_task,
                 depends_on=[f"s{number - 1}"] if number > 1 else [],
             )
         )
     return steps
-
-
-STAGE_TASKS: dict[str, str] = {
-    "researcher": "Gather the facts, figures and examples the question needs.",
-    "analyst": "Weigh the researcher's facts: benefits, costs and the trade-off.",
-    "critic": "Check the facts and the analysis for gaps and errors.",
-    "writer": "Write the final answer, using the facts, the analysis and the critic's points.",
-}
-"""What each pipeline stage is asked, on top of its card's instructions."""
 
 
 assert tuple(Plan.model_fields) == STEP_IDS, "Plan's fields must be the step ids"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from conversations.events import MemoryHit, MessageEvent
-from memory import EmbeddingSettings, Hit, MemoryStore, make_embedding_function
+from roundtable.memory import EmbeddingSettings, Hit, MemoryStore, make_embedding_function
+from roundtable.transcripts.events import MemoryHit, MessageEvent
 
 QUERY_TURNS = 2
 QUERY_CHARS = 1200

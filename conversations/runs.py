@@ -1,5 +1,6 @@
 """The composition root of a run of any mode: ``build_run(settings, question, mode=...)``.
 
+The team is chosen once (``assemble.choose_team``) and checked against the mode.
 ``debate`` is ``assemble.build_debate`` unchanged. ``pipeline`` and ``panel`` take their
 participants, manager, budget, stop signal and transcript path from ``build_debate`` too, so
 which endpoint, model and client each role gets is decided in exactly one place; the debate
@@ -19,16 +20,18 @@ from pathlib import Path
 
 from autogen_core.models import ChatCompletionClient
 
-from conversations.assemble import build_debate
-from conversations.budget import Budget
-from conversations.debate import Debate, Participant
-from conversations.modes import Mode, Run
-from conversations.panel import Panel, PanelSettings
-from conversations.pipeline import Pipeline
-from conversations.recall import Recall
-from conversations.settings import Settings
-from conversations.transcript import Transcript
-from memory import MemoryStore
+from roundtable.agents import Team
+from roundtable.conversations.assemble import build_debate
+from roundtable.conversations.budget import Budget
+from roundtable.conversations.debate import Debate, Participant
+from roundtable.conversations.modes import Run
+from roundtable.conversations.options import RunOptions
+from roundtable.conversations.panel import Panel, PanelSettings
+from roundtable.conversations.pipeline import Pipeline
+from roundtable.conversations.recall import Recall
+from roundtable.conversations.settings import Settings
+from roundtable.memory import MemoryStore
+from roundtable.transcripts.store import Transcript
 
 EMBEDDED_LANE = "(embedded model)"
 """The one lane of every embedded endpoint (a name no TOML endpoint is likely to take)."""
@@ -37,9 +40,9 @@ EMBEDDED_LANE = "(embedded model)"
 def build_run(
     settings: Settings,
     question: str,
+    options: RunOptions | None = None,
     *,
-    mode: Mode = "debate",
-    roles: Sequence[str] | None = None,
+    team: Team | None = None,
     budget: Budget | None = None,
     transcript_path: Path | None = None,
     clients: dict[str, ChatCompletionClient] | None = None,
@@ -48,12 +51,24 @@ def build_run(
     memory: MemoryStore | None = None,
     panel: PanelSettings | None = None,
 ) -> Run:
-    """A ready run of ``mode`` on the configured models, or on the given ``clients``."""
+    """A ready run as ``options`` say, on the configured models or on the given ``clients``.
+
+    ``team`` is a team the caller loaded from a file (it wins over ``options.team``); a team
+    that cannot run the mode (a panel with no verdict-giver, say) is refused here; ``budget``
+    replaces the configured budget (``options.max_turns`` still applies)."""
+    options = options or RunOptions()
+    mode = options.mode
+    if budget is not None:
+        settings = settings.model_copy(update={"budget": budget})
+    ready = options.apply(settings, team=team)
+    settings, cast, budget = ready.settings, ready.team, ready.budget
+    memory = memory if ready.memory else None
+    panel = panel or settings.panel
     if mode == "debate":
         return build_debate(
             settings,
             question,
-            roles=roles,
+            team=cast,
             budget=budget,
             transcript_path=transcript_path,
             clients=clients,
@@ -64,7 +79,7 @@ def build_run(
     base = build_debate(
         settings,
         question,
-        roles=roles,
+        team=cast,
         budget=budget,
         transcript_path=transcript_path,
         clients=clients,
@@ -80,6 +95,7 @@ def build_run(
     window = base.header.context_window
     if mode == "pipeline":
         return Pipeline(
+            team=cast,
             question=base.question,
             participants=participants,
             transcript_path=base.transcript_path,
@@ -89,13 +105,13 @@ def build_run(
             conversation_id=base.conversation_id,
             recall=recall,
         )
-    panel = panel or PanelSettings()
     lanes, limits = panel_lanes(settings, participants, panel, given=clients is not None)
 
     def fallback(transcript: Transcript) -> Debate:
         return build_debate(
             settings,
             question,
+            team=cast,
             budget=base.budget,
             clients={p.card.name: p.client for p in participants},
             manager_client=base.manager_client,
@@ -105,6 +121,7 @@ def build_run(
         )
 
     return Panel(
+        team=cast,
         question=base.question,
         participants=participants,
         manager_client=base.manager_client,

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from autogen_core.models import ChatCompletionClient, LLMMessage, SystemMessage, UserMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from conversations.events import HUMAN, Method, Usage
+from roundtable.transcripts.events import HUMAN, Method, Usage
 
 REASON_CHARS = 160
 PICK_MAX_TOKENS = 60
@@ -52,13 +52,19 @@ class Floor:
     speakers: list[str] = field(default_factory=list)
     """Every committed speaker so far, the person included, oldest first."""
     last_verdict: Literal["ACCEPT", "REVISE"] | None = None
-    """The critic's verdict, when the critic spoke last."""
+    """The reviewer's verdict, when the reviewer spoke last."""
     turns_left: int = 8
     tokens_left_ratio: float = 1.0
     requested: str | None = None
     """A role the person asked to answer next (``/ask critic ...``)."""
     excluded: set[str] = field(default_factory=set)
     """Roles that may not speak next (e.g. one whose last call failed)."""
+    opener: str | None = None
+    """The role that opens a new question (the team's ``opens`` flag)."""
+    reviewer: str | None = None
+    """The role whose verdicts accept or revise (``gives_verdict``)."""
+    answerer: str | None = None
+    """The role that writes the answer (``answers``)."""
 
     @property
     def last_speaker(self) -> str | None:
@@ -97,19 +103,23 @@ def rule_pick(floor: Floor) -> Decision | None:
             return Decision(candidates=candidates, speaker=name, method="rule", reason=reason)
         return None
 
-    if floor.last_agent is None:
-        return rule("researcher", "the researcher opens a new question")
-    if floor.last_agent == "writer" and floor.agent_spoke_since_human():
-        return rule("critic", "the critic reviews the writer's answer")
-    if floor.last_verdict == "ACCEPT" and floor.last_speaker == "critic":
-        return rule("writer", "the critic accepted the team's reasoning, so the writer answers")
+    opener, reviewer, answerer = floor.opener, floor.reviewer, floor.answerer
+    if floor.last_agent is None and opener is not None:
+        return rule(opener, f"the {opener} opens a new question")
+    spoke = floor.agent_spoke_since_human()
+    if reviewer is not None and answerer is not None and floor.last_agent == answerer and spoke:
+        return rule(reviewer, f"the {reviewer} reviews the {answerer}'s answer")
+    if answerer is not None and floor.last_verdict == "ACCEPT" and floor.last_speaker == reviewer:
+        return rule(
+            answerer, f"the {reviewer} accepted the team's reasoning, so the {answerer} answers"
+        )
     nearly_spent = floor.turns_left <= 2 or floor.tokens_left_ratio <= 0.15
-    writer_answered = floor.last_agent == "writer" or (
-        len(floor.speakers) >= 2 and floor.speakers[-2:] == ["writer", "critic"]
+    answered = floor.last_agent == answerer or (
+        len(floor.speakers) >= 2 and floor.speakers[-2:] == [answerer, reviewer]
     )
-    if nearly_spent and not writer_answered:
+    if answerer is not None and nearly_spent and not answered:
         left = f"{floor.turns_left} turn{'s' if floor.turns_left != 1 else ''} left"
-        return rule("writer", f"the budget is nearly spent ({left}), so the writer answers")
+        return rule(answerer, f"the budget is nearly spent ({left}), so the {answerer} answers")
     return None
 
 

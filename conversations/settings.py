@@ -20,6 +20,7 @@ An example ``roundtable.toml`` that sends the critic to a local Ollama::
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,12 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from agents import ROLE_NAMES, EndpointSettings
-from agents.llama_client import EmbeddedModelSettings
-from common.errors import ConfigError
-from conversations.budget import Budget
-from conversations.panel import PanelSettings
-from conversations.recall import MemorySettings
+from roundtable.agents import DEFAULT_TEAM, SAFE_NAME, EndpointSettings
+from roundtable.agents.llama_client import EmbeddedModelSettings
+from roundtable.common.errors import ConfigError
+from roundtable.conversations.budget import Budget
+from roundtable.conversations.panel import PanelSettings
+from roundtable.conversations.recall import MemorySettings
 
 
 def default_data_dir() -> Path:
@@ -59,7 +60,11 @@ class Settings(BaseSettings):
     roles: dict[str, str] = Field(default_factory=dict)
     """Role name -> endpoint name, for roles that do not use ``default``."""
     manager_endpoint: str = "default"
-    cards_dir: Path | None = None
+    team: str = DEFAULT_TEAM
+    """The team of new runs: a name (the user's ``teams_dir``, then the shipped teams) or a
+    path to a team file."""
+    teams_dir: Path | None = None
+    """A folder of the user's own team files (``NAME.yaml``)."""
     embedded: EmbeddedModelSettings = Field(default_factory=EmbeddedModelSettings)
     budget: Budget = Field(default_factory=Budget)
     memory: MemorySettings = Field(default_factory=MemorySettings)
@@ -76,8 +81,8 @@ class Settings(BaseSettings):
         if "default" not in self.endpoints:  # naming other endpoints keeps the embedded default
             self.endpoints = {"default": EndpointSettings(), **self.endpoints}
         for role, endpoint in self.roles.items():
-            if role not in ROLE_NAMES:
-                raise ValueError(f"roles: unknown role {role!r}; known: {', '.join(ROLE_NAMES)}")
+            if re.fullmatch(SAFE_NAME, role) is None:
+                raise ValueError(f"roles: {role!r} is not a role name")
             if endpoint not in self.endpoints:
                 raise ValueError(f"roles.{role}: no endpoint named {endpoint!r}")
         if self.manager_endpoint not in self.endpoints:
@@ -128,9 +133,13 @@ class _TomlSource(PydanticBaseSettingsSource):
             return {}
         try:
             with path.open("rb") as handle:
-                return tomllib.load(handle)
+                data = tomllib.load(handle)
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"settings file {path}: {exc}") from exc
+        for name, instead in RETIRED.items():
+            if name in data:
+                raise ConfigError(f"settings file {path}: {instead}")
+        return data
 
 
 def config_path() -> Path | None:
@@ -146,8 +155,18 @@ def config_path() -> Path | None:
     return candidate if candidate.is_file() else None
 
 
+RETIRED = {
+    "cards_dir": "cards_dir is replaced by team: put your role cards in a team file "
+    "(`roundtable teams show default` prints one to start from) and set team to its path",
+}
+"""Settings that existed once, with what to do instead (a silent no-op would mislead)."""
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Read settings once; a mistake is one ConfigError line naming the setting."""
+    for name, instead in RETIRED.items():
+        if f"ROUNDTABLE_{name.upper()}" in os.environ:
+            raise ConfigError(f"ROUNDTABLE_{name.upper()}: {instead}")
     try:
         return Settings(**overrides)
     except ValidationError as exc:

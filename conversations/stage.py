@@ -24,13 +24,16 @@ from autogen_agentchat.base import Response
 from autogen_agentchat.messages import BaseChatMessage, ModelClientStreamingChunkEvent, TextMessage
 from autogen_core import CancellationToken
 
-from agents import build_agent
-from common.errors import ModelError
-from conversations import observe
-from conversations.budget import Budget
-from conversations.cutoff import Cutoff, guard
-from conversations.debate import Participant
-from conversations.events import (
+from roundtable.agents import Team, build_agent
+from roundtable.common.errors import ModelError
+from roundtable.conversations import observe
+from roundtable.conversations.budget import Budget
+from roundtable.conversations.cutoff import Cutoff, guard
+from roundtable.conversations.debate import Participant
+from roundtable.conversations.ledger import Ledger, Price
+from roundtable.conversations.recall import Recall, as_event_hits, message_id
+from roundtable.conversations.tools import ToolResult
+from roundtable.transcripts.events import (
     HUMAN,
     Event,
     Header,
@@ -43,10 +46,7 @@ from conversations.events import (
     Usage,
     now,
 )
-from conversations.ledger import Ledger, Price
-from conversations.recall import Recall, as_event_hits, message_id
-from conversations.tools import ToolResult
-from conversations.transcript import TranscriptWriter
+from roundtable.transcripts.store import TranscriptWriter
 
 INPUT_CHARS = 1500
 """An earlier answer is cut to this in a later prompt: prompts stay small on a small model."""
@@ -76,6 +76,8 @@ def header_for(
     participants: Sequence[Participant],
     budget: Budget,
     context_window: int,
+    *,
+    team: Team | None = None,
 ) -> Header:
     """The same header a debate writes."""
     return Header(
@@ -94,6 +96,7 @@ def header_for(
         ],
         max_turns=budget.max_turns,
         context_window=context_window,
+        team=team,
     )
 
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agents import RoleCard
-from conversations.recall import Recall, memory_block
-from memory import Hit
+from roundtable.agents import RoleCard
+from roundtable.conversations.recall import Recall, memory_block
+from roundtable.memory import Hit
 
 SEARCH_MEMORY = "search_memory"
 

@@ -5,16 +5,16 @@ registers the offline MiniLM embedding function with ChromaDB, so collections th
 be opened.
 """
 
-from memory.embedding import (
+from roundtable.memory.embedding import (
     MODEL_SHA256,
     TOKENIZER_SHA256,
     EmbeddingSettings,
     MiniLMEmbedding,
     make_embedding_function,
 )
-from memory.hits import Hit, Kind, MemoryStats
-from memory.passages import Passage, split_passages
-from memory.store import MemoryStore
+from roundtable.memory.hits import Hit, Kind, MemoryStats
+from roundtable.memory.passages import Passage, split_passages
+from roundtable.memory.store import MemoryStore
 
 __all__ = [
     "MODEL_SHA256",

@@ -23,7 +23,7 @@ from chromadb.api.types import Documents, Embeddable, EmbeddingFunction
 from chromadb.config import Settings
 from chromadb.errors import ChromaError, NotFoundError
 
-from common.errors import ConfigError, InfraError
+from roundtable.common.errors import ConfigError, InfraError
 
 LOCK_FILE = "roundtable-memory.lock"
 # Settings of remote embedding functions that do not change the vectors they return.

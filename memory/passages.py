@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from common.errors import ConfigError
+from roundtable.common.errors import ConfigError
 
 TokenCounter = Callable[[str], int]
 

@@ -34,8 +34,8 @@ from typing import Any, TypeVar, cast
 from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Documents, EmbeddingFunction, Metadata
 
-from common.errors import ConfigError, InfraError
-from memory.backend import (
+from roundtable.common.errors import ConfigError, InfraError
+from roundtable.memory.backend import (
     DirectoryLock,
     close_client,
     connect,
@@ -43,9 +43,9 @@ from memory.backend import (
     open_collection,
     open_embedded,
 )
-from memory.embedding import MiniLMEmbedding
-from memory.hits import Hit, Kind, MemoryStats, merge_hits
-from memory.passages import (
+from roundtable.memory.embedding import MiniLMEmbedding
+from roundtable.memory.hits import Hit, Kind, MemoryStats, merge_hits
+from roundtable.memory.passages import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_TOKENS,
     Passage,

@@ -16,10 +16,11 @@ import httpx
 import pytest
 import yaml
 
-from agents import EndpointSettings
-from api import ApiSettings
-from api.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, verify
-from conversations import Budget, Settings, load, load_settings
+from roundtable.agents import EndpointSettings
+from roundtable.api import ApiSettings
+from roundtable.api.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, verify
+from roundtable.conversations import Budget, Settings, load_settings
+from roundtable.transcripts import load
 from tests.support.api_server import (
     AUTH,
     SECRET,
@@ -155,8 +156,8 @@ def test_without_a_configured_token_the_api_refuses_everyone(tmp_path: Path) -> 
 
 
 def test_a_short_token_is_a_configuration_error() -> None:
-    from api import load_api_settings
-    from common.errors import ConfigError
+    from roundtable.api import load_api_settings
+    from roundtable.common.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"ROUNDTABLE_API_TOKEN: .*at least 16"):
         load_api_settings(api_token="short")
@@ -370,8 +371,8 @@ def test_webhooks_need_a_secret(tmp_path: Path) -> None:
 
 
 def test_the_allow_list_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from api import load_api_settings
-    from common.errors import ConfigError
+    from roundtable.api import load_api_settings
+    from roundtable.common.errors import ConfigError
 
     monkeypatch.setenv("ROUNDTABLE_WEBHOOK_ALLOW", "127.0.0.1:9000, Hooks.Example.org:443")
     assert load_api_settings().webhook_allow == ["127.0.0.1:9000", "hooks.example.org:443"]
@@ -381,9 +382,9 @@ def test_the_allow_list_is_read_from_the_environment(monkeypatch: pytest.MonkeyP
 
 
 async def test_a_server_shutdown_stops_api_runs_with_a_stated_reason(tmp_path: Path) -> None:
-    from api.registry import RunRegistry
-    from api.schemas import RunRequest
-    from api.starting import build_api_run
+    from roundtable.api.registry import RunRegistry
+    from roundtable.api.schemas import RunRequest
+    from roundtable.api.starting import build_api_run
 
     slow = {**DEBATE, "chunk_delay": 0.05, "defaults": {**DEBATE["defaults"], "critic": "REVISE"}}
     settings = settings_for(tmp_path, slow, max_turns=30)

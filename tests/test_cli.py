@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-GOLDEN = Path(__file__).parent / "golden" / "debate-v1.jsonl"
+GOLDEN = Path(__file__).parent / "golden" / "debate-v2.jsonl"
 ROUNDTABLE = str(Path(sys.executable).with_name("roundtable"))
 
 
@@ -42,18 +42,31 @@ def test_an_empty_question() -> None:
     assert_one_line_error(run("ask", "   "), 2, "the question is empty")
 
 
-def test_an_unknown_role_in_a_card(tmp_path: Path) -> None:
-    (tmp_path / "judge.yaml").write_text(
-        "name: judge\ndescription: judges everything fairly\ninstructions: be fair always\n"
+def test_a_team_file_with_two_verdict_givers(tmp_path: Path) -> None:
+    role = "  - name: {0}\n    description: the {0} of the team\n    instructions: be the {0}\n"
+    team = tmp_path / "mine.yaml"
+    team.write_text(
+        "name: mine\nroles:\n"
+        + role.format("judge")
+        + "    gives_verdict: true\n"
+        + role.format("jury")
+        + "    gives_verdict: true\n"
     )
-    result = run("ask", "Why?", env={"ROUNDTABLE_CARDS_DIR": str(tmp_path)})
-    assert_one_line_error(result, 2, str(tmp_path / "judge.yaml"), "unknown role 'judge'")
+    result = run("ask", "Why?", "--team", str(team))
+    assert_one_line_error(
+        result, 2, f"{team}:10: field 'roles.1.gives_verdict'", "only one role may have"
+    )
 
 
-def test_a_card_that_does_not_parse(tmp_path: Path) -> None:
-    (tmp_path / "critic.yaml").write_text("name: critic\ndescription: [unclosed\n")
+def test_a_team_file_that_does_not_parse(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("name: bad\nroles: [unclosed\n")
+    result = run("ask", "Why?", "--team", str(tmp_path / "bad.yaml"))
+    assert_one_line_error(result, 2, "bad.yaml:3", "not valid YAML")
+
+
+def test_the_retired_cards_folder_says_what_replaced_it(tmp_path: Path) -> None:
     result = run("ask", "Why?", env={"ROUNDTABLE_CARDS_DIR": str(tmp_path)})
-    assert_one_line_error(result, 2, "critic.yaml", "not valid YAML")
+    assert_one_line_error(result, 2, "ROUNDTABLE_CARDS_DIR", "replaced by team")
 
 
 def test_a_missing_model_file(tmp_path: Path) -> None:
@@ -145,11 +158,11 @@ def test_replay_speed_must_be_positive(speed: str) -> None:
 
 
 def test_ui_passes_host_and_port_to_the_ui_launcher(monkeypatch: pytest.MonkeyPatch) -> None:
-    from conversations import cli
+    from roundtable.terminal import cli
 
     calls: list[list[str]] = []
     monkeypatch.setattr(cli.subprocess, "call", lambda argv: calls.append(argv) or 0)
     assert cli.main(["ui", "--port", "8123", "--host", "127.0.0.1"]) == 0
     assert cli.main(["ui"]) == 0
-    assert calls[0][1:] == ["-m", "ui", "--host=127.0.0.1", "--port=8123"]
-    assert calls[1][1:] == ["-m", "ui"]
+    assert calls[0][1:] == ["-m", "roundtable.ui", "--host=127.0.0.1", "--port=8123"]
+    assert calls[1][1:] == ["-m", "roundtable.ui"]

@@ -16,17 +16,17 @@ from autogen_core.models import AssistantMessage, LLMMessage, SystemMessage, Use
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from agents import ScriptedChatCompletionClient
-from common.errors import ConfigError
-from common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter
-from conversations.context import (
+from roundtable.agents import ScriptedChatCompletionClient
+from roundtable.common.errors import ConfigError
+from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter
+from roundtable.conversations.context import (
     MARKER,
     SMOLLM2_EXACT_MARGIN,
     SMOLLM2_MARGIN,
     BudgetedContext,
     Margin,
 )
-from conversations.pruning import ELLIPSIS
+from roundtable.conversations.pruning import ELLIPSIS
 
 HUMAN = "human"
 SYSTEM = "You are the analyst."
@@ -437,13 +437,13 @@ WORST_RATIO = {  # SmolLM2 tokens / cl100k tokens, as measured, rounded up to 0.
 
 @pytest.fixture(scope="module")
 def engine() -> Any:
-    from agents.llama_client import EmbeddedModelSettings, LlamaEngine
+    from roundtable.agents.llama_client import EmbeddedModelSettings, LlamaEngine
 
     return LlamaEngine.load(EmbeddedModelSettings())
 
 
 def real_prompt_tokens(engine: Any, sent: list[LLMMessage]) -> int:
-    from agents.llama_client import render_messages
+    from roundtable.agents.llama_client import render_messages
 
     return len(engine.prompt_tokens(render_messages([SystemMessage(content=SYSTEM), *sent])))
 

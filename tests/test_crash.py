@@ -33,28 +33,26 @@ from typing import Any
 import pytest
 import yaml
 
-from agents import EndpointSettings
-from common.errors import InfraError
-from conversations import (
+from roundtable.agents import EndpointSettings
+from roundtable.common.errors import InfraError
+from roundtable.conversations import Budget, Settings, build_debate
+from roundtable.conversations.recall import MemorySettings
+from roundtable.transcripts import (
     HUMAN,
-    Budget,
     Event,
     MessageEvent,
-    Settings,
     StopEvent,
     TornTailWarning,
     Transcript,
     TranscriptError,
     TranscriptWriter,
-    build_debate,
     load,
 )
-from conversations.recall import MemorySettings
-from conversations.transcript import encode
+from roundtable.transcripts.store import encode
 from tests.support.debates import collect, pick, scripted_debate
 
 ROUNDTABLE = Path(sys.executable).with_name("roundtable")
-GOLDEN = Path(__file__).parent / "golden" / "debate-v1.jsonl"
+GOLDEN = Path(__file__).parent / "golden" / "debate-v2.jsonl"
 ROLES = ("researcher", "analyst", "critic", "writer")
 MAX_TURNS = 8
 KILLS = 22
@@ -140,7 +138,7 @@ def cli_child(arguments: list[str], env: dict[str, str], out: str) -> None:
     os.environ.clear()
     os.environ.update(env)
     sys.stdout = sys.stderr = open(out, "w", buffering=1, encoding="utf-8")  # noqa: SIM115
-    from conversations.cli import main
+    from roundtable.terminal.cli import main
 
     sys.exit(main(arguments))
 
@@ -153,7 +151,7 @@ class ForkedRun:
     """
 
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["conversations.cli"])
+    context.set_forkserver_preload(["roundtable.terminal.cli"])
 
     def __init__(self, transcript: Path, env: dict[str, str], out: Path) -> None:
         self._proc = self.context.Process(

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from common.errors import ConfigError, InfraError
-from conversations import (
+from roundtable.common.errors import ConfigError, InfraError
+from roundtable.conversations import Budget
+from roundtable.transcripts import (
     HUMAN,
-    Budget,
     ErrorEvent,
     Header,
     MessageEvent,

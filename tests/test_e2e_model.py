@@ -15,16 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from conversations import (
+from roundtable.conversations import Budget, build_debate, load_settings
+from roundtable.transcripts import (
     HUMAN,
-    Budget,
     MessageEvent,
     SelectionEvent,
     StopEvent,
     TokenDelta,
-    build_debate,
     load,
-    load_settings,
 )
 
 pytestmark = pytest.mark.model

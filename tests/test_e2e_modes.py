@@ -12,9 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from conversations import MessageEvent, StopEvent, TokenDelta, load, load_settings, replay
-from conversations.events import AggregateEvent, BranchEvent, PlanEvent
-from conversations.runs import build_run
+from roundtable.conversations import RunOptions, load_settings
+from roundtable.conversations.runs import build_run
+from roundtable.transcripts import (
+    MessageEvent,
+    StopEvent,
+    TokenDelta,
+    load,
+    replay,
+)
+from roundtable.transcripts.events import AggregateEvent, BranchEvent, PlanEvent
 from tests.support.runs import collect
 
 pytestmark = pytest.mark.model
@@ -26,7 +33,9 @@ async def test_a_panel_on_the_embedded_model_plans_runs_its_branches_and_answers
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "panel.jsonl"
-    run = build_run(load_settings(), QUESTION, mode="panel", transcript_path=path)
+    run = build_run(
+        load_settings(), QUESTION, options=RunOptions(mode="panel"), transcript_path=path
+    )
     events = await collect(run)
 
     plan = next(e for e in events if isinstance(e, PlanEvent))
@@ -56,7 +65,9 @@ async def test_a_panel_on_the_embedded_model_plans_runs_its_branches_and_answers
 @pytest.mark.timeout(600)
 async def test_a_pipeline_on_the_embedded_model_runs_every_stage(tmp_path: Path) -> None:
     path = tmp_path / "pipeline.jsonl"
-    run = build_run(load_settings(), QUESTION, mode="pipeline", transcript_path=path)
+    run = build_run(
+        load_settings(), QUESTION, options=RunOptions(mode="pipeline"), transcript_path=path
+    )
     events = await collect(run)
 
     speakers = [e.speaker for e in events if isinstance(e, MessageEvent)]

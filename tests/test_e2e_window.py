@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from conversations import HUMAN, ErrorEvent, MemoryEvent, MessageEvent, PruneEvent, StopEvent, load
+from roundtable.transcripts import (
+    HUMAN,
+    ErrorEvent,
+    MemoryEvent,
+    MessageEvent,
+    PruneEvent,
+    StopEvent,
+    load,
+)
 
 pytestmark = pytest.mark.model
 ROUNDTABLE = str(Path(sys.executable).with_name("roundtable"))

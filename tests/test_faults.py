@@ -28,14 +28,14 @@ from typing import Any
 import pytest
 from autogen_core.models import CreateResult, UserMessage
 
-from agents.endpoints import EndpointSettings
-from agents.openai_client import OpenAIEndpointClient
-from agents.ratelimit import forget_limiters
-from agents.resilience import EndpointFault
-from common.errors import InfraError
-from conversations import Budget, Debate, build_debate
-from conversations.events import HUMAN, ErrorEvent, MessageEvent, StopEvent, TokenDelta
-from conversations.settings import Settings
+from roundtable.agents.endpoints import EndpointSettings
+from roundtable.agents.openai_client import OpenAIEndpointClient
+from roundtable.agents.ratelimit import forget_limiters
+from roundtable.agents.resilience import EndpointFault
+from roundtable.common.errors import InfraError
+from roundtable.conversations import Budget, Debate, build_debate
+from roundtable.conversations.settings import Settings
+from roundtable.transcripts.events import HUMAN, ErrorEvent, MessageEvent, StopEvent, TokenDelta
 from tests.support.chat_server import ChatServer, Reply, Request, running_chat_server
 
 pytestmark = pytest.mark.timeout(240)

@@ -28,14 +28,14 @@ from autogen_core.models import (
 from autogen_core.tools import ToolSchema
 from pydantic import BaseModel, Field
 
-from agents.llama_client import (
+from roundtable.agents.llama_client import (
     WORKER_THREAD_NAME,
     EmbeddedModelSettings,
     LlamaChatClient,
     LlamaEngine,
     render_messages,
 )
-from common.errors import ConfigError, ModelError
+from roundtable.common.errors import ConfigError, ModelError
 
 F = TypeVar("F", bound=Callable[..., Any])
 NAMES = ("researcher", "analyst", "critic", "writer")

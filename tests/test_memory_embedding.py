@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.errors import ConfigError
-from memory import (
+from roundtable.common.errors import ConfigError
+from roundtable.memory import (
     MODEL_SHA256,
     TOKENIZER_SHA256,
     EmbeddingSettings,
     MiniLMEmbedding,
     make_embedding_function,
 )
-from memory.embedding import TOKENIZER_PATH, default_model_path, file_sha256
+from roundtable.memory.embedding import TOKENIZER_PATH, default_model_path, file_sha256
 
 
 @pytest.fixture(scope="module")

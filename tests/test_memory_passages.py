@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memory import split_passages
-from memory.passages import estimate_tokens
+from roundtable.memory import split_passages
+from roundtable.memory.passages import estimate_tokens
 
 
 def test_paragraphs_are_packed_and_headings_start_passages() -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from common.errors import InfraError
-from memory import MemoryStats, MemoryStore
+from roundtable.common.errors import InfraError
+from roundtable.memory import MemoryStats, MemoryStore
 
 
 def _chroma_binary() -> str | None:

@@ -16,9 +16,9 @@ import pytest
 from chromadb.api.types import Documents, Embeddable, EmbeddingFunction, Embeddings
 from chromadb.config import Settings
 
-from common.errors import ConfigError, InfraError
-from memory import Hit, MemoryStats, MemoryStore, MiniLMEmbedding
-from memory.store import ARCHIVE, DOCUMENTS
+from roundtable.common.errors import ConfigError, InfraError
+from roundtable.memory import Hit, MemoryStats, MemoryStore, MiniLMEmbedding
+from roundtable.memory.store import ARCHIVE, DOCUMENTS
 
 REPO = Path(__file__).resolve().parent.parent
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -532,8 +532,8 @@ def test_same_name_with_another_model_hash_is_refused(tmp_path: Path) -> None:
 def test_a_second_process_gets_infra_error_at_once(store: MemoryStore, tmp_path: Path) -> None:
     script = (
         "import sys, time\n"
-        "from memory import MemoryStore\n"
-        "from common.errors import InfraError\n"
+        "from roundtable.memory import MemoryStore\n"
+        "from roundtable.common.errors import InfraError\n"
         "start = time.monotonic()\n"
         "try:\n"
         "    MemoryStore(sys.argv[1])\n"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conversations import Budget
-from conversations.observe import LOGGER, JsonFormatter, Redactor
+from roundtable.conversations import Budget
+from roundtable.conversations.observe import LOGGER, JsonFormatter, Redactor
 from tests.support.debates import collect, pick, scripted_debate
 
 SECRET = "sk-live-0123456789abcdef"

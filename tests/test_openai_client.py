@@ -22,15 +22,15 @@ from autogen_core.models import (
 )
 from pydantic import BaseModel, SecretStr
 
-from agents.endpoints import EndpointSettings
-from agents.openai_client import (
+from roundtable.agents.endpoints import EndpointSettings
+from roundtable.agents.openai_client import (
     EndpointStatusError,
     OpenAIEndpointClient,
     check_reachable,
     with_speaker_names,
 )
-from common.errors import ConfigError, InfraError, ModelError
-from common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter
+from roundtable.common.errors import ConfigError, InfraError, ModelError
+from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter
 from tests.support.chat_server import ChatServer, Reply, running_chat_server, word_pieces
 
 pytestmark = pytest.mark.timeout(30)
@@ -438,7 +438,7 @@ async def test_the_stock_stream_is_not_closed_by_aclose(server: ChatServer) -> N
     fixed it and our own loop could go."""
     from autogen_ext.models.openai import OpenAIChatCompletionClient
 
-    from agents.openai_client import endpoint_model_info
+    from roundtable.agents.openai_client import endpoint_model_info
 
     server.enqueue(Reply(LONG_REPLY, chunk_delay=0.05))
     stock = OpenAIChatCompletionClient(

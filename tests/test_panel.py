@@ -12,29 +12,28 @@ from typing import Any
 
 import pytest
 
-from agents import EndpointSettings
-from common.errors import ConfigError, ModelError
-from conversations import (
+from roundtable.agents import EndpointSettings, resolve_team
+from roundtable.common.errors import ConfigError, ModelError
+from roundtable.conversations import Debate, RunOptions, load_settings
+from roundtable.conversations.cutoff import STOP_GRACE_S
+from roundtable.conversations.panel import Panel, PanelSettings
+from roundtable.conversations.pipeline import Pipeline
+from roundtable.conversations.runs import EMBEDDED_LANE, build_run, panel_lanes
+from roundtable.memory import MemoryStore
+from roundtable.terminal import TerminalRenderer
+from roundtable.transcripts import (
     HUMAN,
-    Debate,
     ErrorEvent,
     Header,
     MemoryEvent,
     MessageEvent,
     SelectionEvent,
     StopEvent,
-    TerminalRenderer,
     TokenDelta,
     load,
-    load_settings,
     replay,
 )
-from conversations.cutoff import STOP_GRACE_S
-from conversations.events import AggregateEvent, BranchEvent, PlanEvent
-from conversations.panel import Panel, PanelSettings
-from conversations.pipeline import Pipeline
-from conversations.runs import EMBEDDED_LANE, build_run, panel_lanes
-from memory import MemoryStore
+from roundtable.transcripts.events import AggregateEvent, BranchEvent, PlanEvent
 from tests.support.chat_server import Reply, Request, running_chat_server
 from tests.support.debates import pick
 from tests.support.runs import (
@@ -313,7 +312,7 @@ async def test_an_unreadable_comparison_is_retried_then_the_answer_says_so(tmp_p
     assert not aggregate.compared and aggregate.conflicts == []
     answer = [e for e in events if isinstance(e, MessageEvent)][-1]
     assert answer.content.endswith(
-        "The critic's comparison could not be read: disagreements may be unlisted."
+        "The comparison of the branches could not be read: disagreements may be unlisted."
     )
     assert len(clients["critic"].calls) == 2
 
@@ -454,10 +453,12 @@ async def test_what_the_person_types_reaches_the_branches(tmp_path: Path) -> Non
         panel.interject("x", ask="critic")
 
 
-def test_a_panel_needs_the_critic_and_the_writer(tmp_path: Path) -> None:
+def test_a_panel_needs_a_verdict_giver_and_an_answerer(tmp_path: Path) -> None:
+    team = resolve_team(None).only(["researcher", "analyst", "critic"])
     clients = scripted_clients({}, roles=["researcher", "analyst", "critic"])
-    with pytest.raises(ConfigError, match="a panel needs the writer to compare and answer"):
+    with pytest.raises(ConfigError, match="cannot run a panel: no role has answers: true"):
         Panel(
+            team=team,
             question=QUESTION,
             participants=participants(clients),
             manager_client=None,
@@ -507,7 +508,7 @@ async def test_four_independent_branches_overlap_on_a_real_http_endpoint(tmp_pat
         run = build_run(
             endpoint_settings(server.url),
             QUESTION,
-            mode="panel",
+            options=RunOptions(mode="panel"),
             transcript_path=tmp_path / "t.jsonl",
         )
         assert isinstance(run, Panel)
@@ -533,7 +534,7 @@ async def test_an_endpoints_lane_bounds_the_branches_running_at_once(tmp_path: P
         run = build_run(
             endpoint_settings(server.url),
             QUESTION,
-            mode="panel",
+            options=RunOptions(mode="panel"),
             transcript_path=tmp_path / "t.jsonl",
             panel=PanelSettings(max_concurrency=2),
         )
@@ -557,7 +558,7 @@ def test_build_run_makes_each_mode_on_the_same_clients(tmp_path: Path) -> None:
         mode: build_run(
             settings,
             QUESTION,
-            mode=mode,
+            options=RunOptions(mode=mode),
             clients=dict(clients),
             manager_client=manager,
             transcript_path=tmp_path / f"{mode}.jsonl",
@@ -650,9 +651,10 @@ async def test_stop_ends_a_stalled_branch_after_the_grace(tmp_path: Path) -> Non
 async def test_a_fork_keeps_each_branch_pointing_at_its_answer(tmp_path: Path) -> None:
     """A fork renumbers what it copies (a stop in the middle is left out): a branch's pointer
     to its answer must follow the answer to its new number."""
-    from agents import ScriptedChatCompletionClient
-    from conversations import Budget, build_debate, save
-    from conversations.events import now
+    from roundtable.agents import ScriptedChatCompletionClient
+    from roundtable.conversations import Budget, build_debate
+    from roundtable.transcripts import save
+    from roundtable.transcripts.events import now
     from tests.support.runs import scripted_clients
 
     WRITER_PICK = '{"speaker": "writer", "reason": "r"}'

@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
-from common.errors import ConfigError, ModelError
-from conversations import (
+from roundtable.common.errors import ConfigError, ModelError
+from roundtable.conversations import Budget
+from roundtable.conversations.cutoff import STOP_GRACE_S
+from roundtable.memory import MemoryStore
+from roundtable.transcripts import (
     HUMAN,
-    Budget,
     Header,
     MemoryEvent,
     MessageEvent,
@@ -20,9 +22,7 @@ from conversations import (
     TokenDelta,
     load,
 )
-from conversations.cutoff import STOP_GRACE_S
-from conversations.events import BranchEvent, PlanEvent
-from memory import MemoryStore
+from roundtable.transcripts.events import BranchEvent, PlanEvent
 from tests.support.runs import QUESTION, collect, scripted_pipeline
 from tests.support.stalls import stall, timed_run
 

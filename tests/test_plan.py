@@ -6,9 +6,8 @@ import json
 
 import pytest
 
-from agents import load_roster
-from conversations.events import PlanStep
-from conversations.plan import (
+from roundtable.agents import resolve_team
+from roundtable.conversations.plan import (
     Plan,
     PlanRefused,
     check_plan,
@@ -18,9 +17,10 @@ from conversations.plan import (
     plan_prompt,
     plan_schema,
 )
+from roundtable.transcripts.events import PlanStep
 from tests.support.runs import plan, step
 
-CARDS = load_roster()
+CARDS = resolve_team(None).roles
 
 
 def checked(reply: str) -> list[PlanStep]:
@@ -196,7 +196,7 @@ def test_the_prompt_lists_roles_with_what_they_cover_and_any_refusal() -> None:
 
 
 def test_the_pipeline_plan_is_the_roster_in_order() -> None:
-    steps = fixed_steps(load_roster(None, ["writer", "researcher"]))
+    steps = fixed_steps(resolve_team(None).only(["writer", "researcher"]).roles)
     assert [(s.id, s.role, s.needs, s.depends_on) for s in steps] == [
         ("s1", "researcher", "research", []),
         ("s2", "writer", "writing", ["s1"]),

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conversations.pruning import ELLIPSIS, PruneResult, prune, shrink
+from roundtable.conversations.pruning import ELLIPSIS, PruneResult, prune, shrink
 
 
 def words(text: str) -> int:

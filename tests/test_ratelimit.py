@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from autogen_core.models import UserMessage
 
-from agents.endpoints import EndpointSettings
-from agents.openai_client import OpenAIEndpointClient
-from agents.ratelimit import EndpointLimiter, forget_limiters, limiter_for
+from roundtable.agents.endpoints import EndpointSettings
+from roundtable.agents.openai_client import OpenAIEndpointClient
+from roundtable.agents.ratelimit import EndpointLimiter, forget_limiters, limiter_for
 from tests.support.chat_server import Reply, running_chat_server
 
 pytestmark = pytest.mark.timeout(30)

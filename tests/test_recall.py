@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from conversations import Budget, MemoryEvent, MessageEvent, load
-from conversations.recall import MemorySettings, memory_block, message_id
-from memory import Hit, MemoryStore
+from roundtable.conversations import Budget
+from roundtable.conversations.recall import MemorySettings, memory_block, message_id
+from roundtable.memory import Hit, MemoryStore
+from roundtable.transcripts import MemoryEvent, MessageEvent, load
 from tests.support.debates import collect, pick, scripted_debate
 
 ROUNDTABLE = str(Path(sys.executable).with_name("roundtable"))

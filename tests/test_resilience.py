@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from autogen_core.models import CreateResult, UserMessage
 
-from agents.endpoints import EndpointSettings
-from agents.openai_client import EndpointStatusError, OpenAIEndpointClient
-from agents.ratelimit import forget_limiters
-from agents.resilience import (
+from roundtable.agents.endpoints import EndpointSettings
+from roundtable.agents.openai_client import EndpointStatusError, OpenAIEndpointClient
+from roundtable.agents.ratelimit import forget_limiters
+from roundtable.agents.resilience import (
     CallKey,
     EndpointFault,
     RetryPolicy,
@@ -29,7 +29,7 @@ from agents.resilience import (
     retryable_status,
     retrying,
 )
-from common.errors import ConfigError, InfraError, ModelError
+from roundtable.common.errors import ConfigError, InfraError, ModelError
 from tests.support.chat_server import ChatServer, Reply, running_chat_server
 
 pytestmark = pytest.mark.timeout(30)

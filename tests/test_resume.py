@@ -7,7 +7,13 @@ from pathlib import Path
 
 from autogen_core.models import AssistantMessage, UserMessage
 
-from conversations import HUMAN, Budget, MessageEvent, StopEvent, load
+from roundtable.conversations import Budget
+from roundtable.transcripts import (
+    HUMAN,
+    MessageEvent,
+    StopEvent,
+    load,
+)
 from tests.support.debates import collect, scripted_debate
 
 GOLDEN = Path(__file__).parent / "golden" / "debate-v1.jsonl"

@@ -28,24 +28,22 @@ from typing import Any
 import pytest
 from autogen_core.models import LLMMessage
 
-from agents import ScriptedChatCompletionClient, load_roster
-from common.errors import ConfigError, InfraError, ModelError
-from conversations import (
+from roundtable.agents import ScriptedChatCompletionClient, resolve_team
+from roundtable.common.errors import ConfigError, InfraError, ModelError
+from roundtable.conversations import Budget, Debate, Participant
+from roundtable.conversations.cutoff import STOP_GRACE_S
+from roundtable.transcripts import (
     HUMAN,
-    Budget,
-    Debate,
     ErrorEvent,
     Event,
     Header,
     LiveEvent,
     MessageEvent,
-    Participant,
     SelectionEvent,
     StopEvent,
     TokenDelta,
     load,
 )
-from conversations.cutoff import STOP_GRACE_S
 from tests.support.debates import collect, pick, scripted_debate
 from tests.support.stalls import stall, timed_run
 
@@ -55,7 +53,7 @@ SEED = 1000
 RUN_LIMIT_S = 60.0
 """No run may take longer (with no delays anywhere, one takes well under a second alone)."""
 ROSTER = ("researcher", "analyst", "critic", "writer")
-CARDS = {card.name: card for card in load_roster(None)}
+CARDS = {card.name: card for card in resolve_team(None).roles}
 
 Reply = Callable[[Sequence[LLMMessage]], str]
 
@@ -135,6 +133,7 @@ def setup(index: int, folder: Path) -> tuple[Debate, dict[str, Any]]:
     budget = Budget(max_turns=rng.randint(2, 6))
     signal = threading.Event()
     debate = Debate(
+        team=resolve_team(None).only(roles),
         question="Should our city ban private cars downtown?",
         participants=[
             Participant(

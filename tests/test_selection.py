@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents import ScriptedChatCompletionClient
-from conversations import HUMAN, Floor, choose
-from conversations.selection import allowed, fallback_pick, pick_schema, rule_pick
+from roundtable.agents import ScriptedChatCompletionClient
+from roundtable.conversations import Floor, choose
+from roundtable.conversations.selection import allowed, fallback_pick, pick_schema, rule_pick
+from roundtable.transcripts import HUMAN
 from tests.support.debates import pick
 
 ROSTER = ["researcher", "analyst", "critic", "writer"]
@@ -18,7 +19,13 @@ DESCRIPTIONS = {name: f"the {name}" for name in ROSTER}
 
 
 def floor(speakers: list[str], **kw: object) -> Floor:
-    return Floor(roster=list(ROSTER), descriptions=DESCRIPTIONS, speakers=speakers, **kw)  # type: ignore[arg-type]
+    flags = {"opener": "researcher", "reviewer": "critic", "answerer": "writer"}
+    return Floor(
+        roster=list(ROSTER),
+        descriptions=DESCRIPTIONS,
+        speakers=speakers,
+        **{**flags, **kw},  # type: ignore[arg-type]
+    )
 
 
 @pytest.mark.parametrize(
@@ -48,6 +55,42 @@ def test_rules(speakers: list[str], extra: dict[str, object], expected: tuple[st
     assert decision is not None
     assert (decision.speaker, decision.reason) == expected
     assert decision.method == "rule"
+
+
+def test_the_rules_follow_the_flags_whatever_the_names() -> None:
+    names = ["economist", "lawyer", "sceptic"]
+    flags = {"opener": "economist", "reviewer": "sceptic", "answerer": "lawyer"}
+
+    def at(speakers: list[str], **kw: object) -> tuple[str, str] | None:
+        state = Floor(
+            roster=names,
+            descriptions={n: n for n in names},
+            speakers=speakers,
+            **{**flags, **kw},  # type: ignore[arg-type]
+        )
+        decision = rule_pick(state)
+        return (decision.speaker, decision.reason) if decision else None
+
+    assert at([HUMAN]) == ("economist", "the economist opens a new question")
+    assert at([HUMAN, "economist", "lawyer"]) == (
+        "sceptic",
+        "the sceptic reviews the lawyer's answer",
+    )
+    assert at([HUMAN, "lawyer", "sceptic"], last_verdict="ACCEPT") == (
+        "lawyer",
+        "the sceptic accepted the team's reasoning, so the lawyer answers",
+    )
+    assert at([HUMAN], opener=None) is None  # no opener: the manager's model chooses
+
+
+def test_a_team_without_flags_has_no_rules_but_the_persons_ask() -> None:
+    bare = Floor(roster=["a", "b"], descriptions={"a": "a", "b": "b"}, speakers=[HUMAN])
+    assert rule_pick(bare) is None
+    bare.turns_left = 1
+    assert rule_pick(bare) is None
+    bare.requested = "b"
+    decision = rule_pick(bare)
+    assert decision is not None and decision.speaker == "b"
 
 
 def test_no_rule_applies_mid_debate() -> None:

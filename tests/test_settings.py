@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from common.errors import ConfigError
-from conversations import load_settings
+from roundtable.common.errors import ConfigError
+from roundtable.conversations import load_settings
 
 
 def test_defaults_need_no_configuration(data_dir: Path) -> None:
@@ -48,7 +48,8 @@ def test_a_toml_file_per_role_endpoints_and_env_overrides(
     ("toml", "needle"),
     [
         ('[roles]\ncritic = "nowhere"\n', "no endpoint named 'nowhere'"),
-        ('[roles]\njudge = "default"\n', "unknown role 'judge'"),
+        ('[roles]\n"Big Judge" = "default"\n', "'Big Judge' is not a role name"),
+        ('cards_dir = "/tmp"\n', "cards_dir is replaced by team"),
         ("surprise = 1\n", "surprise"),
         ("[budget\n", "settings file"),
     ],

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conversations import (
+from roundtable.transcripts import (
     SCHEMA_VERSION,
     MessageEvent,
     StopEvent,
@@ -19,14 +19,17 @@ from conversations import (
     replay,
     save,
 )
-from conversations.events import ErrorEvent, MemoryEvent
+from roundtable.transcripts.events import ErrorEvent, MemoryEvent
 
-GOLDEN = Path(__file__).parent / "golden" / "debate-v1.jsonl"
+GOLDEN = Path(__file__).parent / "golden" / "debate-v2.jsonl"
+GOLDEN_V1 = Path(__file__).parent / "golden" / "debate-v1.jsonl"
 
 
-def test_the_golden_transcript_pins_the_format() -> None:
-    transcript = load(GOLDEN)
-    assert transcript.header.schema_version == SCHEMA_VERSION == 1
+@pytest.mark.parametrize("path", [GOLDEN, GOLDEN_V1], ids=["v2", "v1"])
+def test_the_golden_transcript_pins_the_format(path: Path) -> None:
+    transcript = load(path)
+    assert SCHEMA_VERSION == 2
+    assert transcript.header.schema_version == (2 if path == GOLDEN else 1)
     assert [(e.kind, getattr(e, "speaker", None)) for e in transcript.events] == [
         ("message", "human"),
         ("selection", "researcher"),
@@ -67,6 +70,14 @@ def test_the_golden_transcript_pins_the_format() -> None:
     error = transcript.events[5]
     assert isinstance(error, ErrorEvent)
     assert error.message == "manager pick refused: 'judge' is not one of analyst, critic, writer"
+
+
+def test_a_version_2_header_records_the_team_and_version_1_is_upgraded() -> None:
+    team = load(GOLDEN).header.team
+    assert team is not None and team.name == "default"
+    assert team.roster == ["researcher", "analyst", "critic", "writer"]
+    assert team.card("critic").gives_verdict and team.card("writer").answers
+    assert load(GOLDEN_V1).header.team is None  # the upgrade step: no cards were recorded
 
 
 def test_save_load_save_is_byte_identical(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser
 
-from conversations import HUMAN, MessageEvent, load
+from roundtable.transcripts import HUMAN, MessageEvent, load
 from tests.browser.harness import ChatPage, UIServer, scripted_env, start_server
 from tests.support.api_server import AUTH, TOKEN
 

@@ -13,7 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from conversations import HUMAN, MessageEvent, SelectionEvent, load
+from roundtable.transcripts import (
+    HUMAN,
+    MessageEvent,
+    SelectionEvent,
+    load,
+)
 from tests.browser.harness import AGENT, USER, ChatPage
 
 pytest_plugins = ["tests.browser.fixtures"]

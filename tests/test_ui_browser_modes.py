@@ -15,7 +15,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from conversations import AggregateEvent, BranchEvent, PlanEvent, load
+from roundtable.transcripts import (
+    AggregateEvent,
+    BranchEvent,
+    PlanEvent,
+    load,
+)
 from tests.browser.harness import AGENT, ChatPage, UIServer, chat_page, start_server
 
 pytest_plugins = ["tests.browser.fixtures"]

@@ -39,10 +39,16 @@ import yaml
 from playwright.sync_api import Browser
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from conversations import LedgerRow, MemoryEvent, StopEvent, Transcript, load
+from roundtable.transcripts import (
+    LedgerRow,
+    MemoryEvent,
+    StopEvent,
+    Transcript,
+    load,
+)
+from roundtable.ui.auth import hash_password
+from roundtable.ui.render import ledger_table
 from tests.browser.harness import ChatPage, UIServer, start_server
-from ui.auth import hash_password
-from ui.render import ledger_table
 
 pytest_plugins = ["tests.browser.fixtures"]
 

@@ -10,19 +10,28 @@ import re
 from pathlib import Path
 from typing import Any
 
-from conversations import (
+from roundtable.agents import resolve_team
+from roundtable.conversations import (
+    Budget,
+    RunOptions,
+    Settings,
+    load_settings,
+)
+from roundtable.transcripts import (
     HUMAN,
     BranchEvent,
-    Budget,
     LiveEvent,
     MessageEvent,
     PlanEvent,
-    Settings,
     StopEvent,
     load,
-    load_settings,
     replay,
 )
+from roundtable.ui.commands import Say
+from roundtable.ui.export import to_json, to_markdown
+from roundtable.ui.panel import options_from, widgets
+from roundtable.ui.render import ChainlitRenderer
+from roundtable.ui.session import SessionRunner
 from tests.support.chainlit_page import RecordingEmitter, recording_page
 from tests.support.runs import (
     comparison,
@@ -32,11 +41,6 @@ from tests.support.runs import (
     scripted_settings,
     step,
 )
-from ui.commands import Say
-from ui.export import to_json, to_markdown
-from ui.panel import options_from, widgets
-from ui.render import ChainlitRenderer
-from ui.session import RunOptions, SessionRunner
 
 PANEL_SCRIPT = Path(__file__).parent / "browser" / "panel_script.yaml"
 QUESTION = "Compare trams, buses and bike lanes for a town of 50,000"
@@ -80,15 +84,18 @@ async def _draw(events: Any, renderer: ChainlitRenderer) -> list[LiveEvent]:
 
 def test_the_mode_is_offered_and_only_known_modes_are_taken() -> None:
     settings = load_settings()
-    assert options_from({}, settings).mode == "debate"
-    assert options_from({"mode": "panel"}, settings) == RunOptions(mode="panel")
-    refused = options_from({"mode": "anarchy", "max_turns": 3}, settings)
+    team = resolve_team(None)
+    assert options_from({}, settings, team)[0].mode == "debate"
+    assert options_from({"mode": "panel"}, settings, team)[0] == RunOptions(
+        mode="panel", team="default"
+    )
+    refused, ignored = options_from({"mode": "anarchy", "max_turns": 3}, settings, team)
     assert refused.mode == "debate" and refused.max_turns == 3
-    assert refused.ignored == (
+    assert ignored == (
         "Unknown mode 'anarchy' ignored; modes: debate, pipeline, panel. Using debate.",
     )
-    assert options_from({"mode": ["panel"]}, settings).mode == "debate"
-    select = widgets(settings, {"mode": "pipeline"})[0]
+    assert options_from({"mode": ["panel"]}, settings, team)[0].mode == "debate"
+    select = widgets(settings, team, {"mode": "pipeline"})[0]
     assert (select.id, select.values, select.initial_value) == (  # type: ignore[attr-defined]
         "mode",
         ["debate", "pipeline", "panel"],
@@ -234,7 +241,7 @@ async def test_a_pipeline_streams_each_stage_into_its_own_labelled_message(tmp_p
 
 
 def test_the_status_line_of_a_panel_counts_replies_not_turns_of_a_cap() -> None:
-    from ui.render import Progress
+    from roundtable.ui.render import Progress
 
     progress = Progress(max_turns=5, max_tokens=1000, capped=False)
     assert progress.line() == "0 replies · 0 of 1,000 tokens"

@@ -40,12 +40,17 @@ from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 from chainlit.types import Feedback, Pagination, ThreadFilter
 from chainlit.user import User
 
-from agents import ROLE_NAMES
-from conversations import HUMAN, LiveEvent, MessageEvent, Settings, load
-from tests.support.runs import scripted_settings
-from ui.auth import LOCAL_USER
-from ui.commands import Say
-from ui.history import (
+from roundtable.agents import resolve_team
+from roundtable.conversations import Settings
+from roundtable.transcripts import (
+    HUMAN,
+    LiveEvent,
+    MessageEvent,
+    load,
+)
+from roundtable.ui.auth import LOCAL_USER
+from roundtable.ui.commands import Say
+from roundtable.ui.history import (
     REPLAYED_KEY,
     TRANSCRIPT_KEY,
     create_schema,
@@ -54,9 +59,10 @@ from ui.history import (
     thread_metadata,
     transcript_in,
 )
-from ui.render import ChainlitRenderer, speaker_heading
-from ui.server import free_port
-from ui.session import SessionRunner
+from roundtable.ui.render import ChainlitRenderer, speaker_heading
+from roundtable.ui.server import free_port
+from roundtable.ui.session import SessionRunner
+from tests.support.runs import scripted_settings
 
 SUPERUSER = "postgres"
 OWNER = "roundtable"
@@ -582,9 +588,9 @@ async def test_a_debate_thread_round_trips_as_on_sqlite(
     assert [e.content for e in said if e.speaker == HUMAN] == [QUESTION, FOLLOW_UP]
     agents = [e for e in said if e.speaker != HUMAN]
     assert len({e.speaker for e in agents}) >= 3
-    assert [(name, output) for kind, name, output in on_postgres if name in ROLE_NAMES] == [
-        (e.speaker, speaker_heading(e.speaker, e.turn) + e.content) for e in agents
-    ]
+    assert [
+        (name, output) for kind, name, output in on_postgres if name in resolve_team(None).roster
+    ] == [(e.speaker, speaker_heading(e.speaker, e.turn) + e.content) for e in agents]
     # ... the person's messages, the manager's picks, one header and two stop reasons, and no
     # leftover status line (each is removed when the next thing is drawn).
     assert [o for k, _, o in on_postgres if k == "user_message"] == [QUESTION, FOLLOW_UP]

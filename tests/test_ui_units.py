@@ -9,16 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from common.errors import ConfigError
-from conversations import load, load_settings
-from ui.auth import check_login, hash_password, host_of, is_loopback, verify_password
-from ui.commands import Export, Fork, Refused, Replay, Say, Stop, check_size, parse
-from ui.export import escape_md, to_json, to_markdown
-from ui.history import create_schema, database_url, thread_metadata, transcript_in
-from ui.panel import options_from
-from ui.server import APP_ROOT, check_binding, check_mcp_disabled, config_file
+from roundtable.agents import resolve_team
+from roundtable.common.errors import ConfigError
+from roundtable.conversations import load_settings
+from roundtable.transcripts import load
+from roundtable.ui.auth import check_login, hash_password, host_of, is_loopback, verify_password
+from roundtable.ui.commands import Export, Fork, Refused, Replay, Say, Stop, check_size, parse
+from roundtable.ui.export import escape_md, to_json, to_markdown
+from roundtable.ui.history import create_schema, database_url, thread_metadata, transcript_in
+from roundtable.ui.panel import options_from
+from roundtable.ui.server import APP_ROOT, check_binding, check_mcp_disabled, config_file
 
 GOLDEN = Path(__file__).parent / "golden" / "debate-v1.jsonl"
+TEAM = resolve_team(None)
 ROLES = ("researcher", "analyst", "critic", "writer")
 
 
@@ -123,8 +126,8 @@ def test_no_login_mode_binds_only_to_loopback() -> None:
 
 
 def test_cli_refuses_mcp_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from ui import server
-    from ui.cli import main
+    from roundtable.ui import server
+    from roundtable.ui.cli import main
 
     bad = tmp_path / ".chainlit"
     bad.mkdir()
@@ -158,7 +161,7 @@ def test_passwords_and_hosts() -> None:
 
 def test_panel_options_accept_only_what_was_offered() -> None:
     settings = load_settings()
-    options = options_from(
+    options, _ = options_from(
         {
             "max_turns": 3,
             "roles": ["critic", "writer", "judge"],
@@ -166,12 +169,13 @@ def test_panel_options_accept_only_what_was_offered() -> None:
             "memory": True,
         },
         settings,
+        TEAM,
     )
     assert options.max_turns == 3
-    assert options.roles == ("critic", "writer")
+    assert options.roles == ["critic", "writer"]
     assert options.endpoints == {}
     assert options.memory is True
-    assert options_from({"max_turns": 999}, settings).max_turns is None
+    assert options_from({"max_turns": 999}, settings, TEAM)[0].max_turns is None
 
 
 def test_transcript_names_stay_inside_the_folder(tmp_path: Path) -> None:

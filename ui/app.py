@@ -27,23 +27,22 @@ from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 from chainlit.types import CommandDict, ThreadDict
 from starlette.datastructures import Headers
 
-from agents import ROLE_NAMES
-from api import create_api, load_api_settings
-from api import mount as mount_api
-from common.errors import ConfigError
-from conversations import (
+from roundtable.agents import Team, resolve_team
+from roundtable.api import create_api, load_api_settings
+from roundtable.api import mount as mount_api
+from roundtable.common.errors import ConfigError
+from roundtable.conversations import (
     Budget,
-    Mode,
-    load,
     load_settings,
     open_memory_if_possible,
     start_observing,
 )
-from ui import commands as cmd
-from ui.auth import LOCAL_USER, check_login, ensure_auth_secret, host_of, is_loopback
-from ui.config import load_ui_settings
-from ui.export import file_name, to_json, to_markdown
-from ui.history import (
+from roundtable.transcripts import Mode, load
+from roundtable.ui import commands as cmd
+from roundtable.ui.auth import LOCAL_USER, check_login, ensure_auth_secret, host_of, is_loopback
+from roundtable.ui.config import load_ui_settings
+from roundtable.ui.export import file_name, to_json, to_markdown
+from roundtable.ui.history import (
     REPLAYED_KEY,
     TRANSCRIPT_KEY,
     create_schema,
@@ -52,11 +51,11 @@ from ui.history import (
     thread_metadata,
     transcript_in,
 )
-from ui.panel import options_from, widgets
-from ui.render import EXPORT_ACTION, STOP_ACTION, ChainlitRenderer
-from ui.replay_view import REPLAY_ACTION, listing, pick
-from ui.server import HOST_ENV
-from ui.session import Refusal, SessionRunner
+from roundtable.ui.panel import options_from, widgets
+from roundtable.ui.render import EXPORT_ACTION, STOP_ACTION, ChainlitRenderer
+from roundtable.ui.replay_view import REPLAY_ACTION, listing, pick
+from roundtable.ui.server import HOST_ENV
+from roundtable.ui.session import Refusal, SessionRunner
 
 LEAVE_GRACE_S = 30.0
 """A debate whose page went away stops after this long, unless the page reconnects."""
@@ -189,6 +188,15 @@ _RUNNERS: dict[str, SessionRunner] = {}
 with the thread's metadata, which would orphan a debate still running."""
 
 
+TEAM = resolve_team(SETTINGS.team, SETTINGS.teams_dir)
+"""The team of new conversations (checked at start-up: a bad team file stops the server)."""
+
+
+def _team() -> Team:
+    """This session's team."""
+    return TEAM
+
+
 def _runner() -> SessionRunner:
     """This session's runner, created on first use: a message that arrives before
     ``on_chat_start`` has finished still finds one (it used to be dropped)."""
@@ -202,13 +210,13 @@ def _runner() -> SessionRunner:
             on_transcript=_link,
             memory=MEMORY,
         )
-        runner.options = options_from(cl.context.session.chat_settings or {}, SETTINGS)
+        runner.options, _ = options_from(cl.context.session.chat_settings or {}, SETTINGS, _team())
         _RUNNERS[session_id] = runner
     return runner
 
 
 async def _send_controls(values: dict[str, Any] | None) -> None:
-    await cl.ChatSettings(widgets(SETTINGS, values)).send()
+    await cl.ChatSettings(widgets(SETTINGS, _team(), values)).send()
     await cl.context.emitter.set_commands(COMMANDS)
 
 
@@ -234,15 +242,15 @@ async def _chat_resume(thread: ThreadDict) -> None:
     runner.replayed = transcript_in(SETTINGS.transcripts_dir, metadata.get(REPLAYED_KEY))
     chat_settings = metadata.get("chat_settings")
     values = chat_settings if isinstance(chat_settings, dict) else None
-    runner.options = options_from(values or {}, SETTINGS)
+    runner.options, _ = options_from(values or {}, SETTINGS, _team())
     await _send_controls(values)
 
 
 @cl.on_settings_update
 async def _settings_update(values: dict[str, Any]) -> None:
-    options = options_from(values, SETTINGS)
+    options, ignored = options_from(values, SETTINGS, _team())
     _runner().options = options
-    for line in options.ignored:
+    for line in ignored:
         await _tell(line)
 
 
@@ -250,7 +258,7 @@ async def _settings_update(values: dict[str, Any]) -> None:
 async def _on_message(message: cl.Message) -> None:
     text = message.content or ""
     refused = cmd.check_size(text, UI.max_input_chars)
-    command = refused or cmd.parse(text, message.command, roles=ROLE_NAMES)
+    command = refused or cmd.parse(text, message.command, roles=tuple(_team().roster))
     try:
         await _dispatch(command)
     except (Refusal, ConfigError) as exc:

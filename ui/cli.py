@@ -14,11 +14,11 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from common.errors import ConfigError
-from conversations import load_settings
-from ui.auth import hash_password
-from ui.config import load_ui_settings
-from ui.server import DEFAULT_HOST, DEFAULT_PORT, free_port, launch, url
+from roundtable.common.errors import ConfigError
+from roundtable.conversations import load_settings
+from roundtable.ui.auth import hash_password
+from roundtable.ui.config import load_ui_settings
+from roundtable.ui.server import DEFAULT_HOST, DEFAULT_PORT, free_port, launch, url
 
 
 def add_ui_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

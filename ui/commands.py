@@ -91,7 +91,8 @@ def _ask(body: str, roles: tuple[str, ...]) -> Command:
     role, _, text = body.partition(" ")
     role = role.strip().lower()
     if not role:
-        return Refused("Usage: /ask ROLE your message, e.g. /ask critic is this sound?")
+        example = roles[-1] if roles else "ROLE"
+        return Refused(f"Usage: /ask ROLE your message, e.g. /ask {example} is this sound?")
     if roles and role not in roles:
         return Refused(f"No role {role!r} in this debate; roles: {', '.join(roles)}")
     return Say(text.strip(), ask=role)

@@ -21,8 +21,8 @@ from pathlib import Path
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from common.errors import ConfigError
-from ui.commands import MAX_INPUT_CHARS
+from roundtable.common.errors import ConfigError
+from roundtable.ui.commands import MAX_INPUT_CHARS
 
 
 class UISettings(BaseSettings):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 
-from conversations import (
+from roundtable.transcripts import (
     HUMAN,
     AggregateEvent,
     BranchEvent,
@@ -111,7 +111,7 @@ def _work_lines(event: PlanEvent | BranchEvent | AggregateEvent) -> list[str]:
         return [f"{head} {status}{took}{why}", ""]
     lines = ["## Comparison", "", f"- answered: {', '.join(event.answered) or 'none'}"]
     if not event.compared:
-        lines.append("- the critic's comparison could not be used")
+        lines.append("- the comparison could not be used")
     lines.extend(
         f"- disagreement, {escape_md(c.topic)} [{', '.join(c.branches)}]: {escape_md(c.detail)}"
         for c in event.conflicts

@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from common.errors import ConfigError
+from roundtable.common.errors import ConfigError
 
 TRANSCRIPT_KEY = "transcript"
 REPLAYED_KEY = "replayed"

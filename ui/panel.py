@@ -1,10 +1,10 @@
 """The chat settings panel: the mode, max turns, which roles take part, each role's endpoint,
 memory.
 
-``widgets`` builds the Chainlit inputs (choices from the configured endpoints, the role cards
-and the run modes); ``options_from`` turns the values the browser sends back into
-``RunOptions``, checking each against what is configured (the browser is not trusted to send
-only offered values). An unknown mode is ignored and said so in ``RunOptions.ignored``.
+``widgets`` builds the Chainlit inputs (choices from the configured endpoints, the team's
+roles and the run modes); ``options_from`` turns the values the browser sends back into the
+one ``RunOptions`` every front end uses, checking each against what is offered (the browser is
+not trusted to send only offered values). An unknown mode is ignored, and said so.
 """
 
 from __future__ import annotations
@@ -15,14 +15,18 @@ from typing import Any
 
 from chainlit.input_widget import InputWidget, MultiSelect, Select, Slider, Switch
 
-from agents import ROLE_NAMES
-from conversations import MODES, Mode, Settings
-from ui.session import RunOptions
+from roundtable.agents import Team
+from roundtable.conversations import (
+    MAX_TURNS_LIMIT,
+    MODES,
+    RunOptions,
+    Settings,
+)
+from roundtable.transcripts import Mode
 
-MAX_TURNS_LIMIT = 40
 MODE_HELP = (
     "debate: the team discusses and the manager picks each speaker. "
-    "pipeline: researcher, analyst, critic, writer, each building on the last. "
+    "pipeline: the team's roles in order, each building on the last. "
     "panel: a plan, its sub-questions answered in parallel, one answer naming disagreements. "
     "For new conversations; a continued one carries on as a debate."
 )
@@ -30,9 +34,13 @@ MODE_HELP = (
 log = logging.getLogger(__name__)
 
 
-def widgets(settings: Settings, values: Mapping[str, Any] | None = None) -> list[InputWidget]:
-    """The panel's inputs, initialised from earlier ``values`` (a resumed thread) if any."""
-    options = options_from(values or {}, settings)
+def widgets(
+    settings: Settings, team: Team, values: Mapping[str, Any] | None = None
+) -> list[InputWidget]:
+    """The panel's inputs for ``team``, initialised from earlier ``values`` (a resumed
+    thread) if any."""
+    options, _ = options_from(values or {}, settings, team)
+    roster = team.roster
     endpoints = sorted(settings.endpoints)
     inputs: list[InputWidget] = [
         Select(
@@ -54,12 +62,12 @@ def widgets(settings: Settings, values: Mapping[str, Any] | None = None) -> list
         MultiSelect(
             id="roles",
             label="Roles taking part",
-            values=list(ROLE_NAMES),
-            initial=list(options.roles or ROLE_NAMES),
+            values=roster,
+            initial=list(options.roles or roster),
             description="For new debates and forks; a continued debate keeps its roles.",
         ),
     ]
-    for role in ROLE_NAMES:
+    for role in roster:
         current = options.endpoints.get(role) or settings.endpoint_for(role)[0]
         inputs.append(
             Select(
@@ -80,33 +88,37 @@ def widgets(settings: Settings, values: Mapping[str, Any] | None = None) -> list
     return inputs
 
 
-def options_from(values: Mapping[str, Any], settings: Settings) -> RunOptions:
-    """Checked options from the panel's values; anything not offered is ignored."""
+def options_from(
+    values: Mapping[str, Any], settings: Settings, team: Team
+) -> tuple[RunOptions, tuple[str, ...]]:
+    """Checked options for ``team`` from the panel's values, and what was ignored (in words
+    for the person); anything not offered is ignored."""
     mode, ignored = _mode(values.get("mode"))
     max_turns: int | None = None
     raw_turns = values.get("max_turns")
     if isinstance(raw_turns, int | float) and 1 <= raw_turns <= MAX_TURNS_LIMIT:
         max_turns = int(raw_turns)
-    roles: tuple[str, ...] | None = None
+    roles: list[str] | None = None
     raw_roles = values.get("roles")
     if isinstance(raw_roles, list):
-        chosen = tuple(r for r in ROLE_NAMES if r in raw_roles)
-        roles = chosen or None
+        chosen = [r for r in team.roster if r in raw_roles]
+        roles = chosen if len(chosen) >= 2 else None
     endpoints = {
         role: name
-        for role in ROLE_NAMES
+        for role in team.roster
         if isinstance(name := values.get(f"endpoint_{role}"), str)
         and name in settings.endpoints
         and name != settings.endpoint_for(role)[0]
     }
-    return RunOptions(
+    options = RunOptions(
         mode=mode,
-        ignored=ignored,
+        team=team.name,
         max_turns=max_turns,
         roles=roles,
         endpoints=endpoints,
         memory=values.get("memory", settings.memory.enabled) is True,
     )
+    return options, ignored
 
 
 def _mode(raw: object) -> tuple[Mode, tuple[str, ...]]:

@@ -21,7 +21,12 @@ from dataclasses import dataclass, field
 import chainlit as cl
 from chainlit.utils import utc_now
 
-from conversations import AggregateEvent, BranchEvent, PlanEvent, PlanStep
+from roundtable.transcripts import (
+    AggregateEvent,
+    BranchEvent,
+    PlanEvent,
+    PlanStep,
+)
 
 FAILED = ("failed", "timeout")
 """Branch endings drawn as errors."""
@@ -86,7 +91,9 @@ def aggregate_title(event: AggregateEvent) -> str:
 def aggregate_body(event: AggregateEvent) -> str:
     lines = [f"Answered: {', '.join(event.answered) or 'none'}"]
     if not event.compared:
-        lines.append("The critic's comparison could not be used: disagreements may be unlisted.")
+        lines.append(
+            "The comparison of the branches could not be used: disagreements may be unlisted."
+        )
     if event.conflicts:
         lines.extend(["", "**Disagreements**"])
         lines.extend(f"- {c.topic} [{', '.join(c.branches)}]: {c.detail}" for c in event.conflicts)

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 
 import chainlit as cl
 
-from conversations import (
+from roundtable.conversations import Budget
+from roundtable.transcripts import (
     HUMAN,
     AggregateEvent,
     BranchEvent,
-    Budget,
     ErrorEvent,
     Header,
     LedgerRow,
@@ -46,7 +46,7 @@ from conversations import (
     StopEvent,
     TokenDelta,
 )
-from ui.plan_view import PlanView
+from roundtable.ui.plan_view import PlanView
 
 STOP_ACTION = "stop_debate"
 EXPORT_ACTION = "export_transcript"

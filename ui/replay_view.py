@@ -13,8 +13,14 @@ from pathlib import Path
 
 import chainlit as cl
 
-from conversations import Transcript, TranscriptError, TranscriptSummary, catalogue, load
-from ui.history import transcript_in
+from roundtable.transcripts import (
+    Transcript,
+    TranscriptError,
+    TranscriptSummary,
+    catalogue,
+    load,
+)
+from roundtable.ui.history import transcript_in
 
 REPLAY_ACTION = "replay_transcript"
 MAX_LISTED = 20

@@ -17,8 +17,8 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
-from common.errors import ConfigError
-from ui.auth import is_loopback
+from roundtable.common.errors import ConfigError
+from roundtable.ui.auth import is_loopback
 
 APP_ROOT = Path(__file__).resolve().parent.parent
 """Where ``.chainlit/``, ``public/`` and ``chainlit.md`` live (the source checkout)."""

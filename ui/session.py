@@ -27,22 +27,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from common.errors import ConfigError, RoundtableError
-from conversations import (
+from roundtable.common.errors import ConfigError, RoundtableError
+from roundtable.conversations import (
     Budget,
-    LiveEvent,
-    Mode,
     Run,
+    RunOptions,
     Settings,
-    StopEvent,
-    Transcript,
     build_debate,
     build_run,
+    choose_team,
+)
+from roundtable.memory import MemoryStore
+from roundtable.transcripts import (
+    LiveEvent,
+    Mode,
+    StopEvent,
+    Transcript,
     load,
     replay,
 )
-from memory import MemoryStore
-from ui.commands import Say
+from roundtable.ui.commands import Say
 
 log = logging.getLogger(__name__)
 
@@ -62,22 +66,6 @@ DisplayFactory = Callable[..., Display]
 """``factory(live=..., budget=..., announce=..., skip_through=..., mode=...)``; a replay
 passes no ``mode`` (the renderer learns it from the transcript's plan)."""
 Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """The person's choices from the settings panel."""
-
-    mode: Mode = "debate"
-    """How a new conversation runs; continuing one is always a debate."""
-    max_turns: int | None = None
-    roles: tuple[str, ...] | None = None
-    endpoints: dict[str, str] = field(default_factory=dict)
-    """Role -> endpoint name, for roles not on their configured endpoint."""
-    memory: bool = True
-    """Recall shared memory before each speaker (when the process has a memory store)."""
-    ignored: tuple[str, ...] = ()
-    """What the panel sent that was not offered and was ignored, in words for the person."""
 
 
 @dataclass
@@ -166,7 +154,7 @@ class SessionRunner:
 
     async def _start(self, message: Say) -> None:
         if not message.text:
-            raise Refusal("Say something with it, e.g. /ask critic is this sound?")
+            raise Refusal(f"Say something with it, e.g. /ask {message.ask} is this sound?")
         skip: int | None = None
         note: str | None = None
         mode: Mode = "debate"
@@ -195,31 +183,23 @@ class SessionRunner:
         self, text: str, *, prior: Transcript | None = None, fork_at: int | None = None
     ) -> tuple[Run, Budget]:
         """A run of the chosen mode, or (with ``prior``) a debate carrying on that transcript."""
-        options = self.options
-        settings = self.settings
-        if options.endpoints:
-            roles = {**settings.roles, **options.endpoints}
-            settings = settings.model_copy(update={"roles": roles})
-        budget = settings.budget
-        if options.max_turns is not None:
-            budget = Budget(**{**budget.model_dump(), "max_turns": options.max_turns})
-        store = self.memory if options.memory else None
-        if prior is not None:  # a continued run keeps its roles
+        store = self.memory
+        if prior is not None:  # a continued run keeps its team and its roles
+            kept = self.options.model_copy(update={"mode": "debate", "roles": None})
+            cast = choose_team(self.settings, prior=prior)
+            ready = kept.apply(self.settings, team=cast)
             debate = build_debate(
-                settings, text, budget=budget, memory=store, prior=prior, fork_at=fork_at
+                ready.settings,
+                text,
+                team=ready.team,
+                budget=ready.budget,
+                memory=store if ready.memory else None,
+                prior=prior,
+                fork_at=fork_at,
             )
-            return debate, budget
-        roles_arg = list(options.roles) if options.roles else None
-        run = build_run(
-            settings,
-            text,
-            mode=options.mode,
-            roles=roles_arg,
-            budget=budget,
-            memory=store,
-            panel=settings.panel,
-        )
-        return run, budget
+            return debate, ready.budget
+        budget = self.options.apply(self.settings).budget
+        return build_run(self.settings, text, self.options, memory=store), budget
 
     def _launch(
         self,

@@ -22,7 +22,7 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, Route
 
-from ui.server import APP_ROOT, child_env, command, free_port
+from roundtable.ui.server import APP_ROOT, child_env, command, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -17,9 +17,9 @@ from typing import Any
 
 import uvicorn
 
-from api import ApiSettings, create_api
-from conversations import Settings
-from ui.server import free_port
+from roundtable.api import ApiSettings, create_api
+from roundtable.conversations import Settings
+from roundtable.ui.server import free_port
 
 TOKEN = "test-token-0123456789abcdef"
 SECRET = "webhook-secret-0123456789abcdef"
@@ -39,7 +39,7 @@ def running_api(settings: Settings, api: ApiSettings, prefix: str = "/api") -> I
     """The API mounted under ``prefix`` of a bare app, served on a free loopback port."""
     from fastapi import FastAPI
 
-    from api import mount
+    from roundtable.api import mount
 
     host = FastAPI()
     app = create_api(settings, api)

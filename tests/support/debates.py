@@ -7,11 +7,12 @@ import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from agents import ScriptedChatCompletionClient, load_roster
-from agents.scripted import Reply
-from conversations import Budget, Debate, LiveEvent, Participant, Transcript
-from conversations.recall import MemorySettings, Recall
-from memory import MemoryStore
+from roundtable.agents import ScriptedChatCompletionClient, Team, resolve_team
+from roundtable.agents.scripted import Reply
+from roundtable.conversations import Budget, Debate, Participant
+from roundtable.conversations.recall import MemorySettings, Recall
+from roundtable.memory import MemoryStore
+from roundtable.transcripts import LiveEvent, Transcript
 
 
 def pick(speaker: str, reason: str = "it is their turn") -> str:
@@ -27,6 +28,7 @@ def scripted_debate(
     question: str = "Should our city ban private cars downtown?",
     budget: Budget | None = None,
     roles: Sequence[str] | None = None,
+    team: Team | None = None,
     chunk_delay: float = 0.0,
     defaults: dict[str, str] | None = None,
     prior: Transcript | None = None,
@@ -36,7 +38,8 @@ def scripted_debate(
 ) -> tuple[Debate, dict[str, ScriptedChatCompletionClient], ScriptedChatCompletionClient]:
     """A debate whose roles and manager speak from scripts."""
     signal = threading.Event()
-    cards = load_roster(None, roles)
+    cast = (team or resolve_team(None)).only(roles)
+    cards = cast.roles
     clients = {
         card.name: ScriptedChatCompletionClient(
             replies.get(card.name, ()),
@@ -56,6 +59,7 @@ def scripted_debate(
         else None
     )
     debate = Debate(
+        team=cast,
         question=question,
         participants=[Participant(card=c, client=clients[c.name]) for c in cards],
         manager_client=manager,

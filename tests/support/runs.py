@@ -12,22 +12,21 @@ from typing import Any
 import yaml
 from autogen_core.models import ChatCompletionClient
 
-from agents import EndpointSettings, ScriptedChatCompletionClient, load_roster
-from agents.scripted import Reply, load_script
-from conversations import (
+from roundtable.agents import EndpointSettings, ScriptedChatCompletionClient, Team, resolve_team
+from roundtable.agents.scripted import Reply, load_script
+from roundtable.conversations import (
     Budget,
     Debate,
-    LiveEvent,
     Participant,
     Settings,
-    Transcript,
     load_settings,
 )
-from conversations.modes import Run
-from conversations.panel import Panel, PanelSettings
-from conversations.pipeline import Pipeline
-from conversations.recall import MemorySettings, Recall
-from memory import MemoryStore
+from roundtable.conversations.modes import Run
+from roundtable.conversations.panel import Panel, PanelSettings
+from roundtable.conversations.pipeline import Pipeline
+from roundtable.conversations.recall import MemorySettings, Recall
+from roundtable.memory import MemoryStore
+from roundtable.transcripts import LiveEvent, Transcript
 
 QUESTION = "Compare trams, buses and bike lanes for a town of 50,000 on cost and emissions"
 
@@ -76,6 +75,7 @@ def scripted_clients(
     roles: Sequence[str] | None = None,
     chunk_delay: float = 0.0,
     signal: threading.Event | None = None,
+    team: Team | None = None,
 ) -> dict[str, ScriptedChatCompletionClient]:
     return {
         card.name: ScriptedChatCompletionClient(
@@ -85,12 +85,15 @@ def scripted_clients(
             stop_signal=signal,
             name=card.name,
         )
-        for card in load_roster(None, roles)
+        for card in (team or resolve_team(None)).roles
+        if roles is None or card.name in roles
     }
 
 
 def participants(
-    clients: Mapping[str, ChatCompletionClient], endpoints: Mapping[str, str] | None = None
+    clients: Mapping[str, ChatCompletionClient],
+    endpoints: Mapping[str, str] | None = None,
+    team: Team | None = None,
 ) -> list[Participant]:
     return [
         Participant(
@@ -98,7 +101,7 @@ def participants(
             client=clients[card.name],
             endpoint=(endpoints or {}).get(card.name, "default"),
         )
-        for card in load_roster(None, list(clients))
+        for card in (team or resolve_team(None)).only(list(clients)).roles
     ]
 
 
@@ -117,13 +120,18 @@ def scripted_pipeline(
     budget: Budget | None = None,
     chunk_delay: float = 0.0,
     memory: MemoryStore | None = None,
+    team: Team | None = None,
 ) -> tuple[Pipeline, dict[str, ScriptedChatCompletionClient]]:
     signal = threading.Event()
-    clients = scripted_clients(replies, roles=roles, chunk_delay=chunk_delay, signal=signal)
+    cast = (team or resolve_team(None)).only(roles)
+    clients = scripted_clients(
+        replies, roles=roles, chunk_delay=chunk_delay, signal=signal, team=cast
+    )
     conversation_id = f"test-{uuid.uuid4().hex[:8]}"
     pipeline = Pipeline(
+        team=cast,
         question=question,
-        participants=participants(clients),
+        participants=participants(clients, team=cast),
         transcript_path=path,
         stop_signal=signal,
         budget=budget,
@@ -147,16 +155,21 @@ def scripted_panel(
     limits: Mapping[str, int] | None = None,
     fallback: bool = True,
     memory: MemoryStore | None = None,
+    team: Team | None = None,
 ) -> tuple[Panel, dict[str, ScriptedChatCompletionClient], ScriptedChatCompletionClient]:
     """A panel whose manager replies ``plans`` (then ``picks``, if it falls back to a debate)."""
     signal = threading.Event()
-    clients = scripted_clients(replies, defaults=defaults, chunk_delay=chunk_delay, signal=signal)
+    cast = team or resolve_team(None)
+    clients = scripted_clients(
+        replies, defaults=defaults, chunk_delay=chunk_delay, signal=signal, team=cast
+    )
     manager = ScriptedChatCompletionClient([*plans, *picks], name="manager")
     conversation_id = f"test-{uuid.uuid4().hex[:8]}"
-    roster = participants(clients)
+    roster = participants(clients, team=cast)
 
     def debate(transcript: Transcript) -> Run:
         return Debate(
+            team=cast,
             question=question,
             participants=roster,
             manager_client=manager,
@@ -166,6 +179,7 @@ def scripted_panel(
         )
 
     panel = Panel(
+        team=cast,
         question=question,
         participants=roster,
         manager_client=manager,

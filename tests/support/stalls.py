@@ -9,9 +9,9 @@ from typing import Any
 
 from autogen_core.models import CreateResult, LLMMessage
 
-from agents import ScriptedChatCompletionClient
-from conversations import LiveEvent
-from conversations.modes import Run
+from roundtable.agents import ScriptedChatCompletionClient
+from roundtable.conversations.modes import Run
+from roundtable.transcripts import LiveEvent
 
 
 def stall(client: ScriptedChatCompletionClient, *, after: int = 0, calls: int = 1) -> asyncio.Event:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from conversations.events import HUMAN, MessageEvent, Mode, PlanEvent, StopEvent
-from conversations.transcript import TranscriptError, load
+from roundtable.transcripts.events import HUMAN, MessageEvent, Mode, PlanEvent, StopEvent
+from roundtable.transcripts.store import TranscriptError, load
 
 
 class TranscriptSummary(BaseModel):

@@ -10,8 +10,8 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 
-from conversations.events import LiveEvent, MessageEvent, TokenDelta
-from conversations.transcript import Transcript
+from roundtable.transcripts.events import LiveEvent, MessageEvent, TokenDelta
+from roundtable.transcripts.store import Transcript
 
 MAX_PAUSE_S = 5.0
 """A long gap in the original (a person away) is never replayed longer than this."""

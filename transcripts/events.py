@@ -15,7 +15,9 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-SCHEMA_VERSION = 1
+from roundtable.agents import Team
+
+SCHEMA_VERSION = 2
 """Bump with a numbered upgrade function in ``transcript.UPGRADES`` when a shape changes."""
 
 HUMAN = "human"
@@ -84,6 +86,9 @@ class Header(_Record):
     max_turns: int = Field(ge=1)
     context_window: int = Field(ge=1)
     parent: ParentRef | None = None
+    team: Team | None = None
+    """The team's cards as they were when the run started: replay, fork and resume use them,
+    whatever the team file says now. None in version-1 transcripts (the default team)."""
 
 
 class _Event(_Record):

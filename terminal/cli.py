@@ -16,19 +16,19 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from agents import EndpointSettings
-from common.errors import ConfigError, InfraError, RoundtableError
-from conversations.assemble import preflight, start_observing
-from conversations.budget import Budget
-from conversations.catalogue import catalogue
-from conversations.modes import MODES
-from conversations.recall import open_memory, origin
-from conversations.render import TerminalRenderer
-from conversations.replay import replay
-from conversations.runs import build_run
-from conversations.settings import Settings, load_settings
-from conversations.transcript import TornTailWarning, load
-from memory import MemoryStore
+from roundtable.agents import EndpointSettings, Team, find_team, load_team
+from roundtable.common.errors import ConfigError, InfraError, RoundtableError
+from roundtable.conversations.assemble import preflight, start_observing
+from roundtable.conversations.modes import MODES
+from roundtable.conversations.options import RunOptions
+from roundtable.conversations.recall import open_memory, origin
+from roundtable.conversations.runs import build_run
+from roundtable.conversations.settings import Settings, load_settings
+from roundtable.memory import MemoryStore
+from roundtable.terminal.render import TerminalRenderer
+from roundtable.transcripts.catalogue import catalogue
+from roundtable.transcripts.replay import replay
+from roundtable.transcripts.store import TornTailWarning, load
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,10 +64,16 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--context-window", type=_positive, default=None)
     ask.add_argument("--roles", default=None, help="comma-separated subset of the roles")
     ask.add_argument(
+        "--team",
+        default=None,
+        help="a team by name (see `roundtable teams`) or a team file (YAML); "
+        "default: the configured team",
+    )
+    ask.add_argument(
         "--mode",
         choices=MODES,
         default="debate",
-        help="debate (default); pipeline: researcher -> analyst -> critic -> writer; "
+        help="debate (default); pipeline: the team's roles in order, each building on the last; "
         "panel: a plan, its sub-questions in parallel, then one answer",
     )
     ask.add_argument(
@@ -106,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
 def _ui(args: argparse.Namespace) -> int:
     # ui depends on conversations, never the reverse: it runs as its own module.
     options = [f"--{name}={value}" for name in ("host", "port") if (value := getattr(args, name))]
-    return subprocess.call([sys.executable, "-m", "ui", *options])
+    return subprocess.call([sys.executable, "-m", "roundtable.ui", *options])
 
 
 def _positive(text: str) -> int:
@@ -126,19 +132,22 @@ def _ask(args: argparse.Namespace) -> int:
     settings = load_settings(**overrides)
     start_observing(settings)
     roles = [r.strip() for r in args.roles.split(",")] if args.roles else None
-    budget = settings.budget
-    if args.max_turns is not None:
-        budget = Budget(**{**budget.model_dump(), "max_turns": args.max_turns})
-    asyncio.run(preflight(settings, roles))
+    team_file = _team_file(args.team)
+    options = RunOptions(
+        mode=args.mode,
+        team=None if team_file is not None or args.team is None else args.team,
+        max_turns=args.max_turns,
+        roles=roles,
+    )
+    ready = options.apply(settings, team=team_file)
+    asyncio.run(preflight(ready.settings, ready.team))
     store = _open_memory_or_warn(settings)
     try:
         debate = build_run(
             settings,
             args.question,
-            mode=args.mode,
-            panel=settings.panel,
-            roles=roles,
-            budget=budget,
+            options,
+            team=ready.team,
             transcript_path=args.transcript,
             memory=store,
         )
@@ -156,6 +165,13 @@ def _ask(args: argparse.Namespace) -> int:
             store.close()
     print(f"Transcript: {debate.transcript_path}", file=sys.stderr)
     return 0
+
+
+def _team_file(spec: str | None) -> Team | None:
+    """A team given as a path is loaded here; a name is left to the options."""
+    if spec is None or ("/" not in spec and not spec.endswith((".yaml", ".yml"))):
+        return None
+    return load_team(find_team(spec))
 
 
 def _open_memory_or_warn(settings: Settings) -> MemoryStore | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from conversations.events import (
+from roundtable.transcripts.events import (
     HUMAN,
     AggregateEvent,
     BranchEvent,
@@ -30,13 +30,9 @@ from conversations.events import (
     TokenDelta,
 )
 
-_COLOURS = {
-    "researcher": "\033[36m",
-    "analyst": "\033[33m",
-    "critic": "\033[35m",
-    "writer": "\033[32m",
-    HUMAN: "\033[1m",
-}
+_PALETTE = tuple(f"\033[{code}m" for code in (36, 33, 35, 32, 34, 96, 93, 95))
+"""Speaker colours, given out in the order of the team's roles (a team has at most 8)."""
+_HUMAN_COLOUR = "\033[1m"
 _DIM, _RED, _RESET = "\033[2m", "\033[31m", "\033[0m"
 
 
@@ -47,6 +43,7 @@ class TerminalRenderer:
         self.out = out or sys.stdout
         self.colour = self.out.isatty() if colour is None else colour
         self._streaming: tuple[int, str] | None = None
+        self._colours: dict[str, str] = {HUMAN: _HUMAN_COLOUR}
 
     def __call__(self, event: LiveEvent) -> None:
         if isinstance(event, TokenDelta):
@@ -57,8 +54,12 @@ class TerminalRenderer:
             return
         self._end_stream()
         if isinstance(event, Header):
+            for index, role in enumerate(event.roles):
+                self._colours[role.name] = _PALETTE[index % len(_PALETTE)]
             self._line(f"Question: {event.question}", _DIM)
             roles = ", ".join(r.name for r in event.roles)
+            if event.team is not None:
+                roles = f"{roles} (team {event.team.name})"
             self._line(
                 f"Roles: {roles} | max {event.max_turns} turns | {event.conversation_id}", _DIM
             )
@@ -104,7 +105,7 @@ class TerminalRenderer:
             self._line(
                 f"  compared: {len(event.answered)} answered, {len(event.missing)} missing, "
                 f"{len(event.conflicts)} disagreement(s)"
-                + ("" if event.compared else " (the critic's comparison was unusable)"),
+                + ("" if event.compared else " (the comparison was unusable)"),
                 _DIM,
             )
             for conflict in event.conflicts:
@@ -133,7 +134,7 @@ class TerminalRenderer:
 
     def _name(self, speaker: str) -> str:
         label = f"[{speaker}]"
-        colour = _COLOURS.get(speaker, "")
+        colour = self._colours.get(speaker, "")
         return f"{colour}{label}{_RESET}" if self.colour and colour else label
 
     def _line(self, text: str, colour: str) -> None:

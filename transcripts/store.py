@@ -32,16 +32,25 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from common.errors import ConfigError, InfraError
-from conversations.events import EVENT_ADAPTER, SCHEMA_VERSION, Event, Header
+from roundtable.common.errors import ConfigError, InfraError
+from roundtable.transcripts.events import EVENT_ADAPTER, SCHEMA_VERSION, Event, Header
 
 MAX_LINE_BYTES = 4_000_000
 MAX_DEPTH = 32
 MAX_DIGITS = 30
 """Longer integers are refused before Python converts them (no saved count needs more)."""
 
-UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
-"""``UPGRADES[n]`` turns a version-n record into version n+1. None yet: version 1 is the first."""
+
+def _v1_to_v2(obj: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 headers record the team's cards; a version-1 run used the shipped default
+    cards, so its header says ``team: null`` and a resume takes the default team's cards."""
+    if obj.get("kind") == "header":
+        return {**obj, "team": None}
+    return obj
+
+
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+"""``UPGRADES[n]`` turns a version-n record into version n+1."""
 
 
 class TranscriptError(ConfigError):

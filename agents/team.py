@@ -1,0 +1,255 @@
+"""Teams: a named cast of 2 to 8 role cards, as a YAML file.
+
+A team file holds the team's ``name``, an optional ``description``, its ``roles`` (each a
+full role card, ``cards.RoleCard``) and, optionally, the ``pipeline`` order. The roles' protocol
+flags say who opens, who gives verdicts, who answers and who plans; each flag is held by at
+most one role, and a run mode that needs a flag refuses a team without it
+(``Team.require``). Every problem in a file is one line naming the file, the line and the
+field. Shipped teams live in ``agents/teams/``; a user's own are a path or a folder of them.
+
+Owns the team's shape, its rules, loading and finding team files; builds no agents.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from roundtable.agents.cards import FLAGS, SAFE_NAME, RoleCard, RoleName
+from roundtable.common.errors import ConfigError
+
+DEFAULT_TEAM = "default"
+MAX_TEAM_FILE_BYTES = 256 * 1024
+"""A team file is a few kilobytes; a larger one is refused before it is parsed."""
+
+Mode = Literal["debate", "pipeline", "panel"]
+
+_NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "panel": (
+        ("gives_verdict", "compares the branches' answers"),
+        ("answers", "writes the one answer"),
+    ),
+}
+"""The flags each mode needs, and what the role holding it does there."""
+
+
+class TeamRuleError(ValueError):
+    """A team rule broken at ``loc`` (a path of field names and indexes)."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+class Team(BaseModel):
+    """A cast of specialists and the part each plays."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=SAFE_NAME)
+    description: str = Field(default="", max_length=400)
+    roles: list[RoleCard] = Field(min_length=2, max_length=8)
+    pipeline: list[RoleName] | None = Field(default=None, min_length=1, max_length=8)
+    """The pipeline's order (all roles in the order listed, by default)."""
+
+    @model_validator(mode="after")
+    def _rules(self) -> Team:
+        seen: dict[str, int] = {}
+        for index, card in enumerate(self.roles):
+            if card.name in seen:
+                raise TeamRuleError(
+                    ("roles", index, "name"),
+                    f"{card.name!r} is also the name of roles[{seen[card.name]}]; "
+                    "role names must be unique",
+                )
+            seen[card.name] = index
+        for flag in FLAGS:
+            holders = [i for i, card in enumerate(self.roles) if getattr(card, flag)]
+            if len(holders) > 1:
+                names = ", ".join(self.roles[i].name for i in holders)
+                raise TeamRuleError(
+                    ("roles", holders[1], flag),
+                    f"only one role may have {flag}: true; set on {names}",
+                )
+        for index, name in enumerate(self.pipeline or []):
+            if name not in seen:
+                raise TeamRuleError(
+                    ("pipeline", index), f"no role named {name!r}; roles: {', '.join(seen)}"
+                )
+            if (self.pipeline or []).index(name) != index:
+                raise TeamRuleError(("pipeline", index), f"{name!r} is listed twice")
+        return self
+
+    @property
+    def roster(self) -> list[str]:
+        return [card.name for card in self.roles]
+
+    def card(self, name: str) -> RoleCard:
+        for card in self.roles:
+            if card.name == name:
+                return card
+        raise ConfigError(f"team {self.name!r} has no role {name!r}; roles: {self._names()}")
+
+    def holder(self, flag: str) -> str | None:
+        """The role holding a protocol flag (``FLAGS``), or None."""
+        return next((card.name for card in self.roles if getattr(card, flag)), None)
+
+    @property
+    def pipeline_order(self) -> list[str]:
+        """The pipeline's stages: ``pipeline`` if given, else every role as listed."""
+        order = self.pipeline or self.roster
+        return [name for name in order if name in self.roster]
+
+    def require(self, mode: str) -> None:
+        """Refuse, naming what is missing, when this team cannot run ``mode``."""
+        for flag, part in _NEEDS.get(mode, ()):
+            if self.holder(flag) is None:
+                raise ConfigError(
+                    f"team {self.name!r} cannot run a {mode}: no role has {flag}: true "
+                    f"(the role that {part}); roles: {self._names()}"
+                )
+
+    def only(self, names: Iterable[str] | None) -> Team:
+        """The team with just ``names`` (checked; team order kept), or itself for None."""
+        if names is None:
+            return self
+        wanted = list(dict.fromkeys(names))
+        for name in wanted:
+            self.card(name)
+        if len(wanted) < 2:
+            raise ConfigError(f"a run needs at least two roles; got {', '.join(wanted) or 'none'}")
+        kept = [card for card in self.roles if card.name in wanted]
+        pipeline = [n for n in self.pipeline or [] if n in wanted] or None
+        return self.model_copy(update={"roles": kept, "pipeline": pipeline})
+
+    def _names(self) -> str:
+        return ", ".join(self.roster)
+
+
+def builtin_teams_dir() -> Path:
+    """The folder of the shipped teams."""
+    return Path(str(resources.files("roundtable.agents") / "teams"))
+
+
+def load_team(path: Path) -> Team:
+    """Load one team file; any problem is a ConfigError naming file, line and field."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_TEAM_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"team file {path}: cannot read ({exc.strerror or exc})") from exc
+    if len(data) > MAX_TEAM_FILE_BYTES:
+        raise ConfigError(f"team file {path}: larger than {MAX_TEAM_FILE_BYTES // 1024} KiB")
+    try:
+        text = data.decode("utf-8")
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}{line}: not valid YAML ({problem})") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}:1: a team file is a mapping with name and roles")
+    try:
+        return Team.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(describe(path, node, exc)) from exc
+
+
+def describe(path: Path, node: yaml.Node | None, exc: ValidationError) -> str:
+    """``path:line: field 'roles.2.name': message`` for the first problem."""
+    err = exc.errors()[0]
+    cause = (err.get("ctx") or {}).get("error")
+    loc: tuple[str | int, ...] = tuple(err["loc"])
+    if isinstance(cause, TeamRuleError):
+        loc = cause.loc
+        message = str(cause)
+    elif err["type"] == "extra_forbidden":
+        message = f"unknown field; allowed: {', '.join(_allowed(loc))}"
+    else:
+        message = str(err["msg"]).removeprefix("Value error, ")
+    field = ".".join(str(p) for p in loc) or "team"
+    return f"{path}:{_line(node, loc)}: field {field!r}: {message}"
+
+
+def _allowed(loc: Sequence[str | int]) -> list[str]:
+    """The fields allowed beside the unknown one at ``loc``."""
+    model: type[BaseModel] = Team
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[str(part)].annotation
+        inner: Any = getattr(annotation, "__args__", (annotation,))[0]
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            model = inner
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+    return list(model.model_fields)
+
+
+def _line(node: yaml.Node | None, loc: Sequence[str | int]) -> int:
+    """The 1-based line of the deepest node of ``loc`` found in the YAML tree."""
+    if node is None:
+        return 1
+    line = node.start_mark.line + 1
+    for part in loc:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(part):
+                    child = value if isinstance(value, yaml.CollectionNode) else key
+                    line = key.start_mark.line + 1
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            child = node.value[part] if 0 <= part < len(node.value) else None
+            line = child.start_mark.line + 1 if child is not None else line
+        if child is None:
+            break
+        node = child
+    return line
+
+
+def find_team(spec: str, teams_dir: Path | None = None) -> Path:
+    """The file of a team given by name (the user's folder, then the shipped ones) or path."""
+    if "/" in spec or spec.endswith((".yaml", ".yml")):
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"team file {spec}: no such file")
+        return path
+    if not _is_safe(spec):
+        raise ConfigError(f"team {spec!r}: a team name is lowercase letters, digits, - and _")
+    for folder in (teams_dir, builtin_teams_dir()):
+        if folder is not None and (folder / f"{spec}.yaml").is_file():
+            return folder / f"{spec}.yaml"
+    known = ", ".join(sorted(team_files(teams_dir)))
+    raise ConfigError(f"no team named {spec!r}; teams: {known}")
+
+
+def resolve_team(spec: str | None, teams_dir: Path | None = None) -> Team:
+    """A team by name or path; the default team for None."""
+    return load_team(find_team(spec or DEFAULT_TEAM, teams_dir))
+
+
+def team_files(teams_dir: Path | None = None) -> dict[str, Path]:
+    """Every team file by name: the shipped ones, then the user's (which win on a clash)."""
+    found: dict[str, Path] = {}
+    for folder in (builtin_teams_dir(), teams_dir):
+        if folder is None or not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.yaml")):
+            if _is_safe(path.stem):
+                found[path.stem] = path
+    return found
+
+
+def _is_safe(name: str) -> bool:
+    return re.fullmatch(SAFE_NAME, name) is not None
