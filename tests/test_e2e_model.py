@@ -18,6 +18,7 @@ import pytest
 from roundtable.conversations import Budget, build_debate, load_settings
 from roundtable.transcripts import (
     HUMAN,
+    ErrorEvent,
     MessageEvent,
     SelectionEvent,
     StopEvent,
@@ -69,6 +70,59 @@ def test_a_debate_on_the_embedded_model_runs_to_a_stated_stop(tmp_path: Path) ->
     )
     assert replayed.returncode == 0, replayed.stderr
     assert f"Stopped ({stop.code})" in replayed.stdout
+
+
+COUNCIL = Path(__file__).parent / "teams" / "council.yaml"
+
+
+def test_a_team_with_new_names_debates_on_the_embedded_model(tmp_path: Path) -> None:
+    """The issue's own check: three roles that no code knows, from a team file, to a stop."""
+    path = tmp_path / "council.jsonl"
+    question = "Should we adopt a four-day week?"
+    result = subprocess.run(
+        [
+            ROUNDTABLE,
+            "ask",
+            question,
+            "--team",
+            str(COUNCIL),
+            "--max-turns",
+            "6",
+            "--transcript",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=os.environ.copy(),
+    )
+    transcript = load(path)
+    events = transcript.events
+    stop = events[-1]
+    assert isinstance(stop, StopEvent), result.stderr[-2000:]
+    assert stop.code in {"accepted", "max_turns"}, stop
+    assert transcript.header.team is not None and transcript.header.team.name == "council"
+    roster = ["historian", "ecologist", "judge"]
+    assert [r.name for r in transcript.header.roles] == roster
+
+    agents = [e.speaker for e in events if isinstance(e, MessageEvent) and e.speaker != HUMAN]
+    assert set(agents) == set(roster), agents  # every role spoke
+    selections = [e for e in events if isinstance(e, SelectionEvent)]
+    assert selections[0].speaker == "historian" and selections[0].method == "rule"
+    for selection in selections:  # every pick valid: among the allowed, from the roster
+        assert selection.speaker in selection.candidates
+        assert set(selection.candidates) <= set(roster)
+    refused = [e for e in events if isinstance(e, ErrorEvent) and "pick refused" in e.message]
+    assert refused == []
+    verdicts = [e.verdict for e in events if isinstance(e, MessageEvent) and e.speaker == "judge"]
+    assert verdicts and all(v in ("ACCEPT", "REVISE") for v in verdicts)
+
+    replayed = subprocess.run(
+        [ROUNDTABLE, "replay", str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    for name in roster:
+        assert f"[{name}]" in replayed.stdout
 
 
 async def test_replies_stream_token_by_token_from_the_model(tmp_path: Path) -> None:
