@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 from autogen_core.models import AssistantMessage, UserMessage
 
-from roundtable.conversations import Budget
+from roundtable.agents import ScriptedChatCompletionClient, load_team, resolve_team
+from roundtable.conversations import Budget, build_debate, load_settings
 from roundtable.transcripts import (
     HUMAN,
     MessageEvent,
@@ -84,3 +86,79 @@ async def test_fork_at_turn_3_makes_a_child_transcript(tmp_path: Path) -> None:
     assert (fork_message.speaker, fork_message.content) == (HUMAN, "Suppose buses were free?")
     assert GOLDEN.read_bytes() == original  # the parent is untouched
     assert len([e for e in events if isinstance(e, MessageEvent)]) >= 4
+
+
+async def test_a_fork_and_a_resume_use_the_recorded_cards_not_the_team_file(
+    tmp_path: Path,
+) -> None:
+    """The header keeps the team's cards: editing the team file later changes nothing for
+    an old conversation, and a version-1 transcript carries on with the default cards."""
+    team_file = tmp_path / "pair.yaml"
+    card = "  - name: {0}\n    description: the {0} of this pair\n    instructions: {1}\n"
+    team_file.write_text(
+        "name: pair\nroles:\n"
+        + card.format("proposer", "Propose one idea.")
+        + "    opens: true\n    answers: true\n"
+        + card.format("checker", "'Say ACCEPT: or REVISE: first.'")
+        + "    gives_verdict: true\n"
+    )
+    team = load_team(team_file)
+    first = tmp_path / "first.jsonl"
+    signal = threading.Event()
+    replies = {"proposer": "Use trams.", "checker": "REVISE: costs?"}
+
+    def clients() -> dict[str, ScriptedChatCompletionClient]:
+        return {
+            n: ScriptedChatCompletionClient(default=r, name=n, stop_signal=signal)
+            for n, r in replies.items()
+        }
+
+    settings = load_settings()
+    budget = Budget(max_turns=3)
+    await collect(
+        build_debate(
+            settings,
+            "Trams?",
+            team=team,
+            clients=clients(),
+            budget=budget,
+            transcript_path=first,
+            stop_signal=signal,
+        )
+    )
+    team_file.write_text(team_file.read_text().replace("Propose one idea.", "Changed later."))
+    parent = load(first)
+    child = tmp_path / "child.jsonl"
+    await collect(
+        build_debate(
+            settings,
+            "And buses?",
+            clients=clients(),
+            budget=Budget(max_turns=1),
+            prior=parent,
+            fork_at=1,
+            transcript_path=child,
+            stop_signal=signal,
+        )
+    )
+    assert load(child).header.team == team
+    assert load(child).header.team.card("proposer").instructions == "Propose one idea."
+
+    v1 = tmp_path / "v1.jsonl"
+    shutil.copy(GOLDEN, v1)
+    old = load(v1)
+    assert old.header.team is None
+    resumed = build_debate(
+        settings,
+        "What about deliveries?",
+        clients={
+            n: ScriptedChatCompletionClient(default="ACCEPT: ok.", name=n)
+            for n in resolve_team(None).roster
+        },
+        prior=old,
+        budget=Budget(max_turns=1),
+    )
+    assert resumed.header == old.header  # a continued transcript keeps its header
+    events = await collect(resumed)
+    said = [e for e in events if isinstance(e, MessageEvent) and e.speaker != HUMAN]
+    assert said and said[0].speaker in resolve_team(None).roster
