@@ -41,6 +41,12 @@ class EndpointSettings(BaseModel):
     """Name of an environment variable holding the key (preferred over ``api_key``)."""
     context_window: int | None = Field(default=None, ge=256)
     script: Path | None = None
+    structured_output: Literal["auto", "json_schema", "json_object", "prompt"] = "auto"
+    """How a structured reply (the manager's pick, a plan, a comparison) is asked of an
+    ``openai`` endpoint: ``json_schema`` (OpenAI, vLLM, Ollama, llama.cpp's server),
+    ``json_object`` with a schema (llama-cpp-python's server), ``prompt`` (the schema in words,
+    the reply parsed and checked), or ``auto``: the first of these the server does not refuse,
+    learnt once per endpoint (``structured_output.py``)."""
 
     # Timeouts of one call (``openai`` only). A hang or a trickle always ends.
     timeout_s: float = Field(default=60.0, gt=0)

@@ -68,6 +68,14 @@ from roundtable.agents.resilience import (
     retryable_status,
     retrying,
 )
+from roundtable.agents.structured_output import (
+    NEGOTIATION,
+    Form,
+    FormatRefused,
+    refused,
+    request_args,
+    with_instruction,
+)
 from roundtable.common.errors import ConfigError, InfraError, ModelError, RoundtableError
 from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter, TokenCounter
 
@@ -231,6 +239,8 @@ class OpenAIEndpointClient(ChatCompletionClient):
         self._sdk: openai.AsyncOpenAI = self._inner._client
         self._sdk.timeout = openai.Timeout(backstop, connect=endpoint.connect_timeout_s)
         self._usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
+        self.last_form: Form | None = None
+        """The structured-output form the last structured call was answered in."""
 
     @property
     def where(self) -> str:
@@ -271,6 +281,64 @@ class OpenAIEndpointClient(ChatCompletionClient):
         extra_create_args: Mapping[str, Any] = {},
         cancellation_token: CancellationToken | None = None,
     ) -> AsyncGenerator[str | CreateResult, None]:
+        """Stream one reply. A pydantic ``json_output`` is asked for in the form this endpoint
+        accepts (``structured_output``; ``auto`` learns it from the first refusal)."""
+        if not (isinstance(json_output, type) and issubclass(json_output, BaseModel)):
+            stream = self._stream(
+                messages, tools, tool_choice, json_output, extra_create_args, cancellation_token
+            )
+            async with contextlib.aclosing(stream):
+                async for item in stream:
+                    yield item
+            return
+        setting = self.endpoint.structured_output
+        form = NEGOTIATION.form_for(self._identity, setting)
+        while True:
+            sent = with_instruction(list(messages), json_output) if form == "prompt" else messages
+            stream = self._stream(
+                sent,
+                tools,
+                tool_choice,
+                None,
+                extra_create_args,
+                cancellation_token,
+                format_args=request_args(form, json_output),
+            )
+            try:
+                async with contextlib.aclosing(stream):
+                    async for item in stream:
+                        yield item
+                self.last_form = form
+                return
+            except FormatRefused as refusal:
+                following = (
+                    NEGOTIATION.refuse(self._identity, form, str(refusal))
+                    if setting == "auto"
+                    else None
+                )
+                if following is None:
+                    raise ConfigError(
+                        f"{refusal}; this endpoint's structured_output = {setting!r} is "
+                        "refused: set it to 'auto' (or 'prompt')"
+                    ) from refusal
+                form = following
+
+    @property
+    def _identity(self) -> tuple[str, str]:
+        """What structured-output negotiation remembers a server by."""
+        return (self.url, self.endpoint.model)
+
+    async def _stream(
+        self,
+        messages: Sequence[LLMMessage],
+        tools: Sequence[Tool | ToolSchema],
+        tool_choice: Tool | Literal["auto", "required", "none"],
+        json_output: bool | type[BaseModel] | None,
+        extra_create_args: Mapping[str, Any],
+        cancellation_token: CancellationToken | None,
+        *,
+        format_args: Mapping[str, Any] | None = None,
+    ) -> AsyncGenerator[str | CreateResult, None]:
         create_args = dict(extra_create_args)
         key = new_call_key(create_args.pop("call_key", None), agent=self.role)
         params = self._inner._process_create_args(
@@ -281,6 +349,7 @@ class OpenAIEndpointClient(ChatCompletionClient):
             # The plain endpoint takes the JSON schema; the SDK's parse helpers would also
             # validate the reply, which is the caller's business (a bad pick is a ModelError).
             args["response_format"] = type_to_response_format_param(params.response_format)
+        args.update(format_args or {})
         args.setdefault("stream_options", {"include_usage": True})
         if params.tools:
             args["tools"] = params.tools
@@ -381,7 +450,16 @@ class OpenAIEndpointClient(ChatCompletionClient):
                 cancellation_token,
             )
         except openai.OpenAIError as exc:
-            raise self._failure(exc, started=False) from exc
+            failure = self._failure(exc, started=False)
+            sent = args.get("response_format")
+            if (
+                isinstance(failure, EndpointStatusError)
+                and isinstance(sent, dict)
+                and refused(failure.status or 0, str(failure))
+            ):
+                form: Form = "json_object" if sent.get("type") == "json_object" else "json_schema"
+                raise FormatRefused(str(failure), form=form, status=failure.status or 0) from exc
+            raise failure from exc
         if opened is _TIMED_OUT:
             raise EndpointFault(f"{self.where}: no answer within {timeout_s:g} s", retryable=True)
         if opened is _OUT_OF_TIME:
