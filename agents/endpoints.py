@@ -144,6 +144,7 @@ def make_client(
             max_tokens=max_tokens,
             temperature=temperature,
             stop_signal=stop_signal,
+            reply_grammar=VERDICT_GRAMMAR if gives_verdict else None,
         )
     raise ConfigError(f"endpoint {name!r}: unknown kind {endpoint.kind!r}")
 

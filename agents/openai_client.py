@@ -72,6 +72,7 @@ from roundtable.agents.structured_output import (
     NEGOTIATION,
     Form,
     FormatRefused,
+    GrammarRefused,
     refused,
     request_args,
     with_instruction,
@@ -200,8 +201,12 @@ class OpenAIEndpointClient(ChatCompletionClient):
         counter: TokenCounter | None = None,
         rng: random.Random | None = None,
         limiter: EndpointLimiter | None = None,
+        reply_grammar: str | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.reply_grammar = reply_grammar
+        """A GBNF grammar for free-text replies (the verdict-giver's), sent as ``grammar`` to
+        servers that take it (llama.cpp's); structured calls use ``structured_output``."""
         self.name = name
         self.role = role
         self.url = endpoint.base_url or OPENAI_BASE_URL
@@ -284,12 +289,10 @@ class OpenAIEndpointClient(ChatCompletionClient):
         """Stream one reply. A pydantic ``json_output`` is asked for in the form this endpoint
         accepts (``structured_output``; ``auto`` learns it from the first refusal)."""
         if not (isinstance(json_output, type) and issubclass(json_output, BaseModel)):
-            stream = self._stream(
+            async for item in self._free_text(
                 messages, tools, tool_choice, json_output, extra_create_args, cancellation_token
-            )
-            async with contextlib.aclosing(stream):
-                async for item in stream:
-                    yield item
+            ):
+                yield item
             return
         setting = self.endpoint.structured_output
         form = NEGOTIATION.form_for(self._identity, setting)
@@ -322,6 +325,38 @@ class OpenAIEndpointClient(ChatCompletionClient):
                         "refused: set it to 'auto' (or 'prompt')"
                     ) from refusal
                 form = following
+
+    async def _free_text(
+        self,
+        messages: Sequence[LLMMessage],
+        tools: Sequence[Tool | ToolSchema],
+        tool_choice: Tool | Literal["auto", "required", "none"],
+        json_output: bool | type[BaseModel] | None,
+        extra_create_args: Mapping[str, Any],
+        cancellation_token: CancellationToken | None,
+    ) -> AsyncGenerator[str | CreateResult, None]:
+        """A plain reply, under the reply grammar where the server takes one."""
+        grammar = self.reply_grammar if NEGOTIATION.takes_grammar(self._identity) else None
+        body = {"extra_body": {"grammar": grammar}} if grammar else None
+        stream = self._stream(
+            messages,
+            tools,
+            tool_choice,
+            json_output,
+            extra_create_args,
+            cancellation_token,
+            format_args=body,
+        )
+        try:
+            async with contextlib.aclosing(stream):
+                async for item in stream:
+                    yield item
+        except GrammarRefused as refusal:
+            NEGOTIATION.refuse_grammar(self._identity, str(refusal))
+            async for item in self._free_text(
+                messages, tools, tool_choice, json_output, extra_create_args, cancellation_token
+            ):
+                yield item
 
     @property
     def _identity(self) -> tuple[str, str]:
@@ -459,6 +494,12 @@ class OpenAIEndpointClient(ChatCompletionClient):
             ):
                 form: Form = "json_object" if sent.get("type") == "json_object" else "json_schema"
                 raise FormatRefused(str(failure), form=form, status=failure.status or 0) from exc
+            if (
+                isinstance(failure, EndpointStatusError)
+                and "grammar" in args.get("extra_body", {})
+                and refused(failure.status or 0, str(failure))
+            ):
+                raise GrammarRefused(str(failure), status=failure.status or 0) from exc
             raise failure from exc
         if opened is _TIMED_OUT:
             raise EndpointFault(f"{self.where}: no answer within {timeout_s:g} s", retryable=True)

@@ -12,6 +12,10 @@ parses and checks the reply, as it does for every form (a model may ignore any o
 A refusal is recognised from the status and the server's own words (``refused``), and is never
 retried as the same request: a 500 that names ``response_format`` is not a passing fault.
 
+The same holds for a reply grammar (the verdict-giver's ``ACCEPT: ...`` / ``REVISE: ...``):
+llama.cpp's servers take a GBNF ``grammar`` field; a server that refuses it is remembered and
+asked without it (the instructions ask for the format in words, and the reply is checked).
+
 Owns the forms, the request arguments for each, the refusal test and the per-endpoint memory.
 Does not own sending requests (``openai_client``) or checking replies (the callers).
 """
@@ -51,6 +55,13 @@ class FormatRefused(EndpointFault):
         self.form = form
 
 
+class GrammarRefused(EndpointFault):
+    """The server refused the ``grammar`` field (llama.cpp's servers take it; others may not)."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message, retryable=False, status=status)
+
+
 def refused(status: int, message: str) -> bool:
     """Whether an HTTP error is the server refusing the structured-output form it was sent."""
     return status in _REFUSAL_STATUSES and _NAMES_THE_FORMAT.search(message) is not None
@@ -81,6 +92,7 @@ class Negotiation:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._known: dict[tuple[str, str], Form] = {}
+        self._no_grammar: set[tuple[str, str]] = set()
 
     def form_for(self, endpoint: tuple[str, str], setting: Setting) -> Form:
         """The form to send now: the setting's, or for ``auto`` the best not yet refused."""
@@ -103,10 +115,21 @@ class Negotiation:
         )
         return chosen
 
+    def takes_grammar(self, endpoint: tuple[str, str]) -> bool:
+        """Whether to send a reply grammar: until the server has refused one."""
+        with self._lock:
+            return endpoint not in self._no_grammar
+
+    def refuse_grammar(self, endpoint: tuple[str, str], why: str) -> None:
+        with self._lock:
+            self._no_grammar.add(endpoint)
+        LOGGER.warning("grammar_refused", extra={"endpoint": endpoint[0], "error": why[:300]})
+
     def forget(self) -> None:
         """Start over (tests)."""
         with self._lock:
             self._known.clear()
+            self._no_grammar.clear()
 
 
 NEGOTIATION = Negotiation()

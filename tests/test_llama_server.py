@@ -2,7 +2,8 @@
 
 That server refuses ``response_format`` of type ``json_schema`` (HTTP 500) and takes
 ``json_object`` with a ``schema``: structured output must be negotiated, not assumed, and the
-manager's picks must then come from the model, never the fallback.
+manager's picks must then come from the model, never the fallback; the verdict-giver's replies
+are constrained by a grammar, which this server takes, so each is a verdict.
 """
 
 from __future__ import annotations
@@ -116,3 +117,6 @@ async def test_a_debate_through_the_server_picks_with_the_model(
     assert not [e for e in saved if isinstance(e, ErrorEvent) and "pick refused" in e.message]
     said = [e for e in saved if isinstance(e, MessageEvent) and e.speaker != HUMAN]
     assert len({e.speaker for e in said}) >= 3
+    reviewer = resolve_team(None).holder("gives_verdict")
+    verdicts = [e.verdict for e in said if e.speaker == reviewer]
+    assert verdicts and None not in verdicts  # the server constrained them with the grammar

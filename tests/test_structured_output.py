@@ -15,7 +15,7 @@ import pytest
 from autogen_core.models import UserMessage
 from pydantic import BaseModel
 
-from roundtable.agents.endpoints import EndpointSettings
+from roundtable.agents.endpoints import VERDICT_GRAMMAR, EndpointSettings
 from roundtable.agents.openai_client import OpenAIEndpointClient
 from roundtable.agents.structured_output import NEGOTIATION, refused
 from roundtable.common.errors import ConfigError
@@ -151,3 +151,35 @@ def test_a_refusal_is_told_from_a_fault_by_status_and_words() -> None:
     assert not refused(500, "internal error: CUDA out of memory")
     assert not refused(429, "response_format: rate limited")
     assert not refused(503, "json_schema backend overloaded")
+
+
+def verdict_client(server: ChatServer, made: list[OpenAIEndpointClient]) -> OpenAIEndpointClient:
+    endpoint = EndpointSettings(kind="openai", base_url=server.url, model="test-model")
+    client = OpenAIEndpointClient(
+        endpoint, max_tokens=40, temperature=0.0, reply_grammar=VERDICT_GRAMMAR
+    )
+    made.append(client)
+    return client
+
+
+async def test_a_verdict_grammar_goes_to_servers_that_take_it_and_not_to_others(
+    clients: list[OpenAIEndpointClient],
+) -> None:
+    def grammar_of(request: Request) -> object:
+        return request.body.get("grammar") if isinstance(request.body, dict) else None
+
+    with running_chat_server(default="REVISE: say what deliveries need.") as taking:
+        await verdict_client(taking, clients).create(ASK)
+        assert grammar_of(taking.chat_requests[0]) == VERDICT_GRAMMAR
+
+    def refuse_grammar(request: Request) -> Reply:
+        if grammar_of(request) is not None:
+            return Reply(status=400, error="Unrecognized request argument supplied: grammar")
+        return Reply(text="ACCEPT: sound.")
+
+    with running_chat_server(responder=refuse_grammar) as other:
+        first = await verdict_client(other, clients).create(ASK)
+        second = await verdict_client(other, clients).create(ASK)
+        assert (first.content, second.content) == ("ACCEPT: sound.", "ACCEPT: sound.")
+        sent = [grammar_of(r) is not None for r in other.chat_requests]
+        assert sent == [True, False, False]  # refused once, then never sent again
