@@ -78,6 +78,7 @@ from roundtable.agents.structured_output import (
     with_instruction,
 )
 from roundtable.common.errors import ConfigError, InfraError, ModelError, RoundtableError
+from roundtable.common.secrets import scrub
 from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter, TokenCounter
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -359,6 +360,12 @@ class OpenAIEndpointClient(ChatCompletionClient):
                 yield item
 
     @property
+    def _secrets(self) -> list[str]:
+        """What must never appear in an error message (the key, if any)."""
+        key = self.endpoint.key()
+        return [key] if key else []
+
+    @property
     def _identity(self) -> tuple[str, str]:
         """What structured-output negotiation remembers a server by."""
         return (self.url, self.endpoint.model)
@@ -493,14 +500,14 @@ class OpenAIEndpointClient(ChatCompletionClient):
                 and refused(failure.status or 0, str(failure))
             ):
                 form: Form = "json_object" if sent.get("type") == "json_object" else "json_schema"
-                raise FormatRefused(str(failure), form=form, status=failure.status or 0) from exc
+                raise FormatRefused(str(failure), form=form, status=failure.status or 0) from None
             if (
                 isinstance(failure, EndpointStatusError)
                 and "grammar" in args.get("extra_body", {})
                 and refused(failure.status or 0, str(failure))
             ):
-                raise GrammarRefused(str(failure), status=failure.status or 0) from exc
-            raise failure from exc
+                raise GrammarRefused(str(failure), status=failure.status or 0) from None
+            raise failure from _cause(exc)
         if opened is _TIMED_OUT:
             raise EndpointFault(f"{self.where}: no answer within {timeout_s:g} s", retryable=True)
         if opened is _OUT_OF_TIME:
@@ -551,7 +558,8 @@ class OpenAIEndpointClient(ChatCompletionClient):
                         pieces.append(choice.delta.content)
                         yield choice.delta.content
             except openai.OpenAIError as exc:
-                raise self._failure(exc, started=bool(pieces), answered=True) from exc
+                failure = self._failure(exc, started=bool(pieces), answered=True)
+                raise failure from _cause(exc)
             finally:
                 await stream.close()
         yield self._result(messages, tools, pieces, thoughts, finish, reported, reservation)
@@ -669,7 +677,8 @@ class OpenAIEndpointClient(ChatCompletionClient):
                 f"{where}: no answer within {self.endpoint.timeout_s:g} s", retryable=not started
             )
         if isinstance(exc, openai.APIConnectionError):
-            cause = _one_line(str(exc.__cause__ or exc)) or type(exc.__cause__).__name__
+            cause = _one_line(scrub(str(exc.__cause__ or exc), self._secrets))
+            cause = cause or type(exc.__cause__).__name__
             if started:
                 return EndpointFault(
                     f"{where}: connection lost mid-reply ({cause})", retryable=False
@@ -681,9 +690,14 @@ class OpenAIEndpointClient(ChatCompletionClient):
             return EndpointFault(f"{where}: cannot connect ({cause})", retryable=True)
         if isinstance(exc, openai.APIStatusError):
             return _status_failure(
-                where, exc.status_code, exc.body, exc.response, model=self.endpoint.model
+                where,
+                exc.status_code,
+                exc.body,
+                exc.response,
+                model=self.endpoint.model,
+                secrets=self._secrets,
             )
-        message = _one_line(str(getattr(exc, "message", None) or exc))
+        message = _one_line(scrub(str(getattr(exc, "message", None) or exc), self._secrets))
         if _CONTEXT_EXCEEDED.search(message):
             return ModelError(f"{where}: the prompt is longer than the model's context ({message})")
         return EndpointFault(
@@ -753,14 +767,30 @@ async def check_reachable(
             body: object = response.json()
         except ValueError:
             body = None
-        raise _status_failure(where, response.status_code, body, response, model=settings.model)
+        secrets = [key] if (key := settings.key()) else []
+        raise _status_failure(
+            where, response.status_code, body, response, model=settings.model, secrets=secrets
+        )
+
+
+def _cause(exc: openai.OpenAIError) -> openai.OpenAIError | None:
+    """What our error is raised from: ``exc``, except an HTTP error, whose SDK message holds
+    the server's whole body (which may echo our key): a traceback must not print it."""
+    return None if isinstance(exc, openai.APIStatusError) else exc
 
 
 def _status_failure(
-    where: str, status: int, body: object, response: Any, *, model: str
+    where: str,
+    status: int,
+    body: object,
+    response: Any,
+    *,
+    model: str,
+    secrets: Sequence[str] = (),
 ) -> RoundtableError:
-    """The family of an HTTP error status, from the status and the server's error body."""
-    message, code = _server_error(body, response)
+    """The family of an HTTP error status, from the status and the server's error body (with
+    ``secrets`` scrubbed out: a server may echo the key it was sent)."""
+    message, code = _server_error(body, response, secrets)
     detail = f"HTTP {status}: {message}" if message else f"HTTP {status}"
     if status in (401, 403):
         return ConfigError(f"{where}: the API key was refused ({detail}); check api_key_env")
@@ -772,16 +802,17 @@ def _status_failure(
     return EndpointStatusError(f"{where}: {detail}", status=status, retry_after=retry_after)
 
 
-def _server_error(body: object, response: Any) -> tuple[str, str]:
-    """The error message (one short line) and code the server sent, as far as it said."""
+def _server_error(body: object, response: Any, secrets: Sequence[str]) -> tuple[str, str]:
+    """The error message (one short line, secrets scrubbed before it is cut) and code the
+    server sent, as far as it said."""
     inner = body.get("error", body) if isinstance(body, dict) else body
     if isinstance(inner, dict):
         message, code = inner.get("message") or inner.get("detail"), inner.get("code")
-        return _one_line(str(message or "")), str(code or "")
+        return _one_line(scrub(str(message or ""), secrets)), scrub(str(code or ""), secrets)
     if isinstance(inner, str):
-        return _one_line(inner), ""
+        return _one_line(scrub(inner, secrets)), ""
     try:
-        return _one_line(response.text), ""
+        return _one_line(scrub(response.text, secrets)), ""
     except Exception:  # a streamed response whose body was never read
         return "", ""
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -21,14 +20,11 @@ from typing import Any
 
 from opentelemetry import trace
 
+from roundtable.common.secrets import scrub
+
 LOGGER = logging.getLogger("roundtable")
 TRACER = trace.get_tracer("roundtable")
 _FIELDS = ("conversation_id", "turn", "agent")
-_PATTERNS = [
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]+"),
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"(?i)(api[_-]?key|password|token|secret)(\"?\s*[:=]\s*\"?)[^\s\",}]+"),
-]
 _configured = False
 
 
@@ -55,14 +51,10 @@ class Redactor(logging.Filter):
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self.secrets = list(secrets)
 
     def scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "[redacted]")
-        text = _PATTERNS[0].sub(r"\1[redacted]", text)
-        text = _PATTERNS[1].sub("[redacted]", text)
-        return _PATTERNS[2].sub(r"\1\2[redacted]", text)
+        return scrub(text, self.secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = self.scrub(record.getMessage())
