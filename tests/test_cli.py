@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,26 @@ def test_ui_passes_host_and_port_to_the_ui_launcher(monkeypatch: pytest.MonkeyPa
     assert cli.main(["ui"]) == 0
     assert calls[0][1:] == ["-m", "roundtable.ui", "--host=127.0.0.1", "--port=8123"]
     assert calls[1][1:] == ["-m", "roundtable.ui"]
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "oversized"])
+def test_replay_refuses_what_is_not_a_transcript_file_without_reading_it(
+    tmp_path: Path, kind: str
+) -> None:
+    """``/dev/zero`` once read until the machine ran out of memory; a FIFO hung for ever."""
+    if kind == "device":
+        target = Path("/dev/zero")
+        says = "not a regular file"
+    elif kind == "fifo":
+        target = tmp_path / "pipe.jsonl"
+        os.mkfifo(target)
+        says = "not a regular file"
+    else:
+        target = tmp_path / "huge.jsonl"
+        with target.open("wb") as handle:  # sparse: no disk used, nothing to read
+            handle.truncate(300 * 1024 * 1024)
+        says = "a transcript is 268435456 at most"
+    started = time.monotonic()
+    result = run("replay", str(target), timeout=20)
+    assert_one_line_error(result, 2, str(target), says)
+    assert time.monotonic() - started < 15

@@ -24,6 +24,7 @@ import io
 import json
 import math
 import os
+import stat
 import uuid
 import warnings
 from collections.abc import Callable, Iterable
@@ -36,6 +37,8 @@ from roundtable.common.errors import ConfigError, InfraError
 from roundtable.transcripts.events import EVENT_ADAPTER, SCHEMA_VERSION, Event, Header
 
 MAX_LINE_BYTES = 4_000_000
+MAX_FILE_BYTES = 256 * 1024 * 1024
+"""A transcript larger than this is refused unread (a 1,000-turn debate is about 3 MB)."""
 MAX_DEPTH = 32
 MAX_DIGITS = 30
 """Longer integers are refused before Python converts them (no saved count needs more)."""
@@ -194,10 +197,7 @@ class TranscriptWriter:
 
 def load(path: Path) -> Transcript:
     """Read and validate a whole transcript, or raise ``TranscriptError`` naming what is wrong."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise TranscriptError(f"{path}: cannot read ({exc.strerror})") from exc
+    data = read_bounded(path)
     lines = data.split(b"\n")
     # Every committed line ends with a newline (written and fsynced together), so the piece
     # after the last newline is empty, or a line a crash cut short: never a committed one.
@@ -226,6 +226,28 @@ def load(path: Path) -> Transcript:
         torn_tail=torn,
         committed_bytes=len(data) - len(tail),
     )
+
+
+def read_bounded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """A regular file's bytes, at most ``limit`` of them: a device (``/dev/zero``), a FIFO (which
+    would block) or an oversized file is refused before anything is read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise TranscriptError(f"{path}: cannot read ({exc.strerror})") from exc
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise TranscriptError(f"{path}: not a regular file")
+        if info.st_size > limit:
+            raise TranscriptError(f"{path}: {info.st_size} bytes; a transcript is {limit} at most")
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise TranscriptError(f"{path}: cannot read ({exc.strerror})") from exc
+    if len(data) > limit:  # it grew while we read
+        raise TranscriptError(f"{path}: more than {limit} bytes; a transcript is {limit} at most")
+    return data
 
 
 def save(path: Path, header: Header, events: Iterable[Event]) -> None:
