@@ -3,30 +3,35 @@
 A webhook URL comes from the caller, so the server would otherwise send requests to any host
 it can reach (SSRF): a target must match the operator's allow-list (``host:port``), is checked
 when the run is started and again before every attempt, and redirects are never followed.
-The body is signed with HMAC-SHA256 under ``ROUNDTABLE_WEBHOOK_SECRET``; one delivery id is
-kept across retries so a receiver can drop a repeat.
+Deliveries are signed as Standard Webhooks specifies (https://www.standardwebhooks.com), with
+its reference library: ``webhook-signature: v1,<base64 HMAC-SHA256>`` over
+``<webhook-id>.<webhook-timestamp>.<body>`` under ``ROUNDTABLE_WEBHOOK_SECRET`` (its UTF-8
+bytes). The id is the delivery's, the same across retries so a receiver can drop a repeat; the
+timestamp is each attempt's, so a receiver refuses a captured delivery replayed later (the
+library allows 5 minutes). A signature over the body alone, as before, verified for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from roundtable.common.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Roundtable-Signature"
-"""``sha256=<hex HMAC-SHA256 of the raw body>``."""
+SIGNATURE_HEADER = "webhook-signature"
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
 DELIVERY_HEADER = "X-Roundtable-Delivery"
 EVENT_HEADER = "X-Roundtable-Event"
 RETRYABLE = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -70,14 +75,24 @@ def check_target(url: str, allow: Sequence[str]) -> str:
     return url
 
 
-def sign(body: bytes, secret: str) -> str:
-    """The signature header's value for ``body``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signed_headers(body: bytes, secret: str, delivery_id: str, at: datetime) -> dict[str, str]:
+    """The Standard Webhooks headers of one attempt to deliver ``body``."""
+    stamp = at.astimezone(UTC)
+    return {
+        ID_HEADER: delivery_id,
+        TIMESTAMP_HEADER: str(int(stamp.timestamp())),
+        SIGNATURE_HEADER: Webhook(secret.encode()).sign(delivery_id, stamp, body),
+    }
 
 
-def verify(body: bytes, secret: str, signature: str) -> bool:
-    """Whether ``signature`` is ``sign(body, secret)`` (constant-time; for receivers, tests)."""
-    return hmac.compare_digest(sign(body, secret), signature)
+def verify(body: bytes, secret: str, headers: Mapping[str, str]) -> bool:
+    """Whether a delivery's headers sign ``body`` under ``secret`` within the last 5 minutes
+    (what a receiver checks; used by the tests)."""
+    try:
+        Webhook(secret.encode()).verify(body, dict(headers), json_parse=False)
+    except WebhookVerificationError:
+        return False
+    return True
 
 
 def new_delivery(url: str) -> Delivery:
@@ -100,7 +115,6 @@ async def deliver(
     """
     headers = {
         "Content-Type": "application/json",
-        SIGNATURE_HEADER: sign(body, secret),
         DELIVERY_HEADER: delivery.delivery_id,
         EVENT_HEADER: "run.finished",
     }
@@ -108,7 +122,8 @@ async def deliver(
         for attempt in range(1, attempts + 1):
             check_target(delivery.url, allow)
             delivery.attempts = attempt
-            retry = await _attempt(client, delivery, body, headers)
+            signed = signed_headers(body, secret, delivery.delivery_id, datetime.now(UTC))
+            retry = await _attempt(client, delivery, body, {**headers, **signed})
             if not retry or attempt == attempts:
                 break
             wait = backoff_s * 2 ** (attempt - 1)
