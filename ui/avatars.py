@@ -37,13 +37,20 @@ PALETTE = (
 SVG_TYPE = "image/svg+xml"
 
 
-def avatar_svg(name: str, colour: str) -> str:
-    """A round badge with the name's initial."""
+TEAM_COLOUR = "#334155"
+"""Roundtable's own slate (``public/avatars/roundtable.svg``), in no role's palette: Chainlit
+also shows the chosen profile's icon beside Roundtable's own messages."""
+
+
+def avatar_svg(name: str, colour: str, text: str | None = None) -> str:
+    """A round badge with ``text`` (the name's initial by default)."""
+    shown = text or name[:1].upper()
+    size = 30 if len(shown) == 1 else 24
     return (
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" role="img" '
         f'aria-label="{name}"><circle cx="32" cy="32" r="32" fill="{colour}"/>'
-        '<text x="32" y="42" font-family="sans-serif" font-size="30" font-weight="bold" '
-        f'text-anchor="middle" fill="#fff">{name[:1].upper()}</text></svg>'
+        f'<text x="32" y="{32 + size // 3}" font-family="sans-serif" font-size="{size}" '
+        f'font-weight="bold" text-anchor="middle" fill="#fff">{shown}</text></svg>'
     )
 
 
@@ -57,9 +64,10 @@ def role_avatars(teams: Iterable[Team]) -> dict[str, str]:
 
 
 def team_icon(team: Team) -> str:
-    """The team's badge as a ``data:`` URL (a chat profile's icon): it needs no route, so it
-    works under any root path."""
-    svg = avatar_svg(team.name, "#334155")
+    """The team's badge (its name's first two letters, as several teams may share an
+    initial) as a ``data:`` URL, a chat profile's icon: it needs no route, so it works
+    under any root path."""
+    svg = avatar_svg(team.name, TEAM_COLOUR, team.name[:2].capitalize())
     return f"data:{SVG_TYPE};base64,{base64.b64encode(svg.encode()).decode()}"
 
 
