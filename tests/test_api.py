@@ -346,11 +346,16 @@ roles:
 """
 
 
-def test_teams_are_listed_with_roles_flags_and_the_modes_each_can_run(tmp_path: Path) -> None:
+def with_loners(tmp_path: Path) -> Settings:
+    """Scripted settings whose teams folder holds ``loners``, a team with no verdict-giver."""
     folder = tmp_path / "teams"
     folder.mkdir()
     (folder / "loners.yaml").write_text(LONERS)
-    settings = settings_for(tmp_path, DEBATE, teams_dir=folder)
+    return settings_for(tmp_path, DEBATE, teams_dir=folder)
+
+
+def test_teams_are_listed_with_roles_flags_and_the_modes_each_can_run(tmp_path: Path) -> None:
+    settings = with_loners(tmp_path)
     with running_api(settings, api_settings()) as api:
         response = httpx.get(f"{api.url}/teams", headers=AUTH)
     assert response.status_code == 200
@@ -427,11 +432,7 @@ def test_asking_a_role_the_runs_team_lacks_is_refused(tmp_path: Path) -> None:
 def test_a_panel_on_a_team_without_a_verdict_giver_is_refused_with_the_reason(
     tmp_path: Path,
 ) -> None:
-    folder = tmp_path / "teams"
-    folder.mkdir()
-    (folder / "loners.yaml").write_text(LONERS)
-    settings = settings_for(tmp_path, DEBATE, teams_dir=folder)
-    with running_api(settings, api_settings()) as api:
+    with running_api(with_loners(tmp_path), api_settings()) as api:
         body = {"question": QUESTION, "team": "loners", "mode": "panel"}
         response = httpx.post(f"{api.url}/runs", json=body, headers=AUTH)
         debate = httpx.post(f"{api.url}/runs", json={**body, "mode": "debate"}, headers=AUTH)

@@ -19,7 +19,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from tests.support.api_server import AUTH, ApiServer, running_api
-from tests.test_api import DEBATE, LONERS, api_settings, settings_for
+from tests.test_api import DEBATE, api_settings, settings_for, with_loners
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +51,7 @@ def test_the_schema_lists_exactly_these_operations(api_schema: Any) -> None:
 
 
 def test_the_schema_lists_this_servers_teams_and_their_roles(tmp_path: Path) -> None:
-    folder = tmp_path / "teams"
-    folder.mkdir()
-    (folder / "loners.yaml").write_text(LONERS)
-    settings = settings_for(tmp_path, DEBATE, teams_dir=folder)
-    with running_api(settings, api_settings()) as server:
+    with running_api(with_loners(tmp_path), api_settings()) as server:
         schema = httpx.get(f"{server.url}/openapi.json", headers=AUTH).json()
         teams = httpx.get(f"{server.url}/teams", headers=AUTH).json()["teams"]
     models = schema["components"]["schemas"]

@@ -14,7 +14,13 @@ import pytest
 from playwright.sync_api import Browser
 
 from roundtable.transcripts import load
-from tests.browser.harness import AGENT, ChatPage, UIServer, chat_page, start_server
+from tests.browser.harness import (
+    AGENT,
+    UIServer,
+    chat_page,
+    scripted_env,
+    start_server,
+)
 
 pytest_plugins = ["tests.browser.fixtures"]
 
@@ -27,67 +33,58 @@ POLICY = ("economist", "lawyer", "sceptic")
 
 @pytest.fixture(scope="module")
 def teams_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UIServer]:
-    env = {
-        "ROUNDTABLE_ENDPOINTS__DEFAULT__KIND": "scripted",
-        "ROUNDTABLE_ENDPOINTS__DEFAULT__SCRIPT": str(SCRIPT),
-        "ROUNDTABLE_BUDGET__MAX_TURNS": "5",
-    }
-    server = start_server(tmp_path_factory.mktemp("ui-teams") / "data", env)
+    server = start_server(tmp_path_factory.mktemp("ui-teams") / "data", scripted_env(SCRIPT))
     yield server
     server.stop()
 
 
-@pytest.fixture
-def teams_chat(
-    browser: Browser, teams_server: UIServer, request: pytest.FixtureRequest
-) -> Iterator[ChatPage]:
-    with chat_page(browser, teams_server, request.node.name) as page:
-        yield page
-
-
 def test_the_policy_profile_picked_in_the_page_runs_the_policy_team_with_its_avatars(
-    teams_chat: ChatPage,
+    browser: Browser, teams_server: UIServer
 ) -> None:
-    chat = teams_chat
-    chat.open()
-    chat.page.locator("#chat-profiles").click()
-    for name in ("default", "policy", "product"):
-        chat.page.locator(f'[data-test="select-item:{name}"]').wait_for(timeout=30_000)
-    chat.page.locator('[data-test="select-item:policy"]').hover()
-    description = chat.page.locator('#chat-profile-description[data-state="open"]')
-    description.wait_for(timeout=30_000)
-    for role in POLICY:
-        assert role in description.inner_text()
-    chat.screenshot("profiles")
-    chat.page.locator('[data-test="select-item:policy"]').click()
-    # a new chat starts on the profile: its welcome screen shows the team and its roles
-    chat.page.locator("#welcome-screen").get_by_text("weigh a policy").wait_for(timeout=30_000)
-    chat.wait_ready()
-    chat.send(QUESTION)
-    chat.wait_stops(1, timeout=120_000)
-    chat.screenshot("policy")
+    with chat_page(browser, teams_server, "teams") as chat:
+        chat.open()
+        chat.page.locator("#chat-profiles").click()
+        for name in ("default", "policy", "product"):
+            chat.page.locator(f'[data-test="select-item:{name}"]').wait_for(timeout=30_000)
+        chat.page.locator('[data-test="select-item:policy"]').hover()
+        description = chat.page.locator('#chat-profile-description[data-state="open"]')
+        description.wait_for(timeout=30_000)
+        for role in POLICY:
+            assert role in description.inner_text()
+        chat.screenshot("profiles")
+        chat.page.locator('[data-test="select-item:policy"]').click()
+        # a new chat starts on the profile: its welcome screen shows the team and its roles
+        chat.page.locator("#welcome-screen").get_by_text("weigh a policy").wait_for(timeout=30_000)
+        chat.wait_ready()
+        chat.send(QUESTION)
+        chat.wait_stops(1, timeout=120_000)
+        chat.screenshot("policy")
 
-    texts = chat.agent_texts()
-    for role in POLICY:
-        assert any(t.startswith(role.capitalize()) for t in texts), (role, texts)
-    assert not any(t.startswith(("Researcher", "Analyst", "Critic", "Writer")) for t in texts)
-    # every role's avatar is an <img> of /avatars/<role>, and it loads as the drawn SVG
-    for role in POLICY:
-        image = chat.page.locator(f'{AGENT} img[src$="/avatars/{role}"]').first
-        image.wait_for(timeout=30_000)
-        loaded = chat.page.evaluate(
-            "(img) => img.complete && img.naturalWidth > 0", image.element_handle()
-        )
-        assert loaded, role
-        src = image.get_attribute("src") or ""
-        response = chat.page.request.get(src if src.startswith("http") else chat.server.url + src)
-        assert response.status == 200
-        assert response.headers["content-type"].startswith("image/svg+xml")
-        assert f'aria-label="{role}"' in response.text()
+        texts = chat.agent_texts()
+        for role in POLICY:
+            assert any(t.startswith(role.capitalize()) for t in texts), (role, texts)
+        assert not any(t.startswith(("Researcher", "Analyst", "Critic", "Writer")) for t in texts)
+        # every role's avatar is an <img> of /avatars/<role>, and it loads as the drawn SVG
+        for role in POLICY:
+            image = chat.page.locator(f'{AGENT} img[src$="/avatars/{role}"]').first
+            image.wait_for(timeout=30_000)
+            loaded = chat.page.evaluate(
+                "(img) => img.complete && img.naturalWidth > 0", image.element_handle()
+            )
+            assert loaded, role
+            src = image.get_attribute("src") or ""
+            response = chat.page.request.get(
+                src if src.startswith("http") else chat.server.url + src
+            )
+            assert response.status == 200
+            assert response.headers["content-type"].startswith("image/svg+xml")
+            assert f'aria-label="{role}"' in response.text()
 
-    chat.page.locator(f'{AGENT} img[src$="/avatars/economist"]').first.scroll_into_view_if_needed()
-    chat.screenshot("avatars")
+        chat.page.locator(
+            f'{AGENT} img[src$="/avatars/economist"]'
+        ).first.scroll_into_view_if_needed()
+        chat.screenshot("avatars")
 
-    [path] = chat.server.transcripts.glob("*.jsonl")
-    header = load(path).header
-    assert header.team is not None and header.team.name == "policy"
+        [path] = chat.server.transcripts.glob("*.jsonl")
+        header = load(path).header
+        assert header.team is not None and header.team.name == "policy"

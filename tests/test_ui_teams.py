@@ -5,7 +5,6 @@ bad team file."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from roundtable.ui.panel import options_from, widgets
 from roundtable.ui.profiles import chat_profiles, profile_markdown, team_for
 from roundtable.ui.session import SessionRunner
 from tests.support.runs import scripted_settings
+from tests.support.sessions import Shown, say_and_wait, session_runner
 
 TEAMS = load_teams()
 POLICY = TEAMS.get("policy")
@@ -172,47 +172,13 @@ def test_ask_takes_the_sessions_team_roles() -> None:
 # -- the session -----------------------------------------------------------------------------------
 
 
-class _Shown:
-    def __init__(self, **kwargs: Any) -> None:
-        self.events: list[LiveEvent] = []
-
-    async def show(self, event: LiveEvent) -> None:
-        self.events.append(event)
-
-    async def note(self, text: str) -> None:
-        return None
-
-    async def failure(self, text: str) -> None:
-        raise AssertionError(text)
-
-
-def _session(settings: Settings, team_name: str) -> tuple[SessionRunner, list[_Shown]]:
-    shown: list[_Shown] = []
-
-    def display(**kwargs: Any) -> _Shown:
-        shown.append(_Shown(**kwargs))
-        return shown[-1]
-
-    async def link(_path: Path, _kind: str) -> None:
-        return None
-
+def _session(settings: Settings, team_name: str) -> tuple[SessionRunner, list[Shown]]:
     team = team_for(team_name, TEAMS)
-    options, _ = options_from({}, settings, team)
-    runner = SessionRunner(
-        settings=settings,
-        display=display,
-        spawn=lambda coro: asyncio.get_running_loop().create_task(coro),
-        on_transcript=link,
-        team=team,
-        options=options,
-    )
-    return runner, shown
+    return session_runner(settings, options_from({}, settings, team)[0], team)
 
 
 async def _say(runner: SessionRunner, text: str) -> None:
-    await runner.say(Say(text))
-    assert runner.task is not None
-    await asyncio.wait_for(runner.task, timeout=60)
+    await say_and_wait(runner, Say(text))
 
 
 def _speakers(events: list[LiveEvent]) -> set[str]:
