@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from roundtable.agents import Team, Teams, load_teams
+from roundtable.agents import DEFAULT_TEAM, Team, Teams, load_teams
 from roundtable.api.config import ApiSettings
 from roundtable.api.registry import LiveRun, RunRegistry, answer_of, mode_of, outcome_of, stop_of
 from roundtable.api.schemas import (
@@ -265,9 +265,10 @@ class _Routes:
         live = await self._running(run_id)
         if isinstance(live, JSONResponse):
             return live
-        roster = [role.name for role in live.header.roles] if live.header else None
-        if body.ask is not None and roster is not None and body.ask not in roster:
-            team = live.header.team.name if live.header and live.header.team else "default"
+        header = live.header
+        roster = [role.name for role in header.roles] if header is not None else []
+        if body.ask is not None and header is not None and body.ask not in roster:
+            team = header.team.name if header.team is not None else DEFAULT_TEAM  # version 1
             return _problem(
                 422,
                 f"ask: run {run_id!r} (team {team!r}) has no role {body.ask!r}; "
