@@ -2,7 +2,7 @@
 
 The person picks the "policy" chat profile in the page and asks; the debate must be the
 policy team's (economist, lawyer, sceptic), each message with its role's drawn avatar, served
-by the server as an SVG.
+by the server as an SVG; reopened, the thread's settings panel offers the same team.
 """
 
 from __future__ import annotations
@@ -84,6 +84,15 @@ def test_the_policy_profile_picked_in_the_page_runs_the_policy_team_with_its_ava
             f'{AGENT} img[src$="/avatars/economist"]'
         ).first.scroll_into_view_if_needed()
         chat.screenshot("avatars")
+
+        # reopened, the thread keeps its team: the settings panel offers the policy roles
+        chat.page.wait_for_url("**/thread/*")
+        chat.page.reload()
+        chat.wait_ready()
+        chat.page.locator("#chat-settings-open-modal").click()
+        chat.page.get_by_text("Model endpoint: lawyer").wait_for(timeout=30_000)
+        assert "Model endpoint: critic" not in chat.body_text()
+        chat.screenshot("reopened-settings")
 
         [path] = chat.server.transcripts.glob("*.jsonl")
         header = load(path).header

@@ -6,6 +6,7 @@ bad team file."""
 from __future__ import annotations
 
 import base64
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from roundtable.ui import avatars
 from roundtable.ui.commands import Refused, Say, parse
 from roundtable.ui.panel import options_from, widgets
 from roundtable.ui.profiles import chat_profiles, profile_markdown, team_for
+from roundtable.ui.server import config_file
 from roundtable.ui.session import SessionRunner
 from tests.support.runs import scripted_settings
 from tests.support.sessions import Shown, say_and_wait, session_runner
@@ -78,6 +80,13 @@ def test_the_user_teams_folder_adds_profiles_and_a_bad_file_refuses_to_start(
     (tmp_path / "trio.yaml").write_text(yaml.safe_dump({**team, "name": "duo"}))
     with pytest.raises(ConfigError, match=r"trio\.yaml:\d+: field 'name': 'duo' differs"):
         load_teams(tmp_path)
+
+
+def test_threads_are_not_tagged_with_their_profile() -> None:
+    # Chainlit's SQL data layer binds the tag list as is: SQLite refuses it, and the thread
+    # is never saved (no history, no resume). The thread's team is in its transcript.
+    config = tomllib.loads(config_file().read_text())
+    assert config["features"]["auto_tag_thread"] is False
 
 
 def test_the_launcher_refuses_a_bad_team_file_in_one_line(
