@@ -26,9 +26,11 @@ from roundtable.agents.scripted import Call, ScriptedChatCompletionClient
 from roundtable.agents.team import (
     DEFAULT_TEAM,
     Team,
+    Teams,
     builtin_teams_dir,
     find_team,
     load_team,
+    load_teams,
     resolve_team,
     team_files,
 )
@@ -47,6 +49,7 @@ __all__ = [
     "RoleCard",
     "ScriptedChatCompletionClient",
     "Team",
+    "Teams",
     "ToolName",
     "Verdict",
     "build_agent",
@@ -56,6 +59,7 @@ __all__ = [
     "exact_counter",
     "find_team",
     "load_team",
+    "load_teams",
     "make_client",
     "parse_verdict",
     "resolve_team",

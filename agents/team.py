@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -105,6 +106,15 @@ class Team(BaseModel):
         """The pipeline's stages: ``pipeline`` if given, else every role as listed."""
         order = self.pipeline or self.roster
         return [name for name in order if name in self.roster]
+
+    def flags_of(self, name: str) -> list[str]:
+        """The protocol flags (``FLAGS``) the role ``name`` holds."""
+        card = self.card(name)
+        return [flag for flag in FLAGS if getattr(card, flag)]
+
+    def can_run(self, mode: str) -> bool:
+        """Whether this team has every role ``mode`` needs (``require`` says what is not)."""
+        return all(self.holder(flag) is not None for flag, _ in _NEEDS.get(mode, ()))
 
     def require(self, mode: str) -> None:
         """Refuse, naming what is missing, when this team cannot run ``mode``."""
@@ -237,6 +247,39 @@ def find_team(spec: str, teams_dir: Path | None = None) -> Path:
 def resolve_team(spec: str | None, teams_dir: Path | None = None) -> Team:
     """A team by name or path; the default team for None."""
     return load_team(find_team(spec or DEFAULT_TEAM, teams_dir))
+
+
+@dataclass(frozen=True)
+class Teams:
+    """Every team a person may pick, by name, and the configured one (``default``)."""
+
+    by_name: dict[str, Team]
+    default: str
+
+    def get(self, name: str | None) -> Team:
+        """The team called ``name`` (the default for None); never a path."""
+        team = self.by_name.get(name or self.default)
+        if team is None:
+            raise ConfigError(f"no team named {name!r}; teams: {', '.join(self.by_name)}")
+        return team
+
+
+def load_teams(teams_dir: Path | None = None, configured: str | None = None) -> Teams:
+    """The shipped teams, the user's ``teams_dir`` and ``configured`` (the settings' team, a
+    name or a path; the default team if None), each loaded and checked: the first bad file
+    is a ConfigError (one line)."""
+    by_name: dict[str, Team] = {}
+    for stem, path in team_files(teams_dir).items():
+        team = load_team(path)
+        if team.name != stem:  # a team is picked by its file's name and shown by its own
+            line = _line(yaml.compose(path.read_text("utf-8"), Loader=yaml.SafeLoader), ["name"])
+            raise ConfigError(
+                f"{path}:{line}: field 'name': {team.name!r} differs from the file's name {stem!r}"
+            )
+        by_name[stem] = team
+    chosen = load_team(find_team(configured or DEFAULT_TEAM, teams_dir))
+    by_name[chosen.name] = chosen
+    return Teams(by_name=by_name, default=chosen.name)
 
 
 def team_files(teams_dir: Path | None = None) -> dict[str, Path]:

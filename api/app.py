@@ -12,6 +12,7 @@ import contextlib
 import hmac
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, Query, Request
@@ -21,6 +22,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from roundtable.agents import DEFAULT_TEAM, Team, Teams, load_teams
 from roundtable.api.config import ApiSettings
 from roundtable.api.registry import LiveRun, RunRegistry, answer_of, mode_of, outcome_of, stop_of
 from roundtable.api.schemas import (
@@ -36,11 +38,14 @@ from roundtable.api.schemas import (
     RunState,
     RunSummary,
     StopInfo,
+    TeamInfo,
+    TeamList,
+    TeamRole,
 )
 from roundtable.api.starting import build_api_run
 from roundtable.api.webhooks import WebhookRefused, check_target, deliver, new_delivery
 from roundtable.common.errors import ConfigError, InfraError
-from roundtable.conversations import Settings
+from roundtable.conversations import MODES, Settings
 from roundtable.memory import MemoryStore
 from roundtable.transcripts import (
     Event,
@@ -68,9 +73,16 @@ NOT_RUNNING: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_api(settings: Settings, api: ApiSettings, memory: MemoryStore | None = None) -> FastAPI:
-    """The API app for runs on ``settings`` (with ``memory`` as the shared store if any)."""
-    routes = _Routes(settings, api, memory)
+def create_api(
+    settings: Settings,
+    api: ApiSettings,
+    memory: MemoryStore | None = None,
+    teams: Teams | None = None,
+) -> FastAPI:
+    """The API app for runs on ``settings`` (with ``memory`` as the shared store if any) of
+    ``teams`` (loaded from the settings if None: a bad team file is a ConfigError here)."""
+    teams = teams or load_teams(settings.teams_dir, settings.team)
+    routes = _Routes(settings, api, memory, teams)
     app = FastAPI(
         title="Roundtable API",
         version="1",
@@ -82,8 +94,12 @@ def create_api(settings: Settings, api: ApiSettings, memory: MemoryStore | None 
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(InfraError, _infra)
     routes.register(app)
-    endpoints = sorted(settings.endpoints)
-    app.openapi = lambda: _openapi(app, endpoints)  # type: ignore[method-assign]
+    names = _Names(
+        endpoints=sorted(settings.endpoints),
+        teams=list(teams.by_name),
+        roles=sorted({name for team in teams.by_name.values() for name in team.roster}),
+    )
+    app.openapi = lambda: _openapi(app, names)  # type: ignore[method-assign]
     app.add_middleware(_TokenGate, api=api)
     return app
 
@@ -96,10 +112,13 @@ def mount(server: FastAPI | Any, api_app: ASGIApp, prefix: str = "/api") -> None
 class _Routes:
     """The route handlers, sharing the settings and the registry."""
 
-    def __init__(self, settings: Settings, api: ApiSettings, memory: MemoryStore | None):
+    def __init__(
+        self, settings: Settings, api: ApiSettings, memory: MemoryStore | None, teams: Teams
+    ):
         self.settings = settings
         self.api = api
         self.memory = memory
+        self.teams = teams
         self.registry = RunRegistry(settings.transcripts_dir, on_end=self._ended)
 
     def register(self, app: FastAPI) -> None:
@@ -114,6 +133,12 @@ class _Routes:
             },
             summary="Start a run; answers at once with its id",
         )(self.start)
+        app.get(
+            "/teams",
+            response_model=TeamList,
+            responses={401: ERRORS[401]},
+            summary="The teams a run may name, their roles and the modes each can run",
+        )(self.list_teams)
         app.get("/runs", response_model=RunList, responses=ERRORS, summary="Recent runs")(
             self.list_runs
         )
@@ -158,7 +183,7 @@ class _Routes:
             )
         try:
             webhook = self._webhook(body.webhook)
-            run = build_api_run(self.settings, body, self.memory)
+            run = build_api_run(self.settings, body, self.memory, self.teams)
         except WebhookRefused as exc:
             return _problem(403, str(exc))
         except ConfigError as exc:
@@ -172,6 +197,14 @@ class _Routes:
         accepted = RunAccepted(id=live.id, status=live.status, links=links)
         return JSONResponse(
             accepted.model_dump(mode="json"), status_code=202, headers={"Location": links.run}
+        )
+
+    async def list_teams(self) -> TeamList:
+        return TeamList(
+            teams=[
+                _team_info(team, name == self.teams.default)
+                for name, team in self.teams.by_name.items()
+            ]
         )
 
     async def list_runs(self, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> RunList:
@@ -232,10 +265,19 @@ class _Routes:
         live = await self._running(run_id)
         if isinstance(live, JSONResponse):
             return live
+        header = live.header
+        roster = [role.name for role in header.roles] if header is not None else []
+        if body.ask is not None and header is not None and body.ask not in roster:
+            team = header.team.name if header.team is not None else DEFAULT_TEAM  # version 1
+            return _problem(
+                422,
+                f"ask: run {run_id!r} (team {team!r}) has no role {body.ask!r}; "
+                f"roles: {', '.join(roster)}",
+            )
         try:
             live.run.interject(body.text, ask=body.ask)
         except ConfigError as exc:
-            return _problem(422, str(exc))
+            return _problem(422, f"ask: {exc}" if body.ask is not None else str(exc))
         return Accepted(id=run_id, detail="queued: it joins the run at its next boundary")
 
     async def stop(self, run_id: RunId) -> Accepted | JSONResponse:
@@ -312,6 +354,19 @@ def _detail(
         answer=answer_of(events, header),
         failure=live.failure if live else None,
         webhook=live.webhook if live else None,
+    )
+
+
+def _team_info(team: Team, default: bool) -> TeamInfo:
+    return TeamInfo(
+        name=team.name,
+        description=team.description,
+        roles=[
+            TeamRole(name=card.name, description=card.description, flags=team.flags_of(card.name))
+            for card in team.roles
+        ],
+        modes=[mode for mode in MODES if team.can_run(mode)],
+        default=default,
     )
 
 
@@ -414,9 +469,19 @@ class _TokenGate:
         await self.app(scope, receive, send)
 
 
-def _openapi(app: FastAPI, endpoints: list[str]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Names:
+    """The names this server offers, listed in its schema: they come from its configuration
+    (endpoints) and its team files (teams, roles), not from the code."""
+
+    endpoints: list[str]
+    teams: list[str]
+    roles: list[str]
+
+
+def _openapi(app: FastAPI, names: _Names) -> dict[str, Any]:
     """FastAPI's schema, with the bearer token declared for every operation and the names of
-    this server's endpoints listed (they come from its configuration, not from the code)."""
+    this server's endpoints, teams and roles listed."""
     if app.openapi_schema is None:
         from fastapi.openapi.utils import get_openapi
 
@@ -433,9 +498,15 @@ def _openapi(app: FastAPI, endpoints: list[str]) -> dict[str, Any]:
             "scheme": "bearer",
         }
         schema["security"] = [{"bearer": []}]
-        run_settings = components.get("schemas", {}).get("RunSettings", {})
-        mapping = run_settings.get("properties", {}).get("endpoints", {})
-        mapping["additionalProperties"] = {"type": "string", "enum": endpoints}
+        models = components["schemas"]
+        settings = models["RunSettings"]["properties"]
+        mapping = settings["endpoints"]
+        mapping.pop("patternProperties", None)
+        mapping["propertyNames"] = {"enum": names.roles}
+        mapping["additionalProperties"] = {"type": "string", "enum": names.endpoints}
+        _enum(settings["roles"], names.roles)
+        _enum(models["RunRequest"]["properties"]["team"], names.teams)
+        _enum(models["MessageRequest"]["properties"]["ask"], names.roles)
         problem = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
         for path in schema.get("paths", {}).values():
             for operation in path.values():
@@ -445,6 +516,14 @@ def _openapi(app: FastAPI, endpoints: list[str]) -> dict[str, Any]:
                     responses["400"] = {"description": "The body is not JSON", "content": problem}
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _enum(prop: dict[str, Any], values: list[str]) -> None:
+    """Narrow a name (or a list of names, or an optional one) to ``values``."""
+    for option in prop.get("anyOf", [prop]):
+        target = option.get("items", option)
+        if target.get("type") == "string":
+            target["enum"] = values
 
 
 __all__ = ["create_api", "mount"]

@@ -86,7 +86,28 @@ class RunList(BaseModel):
 class MessageRequest(_Body):
     text: Said
     ask: RoleName | None = None
-    """The role that should answer next."""
+    """The role that should answer next (one of the run's team's roles, in a debate)."""
+
+
+class TeamRole(BaseModel):
+    name: str
+    description: str
+    flags: list[str]
+    """Its part in the protocol: ``opens``, ``gives_verdict``, ``answers``, ``plans``."""
+
+
+class TeamInfo(BaseModel):
+    name: str
+    description: str
+    roles: list[TeamRole]
+    modes: list[Mode]
+    """The run modes this team can run (a panel needs a verdict-giver and an answerer)."""
+    default: bool
+    """The server's configured team: a run that names no team runs it."""
+
+
+class TeamList(BaseModel):
+    teams: list[TeamInfo]
 
 
 class Accepted(BaseModel):

@@ -74,13 +74,16 @@ PANEL = {
 }
 
 
-def settings_for(tmp_path: Path, script: dict[str, Any], max_turns: int = 6) -> Settings:
+def settings_for(
+    tmp_path: Path, script: dict[str, Any], max_turns: int = 6, teams_dir: Path | None = None
+) -> Settings:
     path = tmp_path / "script.yaml"
     path.write_text(yaml.safe_dump(script), encoding="utf-8")
     return load_settings(
         data_dir=tmp_path / "data",
         endpoints={"default": EndpointSettings(kind="scripted", script=path)},
         budget=Budget(max_turns=max_turns),
+        teams_dir=teams_dir,
     )
 
 
@@ -129,6 +132,7 @@ def read_sse(response: httpx.Response) -> list[tuple[str | None, str, dict[str, 
 # -- the token gate -------------------------------------------------------------------------------
 
 ROUTES = [
+    ("GET", "/teams"),
     ("POST", "/runs"),
     ("GET", "/runs"),
     ("GET", "/runs/some-run"),
@@ -321,6 +325,142 @@ def test_a_panel_run_plans_branches_names_the_conflict_and_is_delivered(tmp_path
     assert outcome["answer"] == detail["answer"]
 
 
+# -- teams ----------------------------------------------------------------------------------------
+
+POLICY = {
+    "replies": {"manager": ['{"speaker": "lawyer", "reason": "the law decides it"}']},
+    "defaults": {
+        "economist": "A congestion charge raised 150 M a year in Stockholm.",
+        "lawyer": "The council may charge for roads it owns; recommend a trial first.",
+        "sceptic": "ACCEPT: a trial limits the risk.",
+        "manager": '{"speaker": "sceptic", "reason": "check it"}',
+    },
+}
+LONERS = """\
+name: loners
+description: Two people who never judge.
+roles:
+  - name: talker
+    description: Talks about the question at some length.
+    instructions: You talk. One sentence.
+    opens: true
+  - name: listener
+    description: Listens and sums up what was said.
+    instructions: You listen. One sentence.
+    answers: true
+"""
+
+
+def with_loners(tmp_path: Path) -> Settings:
+    """Scripted settings whose teams folder holds ``loners``, a team with no verdict-giver."""
+    folder = tmp_path / "teams"
+    folder.mkdir()
+    (folder / "loners.yaml").write_text(LONERS)
+    return settings_for(tmp_path, DEBATE, teams_dir=folder)
+
+
+def test_teams_are_listed_with_roles_flags_and_the_modes_each_can_run(tmp_path: Path) -> None:
+    settings = with_loners(tmp_path)
+    with running_api(settings, api_settings()) as api:
+        response = httpx.get(f"{api.url}/teams", headers=AUTH)
+    assert response.status_code == 200
+    teams = {t["name"]: t for t in response.json()["teams"]}
+    assert list(teams) == ["default", "policy", "product", "loners"]
+    assert [t["name"] for t in teams.values() if t["default"]] == ["default"]
+    policy = teams["policy"]
+    assert policy["description"] == "An economist, a lawyer and a sceptic weigh a policy."
+    assert [(r["name"], r["flags"]) for r in policy["roles"]] == [
+        ("economist", ["opens"]),
+        ("lawyer", ["answers"]),
+        ("sceptic", ["gives_verdict"]),
+    ]
+    assert policy["roles"][0]["description"].startswith("Opens with the economics")
+    assert policy["modes"] == ["debate", "pipeline", "panel"]
+    assert teams["loners"]["modes"] == ["debate", "pipeline"]
+
+
+def test_a_run_of_the_policy_team_answers_and_its_header_records_the_team(
+    tmp_path: Path,
+) -> None:
+    with running_api(settings_for(tmp_path, POLICY), api_settings()) as api:
+        run_id = start(api, {"question": QUESTION, "team": "policy"})["id"]
+        detail = wait_ended(api, run_id)
+    assert detail["status"] == "finished"
+    assert detail["header"]["team"]["name"] == "policy"
+    assert [r["name"] for r in detail["header"]["roles"]] == ["economist", "lawyer", "sceptic"]
+    speakers = {e["speaker"] for e in detail["events"] if e["kind"] == "message"}
+    assert speakers <= {"human", "economist", "lawyer", "sceptic"} and "lawyer" in speakers
+    assert detail["answer"] == (
+        "The council may charge for roads it owns; recommend a trial first."
+    )
+    saved = load(tmp_path / "data" / "transcripts" / f"{run_id}.jsonl")
+    assert saved.header.team is not None and saved.header.team.name == "policy"
+
+
+def test_unknown_teams_and_roles_of_another_team_are_refused_naming_the_field(
+    api: ApiServer,
+) -> None:
+    def refused(body: dict[str, Any]) -> str:
+        response = httpx.post(f"{api.url}/runs", json={"question": "q", **body}, headers=AUTH)
+        assert response.status_code == 422, response.text
+        return str(response.json()["detail"])
+
+    assert refused({"team": "nobody"}).startswith("team: no team named 'nobody'; teams: default")
+    assert refused({"team": "../../etc/passwd"}).startswith("team: ")  # a path is no name
+    assert refused({"team": "/tmp/evil.yaml"}).startswith("team: ")
+    detail = refused({"team": "policy", "settings": {"roles": ["economist", "critic"]}})
+    assert detail.startswith("settings.roles: team 'policy' has no role 'critic'")
+    detail = refused({"settings": {"endpoints": {"lawyer": "default"}}})
+    assert detail.startswith("settings.endpoints: team 'default' has no role 'lawyer'")
+    listed = httpx.get(f"{api.url}/runs", headers=AUTH).json()["runs"]
+    assert listed == []  # nothing was started
+
+
+def test_asking_a_role_the_runs_team_lacks_is_refused(tmp_path: Path) -> None:
+    slow = {**POLICY, "chunk_delay": 0.05}
+    slow["defaults"] = {**POLICY["defaults"], "sceptic": "REVISE: not yet."}
+    with running_api(settings_for(tmp_path, slow, max_turns=30), api_settings()) as api:
+        run_id = start(api, {"question": QUESTION, "team": "policy"})["id"]
+        url = f"{api.url}/runs/{run_id}/messages"
+        other = httpx.post(url, json={"text": "And the facts?", "ask": "researcher"}, headers=AUTH)
+        ours = httpx.post(url, json={"text": "And the law?", "ask": "lawyer"}, headers=AUTH)
+        httpx.post(f"{api.url}/runs/{run_id}/stop", headers=AUTH)
+        wait_ended(api, run_id)
+    assert other.status_code == 422
+    assert other.json()["detail"] == (
+        f"ask: run {run_id!r} (team 'policy') has no role 'researcher'; "
+        "roles: economist, lawyer, sceptic"
+    )
+    assert ours.status_code == 202, ours.text
+
+
+def test_a_panel_on_a_team_without_a_verdict_giver_is_refused_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    with running_api(with_loners(tmp_path), api_settings()) as api:
+        body = {"question": QUESTION, "team": "loners", "mode": "panel"}
+        response = httpx.post(f"{api.url}/runs", json=body, headers=AUTH)
+        debate = httpx.post(f"{api.url}/runs", json={**body, "mode": "debate"}, headers=AUTH)
+        assert debate.status_code == 202, debate.text
+        wait_ended(api, debate.json()["id"])
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "mode: team 'loners' cannot run a panel: no role has gives_verdict: true "
+        "(the role that compares the branches' answers); roles: talker, listener"
+    )
+
+
+def test_a_bad_team_file_stops_the_api_from_starting(tmp_path: Path) -> None:
+    from roundtable.api import create_api
+    from roundtable.common.errors import ConfigError
+
+    folder = tmp_path / "teams"
+    folder.mkdir()
+    (folder / "broken.yaml").write_text(LONERS.replace("opens: true", "opens: true\n    hue: 3"))
+    with pytest.raises(ConfigError, match=r"broken\.yaml:8: field 'roles\.0\.hue': unknown"):
+        create_api(settings_for(tmp_path, DEBATE, teams_dir=folder), api_settings())
+
+
 # -- webhooks -------------------------------------------------------------------------------------
 
 
@@ -388,6 +528,7 @@ def test_the_allow_list_is_read_from_the_environment(monkeypatch: pytest.MonkeyP
 
 
 async def test_a_server_shutdown_stops_api_runs_with_a_stated_reason(tmp_path: Path) -> None:
+    from roundtable.agents import load_teams
     from roundtable.api.registry import RunRegistry
     from roundtable.api.schemas import RunRequest
     from roundtable.api.starting import build_api_run
@@ -396,7 +537,7 @@ async def test_a_server_shutdown_stops_api_runs_with_a_stated_reason(tmp_path: P
     settings = settings_for(tmp_path, slow, max_turns=30)
     ended: list[str] = []
     registry = RunRegistry(settings.transcripts_dir, on_end=lambda live: ended.append(live.id))
-    run = build_api_run(settings, RunRequest(question=QUESTION), None)
+    run = build_api_run(settings, RunRequest(question=QUESTION), None, load_teams())
     live = registry.start(run, "debate")
     await live.started.wait()
     await registry.shutdown(grace_s=10)

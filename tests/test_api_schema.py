@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +19,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from tests.support.api_server import AUTH, ApiServer, running_api
-from tests.test_api import DEBATE, api_settings, settings_for
+from tests.test_api import DEBATE, api_settings, settings_for, with_loners
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,7 @@ def api_schema(api_server: ApiServer) -> Any:
 
 
 OPERATIONS = [
+    ("GET", "/teams"),
     ("POST", "/runs"),
     ("GET", "/runs"),
     ("GET", "/runs/{run_id}"),
@@ -46,6 +48,24 @@ OPERATIONS = [
 def test_the_schema_lists_exactly_these_operations(api_schema: Any) -> None:
     found = {(op.ok().method.upper(), op.ok().path) for op in api_schema.get_all_operations()}
     assert found == set(OPERATIONS)
+
+
+def test_the_schema_lists_this_servers_teams_and_their_roles(tmp_path: Path) -> None:
+    with running_api(with_loners(tmp_path), api_settings()) as server:
+        schema = httpx.get(f"{server.url}/openapi.json", headers=AUTH).json()
+        teams = httpx.get(f"{server.url}/teams", headers=AUTH).json()["teams"]
+    models = schema["components"]["schemas"]
+    roles = sorted({r["name"] for team in teams for r in team["roles"]})
+    assert {"talker", "listener"} <= set(roles)
+    [team] = [o for o in models["RunRequest"]["properties"]["team"]["anyOf"] if "enum" in o]
+    assert team["enum"] == ["default", "policy", "product", "loners"]
+    [ask] = [o for o in models["MessageRequest"]["properties"]["ask"]["anyOf"] if "enum" in o]
+    assert ask["enum"] == roles
+    run_settings = models["RunSettings"]["properties"]
+    [listed] = [o for o in run_settings["roles"]["anyOf"] if o.get("type") == "array"]
+    assert listed["items"]["enum"] == roles
+    assert run_settings["endpoints"]["propertyNames"] == {"enum": roles}
+    assert run_settings["endpoints"]["additionalProperties"]["enum"] == ["default"]
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])

@@ -31,7 +31,6 @@ from roundtable.ui.commands import Say
 from roundtable.ui.export import to_json, to_markdown
 from roundtable.ui.panel import options_from, widgets
 from roundtable.ui.render import ChainlitRenderer
-from roundtable.ui.session import SessionRunner
 from tests.support.chainlit_page import RecordingEmitter, recording_page
 from tests.support.runs import (
     comparison,
@@ -41,6 +40,7 @@ from tests.support.runs import (
     scripted_settings,
     step,
 )
+from tests.support.sessions import say_and_wait, session_runner
 
 PANEL_SCRIPT = Path(__file__).parent / "browser" / "panel_script.yaml"
 QUESTION = "Compare trams, buses and bike lanes for a town of 50,000"
@@ -279,55 +279,11 @@ async def test_exports_hold_the_plan_the_branches_and_the_comparison(tmp_path: P
 # -- the session ----------------------------------------------------------------------------------
 
 
-class _Shown:
-    """A display that keeps what it was given (the session's contract, not Chainlit's)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        self.kwargs = kwargs
-        self.events: list[LiveEvent] = []
-        self.notes: list[str] = []
-
-    async def show(self, event: LiveEvent) -> None:
-        self.events.append(event)
-
-    async def note(self, text: str) -> None:
-        self.notes.append(text)
-
-    async def failure(self, text: str) -> None:
-        self.notes.append(f"failure: {text}")
-
-
-def _runner(settings: Settings, options: RunOptions) -> tuple[SessionRunner, list[_Shown]]:
-    shown: list[_Shown] = []
-
-    def display(**kwargs: Any) -> _Shown:
-        shown.append(_Shown(**kwargs))
-        return shown[-1]
-
-    async def link(_path: Path, _kind: str) -> None:
-        return None
-
-    runner = SessionRunner(
-        settings=settings,
-        display=display,
-        spawn=lambda coro: asyncio.get_running_loop().create_task(coro),
-        on_transcript=link,
-        options=options,
-    )
-    return runner, shown
-
-
-async def _say(runner: SessionRunner, message: Say) -> None:
-    await runner.say(message)
-    assert runner.task is not None
-    await asyncio.wait_for(runner.task, timeout=60)
-
-
 async def test_a_panel_chosen_in_settings_runs_and_a_follow_up_continues_it_as_a_debate(
     tmp_path: Path,
 ) -> None:
-    runner, shown = _runner(_settings(tmp_path), RunOptions(mode="panel", max_turns=2))
-    await _say(runner, Say(QUESTION))
+    runner, shown = session_runner(_settings(tmp_path), RunOptions(mode="panel", max_turns=2))
+    await say_and_wait(runner, Say(QUESTION))
     first = shown[0]
     assert first.kwargs["mode"] == "panel" and first.notes == []
     plans = [e for e in first.events if isinstance(e, PlanEvent)]
@@ -337,7 +293,7 @@ async def test_a_panel_chosen_in_settings_runs_and_a_follow_up_continues_it_as_a
     path = runner.transcript
     assert path is not None
 
-    await _say(runner, Say("And which is quickest to build?"))
+    await say_and_wait(runner, Say("And which is quickest to build?"))
     second = shown[1]
     assert second.kwargs["mode"] == "debate"
     assert second.notes == [
@@ -353,8 +309,8 @@ async def test_a_panel_chosen_in_settings_runs_and_a_follow_up_continues_it_as_a
 
 
 async def test_ask_in_a_new_panel_is_passed_on_as_its_question(tmp_path: Path) -> None:
-    runner, shown = _runner(_settings(tmp_path), RunOptions(mode="pipeline"))
-    await _say(runner, Say(QUESTION, ask="critic"))
+    runner, shown = session_runner(_settings(tmp_path), RunOptions(mode="pipeline"))
+    await say_and_wait(runner, Say(QUESTION, ask="critic"))
     assert shown[0].notes == [
         "/ask picks who answers next in a debate; a pipeline follows its plan, so it answers "
         "your message as its question."
@@ -365,9 +321,9 @@ async def test_ask_in_a_new_panel_is_passed_on_as_its_question(tmp_path: Path) -
 
 
 async def test_ask_during_a_pipeline_is_passed_on_as_a_plain_message(tmp_path: Path) -> None:
-    runner, shown = _runner(_settings(tmp_path), RunOptions(mode="pipeline"))
+    runner, shown = session_runner(_settings(tmp_path), RunOptions(mode="pipeline"))
     await runner.say(Say(QUESTION))
-    await _say(runner, Say("what about trams?", ask="critic"))
+    await say_and_wait(runner, Say("what about trams?", ask="critic"))
     assert shown[0].notes == [
         "/ask picks who answers next in a debate; a pipeline follows its plan, so your "
         "message goes to its next step."

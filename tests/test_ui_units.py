@@ -97,7 +97,7 @@ def test_shipped_chainlit_config_has_mcp_off() -> None:
     check_mcp_disabled(config_file())
     text = config_file().read_text()
     assert "unsafe_allow_html = false" in text
-    assert (APP_ROOT / "public" / "avatars" / "critic.svg").is_file()
+    assert (APP_ROOT / "public" / "avatars" / "you.svg").is_file()
     assert (APP_ROOT / "chainlit.md").is_file()
 
 

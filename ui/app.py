@@ -20,6 +20,7 @@ from typing import Any
 
 import chainlit as cl
 import chainlit.server as chainlit_server
+from chainlit.config import APP_ROOT as CHAINLIT_ROOT
 from chainlit.config import config as chainlit_config
 from chainlit.context import local_steps
 from chainlit.data import get_data_layer
@@ -27,17 +28,19 @@ from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 from chainlit.types import CommandDict, ThreadDict
 from starlette.datastructures import Headers
 
-from roundtable.agents import Team, resolve_team
+from roundtable.agents import Team, load_teams
 from roundtable.api import create_api, load_api_settings
 from roundtable.api import mount as mount_api
 from roundtable.common.errors import ConfigError
 from roundtable.conversations import (
     Budget,
+    choose_team,
     load_settings,
     open_memory_if_possible,
     start_observing,
 )
-from roundtable.transcripts import Mode, load
+from roundtable.transcripts import Mode, TranscriptError, load
+from roundtable.ui import avatars
 from roundtable.ui import commands as cmd
 from roundtable.ui.auth import LOCAL_USER, check_login, ensure_auth_secret, host_of, is_loopback
 from roundtable.ui.config import load_ui_settings
@@ -52,6 +55,7 @@ from roundtable.ui.history import (
     transcript_in,
 )
 from roundtable.ui.panel import options_from, widgets
+from roundtable.ui.profiles import chat_profiles, team_for
 from roundtable.ui.render import EXPORT_ACTION, STOP_ACTION, ChainlitRenderer
 from roundtable.ui.replay_view import REPLAY_ACTION, listing, pick
 from roundtable.ui.server import HOST_ENV
@@ -64,6 +68,7 @@ SOCKET_PING_TIMEOUT_S = 120
 (Engine.IO's default, 20 s, dropped sessions mid-debate on a 2-core machine loaded 20 deep:
 the page reconnects as a new session and never sees its debate's end)."""
 
+log = logging.getLogger(__name__)
 for _name in ("autogen_core", "autogen_agentchat"):  # their INFO event log floods the console
     logging.getLogger(_name).setLevel(logging.WARNING)
 
@@ -82,12 +87,24 @@ start_observing(SETTINGS)
 MEMORY = open_memory_if_possible(SETTINGS)
 """One store for every session of this server process (one process owns an embedded store)."""
 try:
-    API = create_api(SETTINGS, load_api_settings(), memory=MEMORY)
+    TEAMS = load_teams(SETTINGS.teams_dir, SETTINGS.team)
+    """Every team a chat may run (loaded and checked once: a bad file stops the server)."""
+    API = create_api(SETTINGS, load_api_settings(), memory=MEMORY, teams=TEAMS)
 except ConfigError as _exc:
     raise SystemExit(f"roundtable ui: error: {_exc}") from None
 mount_api(chainlit_server.app, API)
-chainlit_server.sio.eio.ping_timeout = SOCKET_PING_TIMEOUT_S
 """The HTTP API (``/api``), on this server: its runs share the memory store and data folder."""
+chainlit_server.app.router.routes.insert(
+    0,
+    avatars.route(
+        avatars.role_avatars(TEAMS.by_name.values()),
+        Path(CHAINLIT_ROOT) / "public" / "avatars",
+        chainlit_server.get_avatar,
+    ),
+)
+"""Every role's avatar, drawn; ahead of Chainlit's own route, which answers the rest."""
+chainlit_server.sio.eio.ping_timeout = SOCKET_PING_TIMEOUT_S
+PROFILES = chat_profiles(TEAMS)
 
 COMMANDS: list[CommandDict] = [
     {
@@ -120,6 +137,13 @@ async def _startup() -> None:
 async def _shutdown() -> None:
     """API runs end with a stated stop (and their webhooks go out) rather than mid-turn."""
     await API.state.registry.shutdown()
+
+
+@cl.set_chat_profiles
+async def _chat_profiles(
+    _user: cl.User | None, _language: str | None = None
+) -> list[cl.ChatProfile]:
+    return PROFILES
 
 
 @cl.data_layer
@@ -188,13 +212,9 @@ _RUNNERS: dict[str, SessionRunner] = {}
 with the thread's metadata, which would orphan a debate still running."""
 
 
-TEAM = resolve_team(SETTINGS.team, SETTINGS.teams_dir)
-"""The team of new conversations (checked at start-up: a bad team file stops the server)."""
-
-
 def _team() -> Team:
-    """This session's team."""
-    return TEAM
+    """This session's team: its chat profile's, or its transcript's once resumed."""
+    return _runner().team or TEAMS.get(None)
 
 
 def _runner() -> SessionRunner:
@@ -203,14 +223,16 @@ def _runner() -> SessionRunner:
     session_id = cl.context.session.id
     runner = _RUNNERS.get(session_id)
     if runner is None:
+        team = team_for(cl.user_session.get("chat_profile"), TEAMS)
         runner = SessionRunner(
             settings=SETTINGS,
             display=_display,
             spawn=_spawn,
             on_transcript=_link,
             memory=MEMORY,
+            team=team,
         )
-        runner.options, _ = options_from(cl.context.session.chat_settings or {}, SETTINGS, _team())
+        runner.options, _ = options_from(cl.context.session.chat_settings or {}, SETTINGS, team)
         _RUNNERS[session_id] = runner
     return runner
 
@@ -240,6 +262,12 @@ async def _chat_resume(thread: ThreadDict) -> None:
         return
     runner.transcript = transcript_in(SETTINGS.transcripts_dir, metadata.get(TRANSCRIPT_KEY))
     runner.replayed = transcript_in(SETTINGS.transcripts_dir, metadata.get(REPLAYED_KEY))
+    shown = runner.transcript or runner.replayed
+    if shown is not None:  # the thread carries on its transcript, with that team's roles
+        try:
+            runner.team = choose_team(SETTINGS, prior=await asyncio.to_thread(load, shown))
+        except TranscriptError:
+            log.warning("resumed thread: transcript %s does not load", shown.name)
     chat_settings = metadata.get("chat_settings")
     values = chat_settings if isinstance(chat_settings, dict) else None
     runner.options, _ = options_from(values or {}, SETTINGS, _team())

@@ -1,8 +1,9 @@
 """Starting the Chainlit server: checks first, then ``chainlit run ui/app.py`` as a child process.
 
 Owns the start-up refusals (each one clear line, exit code 2): MCP enabled in
-``.chainlit/config.toml`` (Chainlit's MCP support has an open SSRF), or a non-loopback address
-with no users configured (the local user logs in without a password). Chainlit reads its
+``.chainlit/config.toml`` (Chainlit's MCP support has an open SSRF), a non-loopback address
+with no users configured (the local user logs in without a password), or a team file that
+does not load (every team is offered as a chat profile). Chainlit reads its
 config, ``public/`` and ``chainlit.md`` from the app root, so the server runs with that root
 whatever the caller's working directory. Does not own the app itself (``app.py``).
 """
@@ -17,6 +18,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
+from roundtable.agents import load_teams
 from roundtable.common.errors import ConfigError
 from roundtable.ui.auth import is_loopback
 
@@ -25,6 +27,8 @@ APP_ROOT = Path(__file__).resolve().parent.parent
 APP_FILE = Path(__file__).resolve().parent / "app.py"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+TeamsSource = tuple[Path | None, str]
+"""The user's teams folder and the configured team (``Settings.teams_dir``, ``.team``)."""
 HOST_ENV = "ROUNDTABLE_UI_HOST"
 """Tells the app which address it is served on (the no-login mode needs loopback)."""
 
@@ -100,8 +104,12 @@ def url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-def launch(host: str, port: int, users: Mapping[str, str]) -> subprocess.Popen[bytes]:
+def launch(
+    host: str, port: int, users: Mapping[str, str], teams: TeamsSource | None = None
+) -> subprocess.Popen[bytes]:
     """Check, then start the server; the caller waits on the returned process."""
     check_mcp_disabled(config_file())
     check_binding(host, users)
+    if teams is not None:
+        load_teams(*teams)
     return subprocess.Popen(command(host, port), cwd=APP_ROOT, env=child_env(host))

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from roundtable.agents import Team
 from roundtable.common.errors import ConfigError, RoundtableError
 from roundtable.conversations import (
     Budget,
@@ -76,10 +77,13 @@ class SessionRunner:
     display: DisplayFactory
     spawn: Spawn
     on_transcript: Callable[[Path, str], Awaitable[None]]
-    memory: MemoryStore | None = None
-    """The process's shared memory store (one process owns an embedded store)."""
     """Called with (path, kind) when the thread's transcript changes; kind is
     ``transcript`` (continued by the next message) or ``replayed`` (forked by it)."""
+    memory: MemoryStore | None = None
+    """The process's shared memory store (one process owns an embedded store)."""
+    team: Team | None = None
+    """The team of this thread's new runs (its chat profile's), as loaded at start-up; None:
+    ``options.team`` or the configured team. A continued transcript keeps its own team."""
     transcript: Path | None = None
     replayed: Path | None = None
     options: RunOptions = field(default_factory=RunOptions)
@@ -198,8 +202,9 @@ class SessionRunner:
                 fork_at=fork_at,
             )
             return debate, ready.budget
-        budget = self.options.apply(self.settings).budget
-        return build_run(self.settings, text, self.options, memory=store), budget
+        budget = self.options.apply(self.settings, team=self.team).budget
+        run = build_run(self.settings, text, self.options, team=self.team, memory=store)
+        return run, budget
 
     def _launch(
         self,

@@ -110,10 +110,11 @@ def command_with_prelude(host: str, port: int, prelude: str | None) -> list[str]
     return [argv[0], "-c", start, *argv[3:]]
 
 
-def scripted_env() -> dict[str, str]:
+def scripted_env(script: Path = SCRIPT) -> dict[str, str]:
+    """Every role and the manager on ``script``."""
     return {
         "ROUNDTABLE_ENDPOINTS__DEFAULT__KIND": "scripted",
-        "ROUNDTABLE_ENDPOINTS__DEFAULT__SCRIPT": str(SCRIPT),
+        "ROUNDTABLE_ENDPOINTS__DEFAULT__SCRIPT": str(script),
         "ROUNDTABLE_BUDGET__MAX_TURNS": "5",
     }
 

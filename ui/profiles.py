@@ -1,0 +1,58 @@
+"""Chat profiles: one per team, so a person picks the team of a new chat in the page.
+
+Each profile is named after its team; its description lists the team's roles, what each does
+and its part in the protocol (opens, gives verdicts, answers, plans), and which modes the
+team can run. ``team_for`` maps the profile a session was opened with back to its team; an
+unknown or missing profile (a page from before the teams changed) gets the configured team.
+
+Owns the profiles' content; the teams themselves are loaded once at start-up by the app.
+"""
+
+from __future__ import annotations
+
+from chainlit.types import ChatProfile
+
+from roundtable.agents import Team, Teams
+from roundtable.conversations import MODES
+from roundtable.ui.avatars import team_icon
+
+FLAG_WORDS = {
+    "opens": "opens",
+    "gives_verdict": "gives the verdict",
+    "answers": "writes the answer",
+    "plans": "plans a panel",
+}
+"""The protocol flags (``agents.FLAGS``) as a person reads them."""
+
+
+def profile_markdown(team: Team) -> str:
+    """The profile's description: the team, each role and its part, the modes it runs."""
+    lines = [team.description or f"The {team.name} team.", ""]
+    for card in team.roles:
+        parts = ", ".join(FLAG_WORDS[flag] for flag in team.flags_of(card.name))
+        part = f" *({parts})*" if parts else ""
+        lines.append(f"- **{card.name}**{part}: {card.description.strip()}")
+    lines += ["", f"Modes: {', '.join(m for m in MODES if team.can_run(m))}."]
+    return "\n".join(lines)
+
+
+def chat_profiles(teams: Teams) -> list[ChatProfile]:
+    """One profile per team, the configured team's first and marked default, then the
+    shipped teams and the user's."""
+    order = [teams.default, *(name for name in teams.by_name if name != teams.default)]
+    return [
+        ChatProfile(
+            name=name,
+            markdown_description=profile_markdown(teams.by_name[name]),
+            icon=team_icon(teams.by_name[name]),
+            default=name == teams.default,
+        )
+        for name in order
+    ]
+
+
+def team_for(profile: object, teams: Teams) -> Team:
+    """The team of the profile a session was opened with (the configured team if unknown)."""
+    if isinstance(profile, str) and profile in teams.by_name:
+        return teams.by_name[profile]
+    return teams.get(None)
