@@ -91,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RoundtableError as exc:
         print(f"roundtable: error: {exc}", file=sys.stderr)
         return FAILED
+    except KeyboardInterrupt:  # Ctrl-C before a run started (a run stops itself softly)
+        print("roundtable: stopped", file=sys.stderr)
+        return STOPPED
 
 
 def version() -> str:
