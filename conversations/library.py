@@ -13,8 +13,8 @@ loading (``settings.load_settings``) or any front end.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, aclosing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -193,14 +193,10 @@ async def stream(
     setup = configure(
         team=team, mode=mode, max_turns=max_turns, roles=roles, settings=settings, demo=demo
     )
-    built, store = _build(setup, question, transcript)
-    try:
+    with _started(setup, question, transcript) as built:
         async with _closing(built) as events:
             async for event in events:
                 yield event
-    finally:
-        if store is not None:
-            store.close()
 
 
 async def arun(
@@ -218,12 +214,7 @@ async def arun(
     setup = configure(
         team=team, mode=mode, max_turns=max_turns, roles=roles, settings=settings, demo=demo
     )
-    built, store = _build(setup, question, transcript)
-    try:
-        return await collect(built)
-    finally:
-        if store is not None:
-            store.close()
+    return await _finish(setup, question, transcript)
 
 
 def run(
@@ -247,18 +238,15 @@ def run(
     ``stream``. Mistakes in the choices are a ``ConfigError``; an unreachable model an
     ``InfraError``; how the run ended is ``result.stop.code``, never an exception."""
     _refuse_running_loop()
-    return asyncio.run(
-        arun(
-            question,
-            team=team,
-            mode=mode,
-            max_turns=max_turns,
-            roles=roles,
-            settings=settings,
-            demo=demo,
-            transcript=transcript,
-        )
+    setup = configure(
+        team=team, mode=mode, max_turns=max_turns, roles=roles, settings=settings, demo=demo
     )
+    return asyncio.run(_finish(setup, question, transcript))
+
+
+async def _finish(setup: Setup, question: str, transcript: Path | None) -> RunResult:
+    with _started(setup, question, transcript) as built:
+        return await collect(built)
 
 
 def _refuse_running_loop() -> None:
@@ -272,11 +260,12 @@ def _refuse_running_loop() -> None:
     )
 
 
-def _build(setup: Setup, question: str, transcript: Path | None) -> tuple[Run, MemoryStore | None]:
+@contextmanager
+def _started(setup: Setup, question: str, transcript: Path | None) -> Iterator[Run]:
+    """The built run, with the shared memory open (when it can be) until the run is done."""
     store = open_memory_if_possible(setup.settings)
     try:
-        return setup.build(question, transcript=transcript, memory=store), store
-    except BaseException:
+        yield setup.build(question, transcript=transcript, memory=store)
+    finally:
         if store is not None:
             store.close()
-        raise

@@ -69,6 +69,7 @@ EPILOG = """exit codes:
   5    a partial answer (a panel with branches missing)
   130  stopped by the person (Ctrl-C, user_stop)
 """
+JSON_HELP = "print the transcript's JSON lines (header, then events; no token deltas) only"
 STDIN_SLACK = 4096
 """Characters of surrounding whitespace a question read from stdin may carry beyond the limit."""
 
@@ -121,7 +122,8 @@ def _parser() -> argparse.ArgumentParser:
     ask = commands.add_parser(
         "ask",
         help="run a debate in the terminal",
-        description="Run a debate on QUESTION and print it as it happens.",
+        description="The team takes QUESTION (a debate, a pipeline or a panel); the run is "
+        "printed as it happens and saved as a transcript.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -130,21 +132,33 @@ def _parser() -> argparse.ArgumentParser:
         help=f"the question; - reads it from stdin (at most {MAX_QUESTION_CHARS} characters)",
     )
     ask.add_argument(
-        "--max-turns", type=_positive, default=None, help="stop after N agent turns at most"
+        "--max-turns",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="stop after N agent turns at most",
     )
     ask.add_argument(
-        "--transcript", type=Path, default=None, help="where to save it (default: data folder)"
+        "--transcript",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="where to save it (default: the data folder)",
     )
     ask.add_argument(
         "--context-window",
         type=_positive,
         default=None,
+        metavar="TOKENS",
         help="tokens of every model's window (overrides the endpoints')",
     )
-    ask.add_argument("--roles", default=None, help="comma-separated subset of the team's roles")
+    ask.add_argument(
+        "--roles", default=None, metavar="A,B", help="comma-separated subset of the team's roles"
+    )
     ask.add_argument(
         "--team",
         default=None,
+        metavar="NAME|PATH",
         help="a team by name (see `roundtable teams list`) or a team file (YAML); "
         "default: the configured team",
     )
@@ -158,17 +172,13 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--demo", action="store_true", help="a scripted debate: no model, to see how it works"
     )
-    ask.add_argument(
-        "--json", action="store_true", help="print one JSON event per line (for scripts)"
-    )
+    ask.add_argument("--json", action="store_true", help=JSON_HELP)
     ask.set_defaults(func=_ask)
 
     rep = commands.add_parser("replay", help="replay a saved transcript")
     rep.add_argument("path", type=Path, help="the transcript file (.jsonl)")
     rep.add_argument("--speed", type=float, default=None, help="keep the pacing, N times faster")
-    rep.add_argument(
-        "--json", action="store_true", help="print one JSON event per line (for scripts)"
-    )
+    rep.add_argument("--json", action="store_true", help=JSON_HELP)
     rep.set_defaults(func=_replay)
 
     lst = commands.add_parser("list", help="list saved transcripts")
