@@ -78,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     logging.getLogger("autogen_core").setLevel(logging.WARNING)
     logging.getLogger("autogen_agentchat").setLevel(logging.WARNING)
+    # AutoGen logs each failed reply with a traceback, which Python would print on stderr for
+    # want of a handler; the run records the fault as an error event, so drop the print.
+    logging.getLogger("autogen_core").addHandler(logging.NullHandler())
     parser = _parser()
     args = parser.parse_args(argv)
     try:

@@ -235,7 +235,7 @@ def test_the_exit_code_says_how_the_run_ended(
     result = run("ask", "Should our city ban cars downtown?", *args, env=env)
     assert result.returncode == code, result.stdout + result.stderr
     assert stop in result.stdout
-    assert result.stderr.strip().splitlines()[-1].startswith("Transcript: ")
+    assert result.stderr.strip().splitlines() == [f"Transcript: {result.stderr.split()[-1]}"]
 
 
 def test_ctrl_c_stops_the_run_softly_with_exit_code_130() -> None:
