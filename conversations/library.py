@@ -21,7 +21,7 @@ from typing import cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from roundtable.agents import EndpointSettings, Team, find_team, load_team, resolve_team
+from roundtable.agents import EndpointSettings, Team, load_team, resolve_team
 from roundtable.common.errors import ConfigError, RoundtableError
 from roundtable.conversations.assemble import open_memory_if_possible
 from roundtable.conversations.modes import Run
@@ -64,6 +64,7 @@ class RunResult(BaseModel):
     transcript: Path
     """The saved transcript (JSON lines): ``roundtable replay`` it, or ``transcripts.load``."""
     header: Header
+    """The transcript's first line: the question, the roles, the team's cards."""
     events: list[Event]
     """Every committed event, as saved (no token deltas)."""
 
@@ -116,7 +117,7 @@ def configure(
         settings = settings.model_copy(
             update={"endpoints": scripted, "roles": {}, "manager_endpoint": "default"}
         )
-    cast = _team(team, settings)
+    chosen = _team(team, settings)
     try:
         options = RunOptions(
             mode=mode, max_turns=max_turns, roles=list(roles) if roles is not None else None
@@ -125,15 +126,15 @@ def configure(
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "options"
         raise ConfigError(f"{where}: {err['msg']}") from exc
-    options.apply(settings, team=cast)  # refuses a team that cannot run the mode, say
-    return Setup(settings=settings, options=options, team=cast)
+    options.apply(settings, team=chosen)  # refuses a team that cannot run the mode, say
+    return Setup(settings=settings, options=options, team=chosen)
 
 
 def _team(spec: TeamSpec | None, settings: Settings) -> Team:
     if isinstance(spec, Team):
         return spec
-    if isinstance(spec, Path):
-        return load_team(find_team(str(spec)))
+    if isinstance(spec, Path):  # always a file, whatever its name
+        return load_team(spec.expanduser())
     return resolve_team(spec or settings.team, settings.teams_dir)
 
 

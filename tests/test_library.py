@@ -123,7 +123,8 @@ async def test_run_inside_a_running_loop_points_to_arun_and_stream() -> None:
     ("choices", "needle"),
     [
         ({"team": "nobody"}, "no team named 'nobody'"),
-        ({"team": Path("missing/team.yaml")}, "missing/team.yaml: no such file"),
+        ({"team": Path("missing/team.yaml")}, "missing/team.yaml: cannot read"),
+        ({"team": "missing/team.yaml"}, "missing/team.yaml: no such file"),
         ({"roles": ["economist", "judge"], "team": "policy"}, "no role 'judge'"),
         ({"max_turns": 1000}, "max_turns"),
     ],
