@@ -1,7 +1,21 @@
-"""The ``roundtable`` command: ask, replay, list (and, from other packages, ui and memory).
+"""The ``roundtable`` command: ask, replay, list, teams (and, from other packages, ui and memory).
 
-Every expected failure is one line on stderr and a non-zero exit code, never a traceback:
-2 for a configuration mistake or bad input, 3 for an infrastructure fault, 1 otherwise.
+Every expected failure is one line on stderr and a non-zero exit code, never a traceback.
+The exit code says how a run ended (``EXIT_CODES``, also in ``--help``):
+
+====  =========================================================================
+0     answered: accepted (debate) or completed (pipeline, panel)
+1     the run failed: stop code ``error`` or ``no_speaker`` (or a model fault)
+2     a configuration mistake or bad input (a setting, a team file, a flag)
+3     an infrastructure fault (a model endpoint unreachable, a disk full)
+4     a budget ran out: ``max_turns``, ``token_budget`` or ``wall_clock``
+5     a partial answer: a panel answered with some branches missing
+130   the person stopped it: Ctrl-C (``user_stop``), as the shell's SIGINT code
+====  =========================================================================
+
+``--json`` prints one JSON object per line and nothing else on stdout: the transcript's own
+lines (the header, then every committed event), so the output is itself a transcript file.
+Token deltas are never printed as JSON: the ``message`` event holds the whole text.
 """
 
 from __future__ import annotations
@@ -13,28 +27,60 @@ import signal
 import subprocess
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
+from typing import TextIO
 
-from roundtable.agents import EndpointSettings, Team, find_team, load_team
 from roundtable.common.errors import ConfigError, InfraError, RoundtableError
 from roundtable.conversations.assemble import preflight, start_observing
+from roundtable.conversations.debate import MAX_QUESTION_CHARS
+from roundtable.conversations.library import collect, configure
 from roundtable.conversations.modes import MODES
-from roundtable.conversations.options import RunOptions
 from roundtable.conversations.recall import open_memory, origin
-from roundtable.conversations.runs import build_run
 from roundtable.conversations.settings import Settings, load_settings
 from roundtable.memory import MemoryStore
+from roundtable.terminal import teams
 from roundtable.terminal.render import TerminalRenderer
 from roundtable.transcripts.catalogue import catalogue
+from roundtable.transcripts.events import LiveEvent, StopCode, TokenDelta
 from roundtable.transcripts.replay import replay
-from roundtable.transcripts.store import TornTailWarning, load
+from roundtable.transcripts.store import TornTailWarning, encode, load
+
+ANSWERED, FAILED, CONFIG, INFRA, BUDGET, PARTIAL, STOPPED = 0, 1, 2, 3, 4, 5, 130
+EXIT_CODES: dict[StopCode, int] = {
+    "accepted": ANSWERED,
+    "completed": ANSWERED,
+    "error": FAILED,
+    "no_speaker": FAILED,
+    "max_turns": BUDGET,
+    "token_budget": BUDGET,
+    "wall_clock": BUDGET,
+    "partial": PARTIAL,
+    "user_stop": STOPPED,
+}
+"""The exit code of each way a run ends."""
+EPILOG = """exit codes:
+  0    answered (accepted, completed)
+  1    the run failed (error, no_speaker)
+  2    a configuration mistake or bad input
+  3    an infrastructure fault (a model endpoint unreachable, a disk full)
+  4    a budget ran out (max_turns, token_budget, wall_clock)
+  5    a partial answer (a panel with branches missing)
+  130  stopped by the person (Ctrl-C, user_stop)
+"""
+JSON_HELP = "print the transcript's JSON lines (header, then events; no token deltas) only"
+STDIN_SLACK = 4096
+"""Characters of surrounding whitespace a question read from stdin may carry beyond the limit."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     logging.getLogger("autogen_core").setLevel(logging.WARNING)
     logging.getLogger("autogen_agentchat").setLevel(logging.WARNING)
+    # AutoGen logs each failed reply with a traceback, which Python would print on stderr for
+    # want of a handler; the run records the fault as an error event, so drop the print.
+    logging.getLogger("autogen_core").addHandler(logging.NullHandler())
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -42,31 +88,81 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result
     except ConfigError as exc:
         print(f"roundtable: error: {exc}", file=sys.stderr)
-        return 2
+        return CONFIG
     except InfraError as exc:
         print(f"roundtable: error: {exc}", file=sys.stderr)
-        return 3
+        return INFRA
     except RoundtableError as exc:
         print(f"roundtable: error: {exc}", file=sys.stderr)
-        return 1
+        return FAILED
+    except KeyboardInterrupt:  # Ctrl-C before a run started (a run stops itself softly)
+        print("roundtable: stopped", file=sys.stderr)
+        return STOPPED
+
+
+def version() -> str:
+    """The installed version of Roundtable."""
+    try:
+        return metadata.version("roundtable")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="roundtable", description="Four specialist agents debate your question."
+        prog="roundtable",
+        description="A team of specialist agents debates your question.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--version", action="version", version=f"roundtable {version()}", help="show the version"
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="what to do"
+    )
 
-    ask = commands.add_parser("ask", help="run a debate in the terminal")
-    ask.add_argument("question")
-    ask.add_argument("--max-turns", type=_positive, default=None)
-    ask.add_argument("--transcript", type=Path, default=None, help="where to save it")
-    ask.add_argument("--context-window", type=_positive, default=None)
-    ask.add_argument("--roles", default=None, help="comma-separated subset of the roles")
+    ask = commands.add_parser(
+        "ask",
+        help="run a debate in the terminal",
+        description="The team takes QUESTION (a debate, a pipeline or a panel); the run is "
+        "printed as it happens and saved as a transcript.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ask.add_argument(
+        "question",
+        help=f"the question; - reads it from stdin (at most {MAX_QUESTION_CHARS} characters)",
+    )
+    ask.add_argument(
+        "--max-turns",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="stop after N agent turns at most",
+    )
+    ask.add_argument(
+        "--transcript",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="where to save it (default: the data folder)",
+    )
+    ask.add_argument(
+        "--context-window",
+        type=_positive,
+        default=None,
+        metavar="TOKENS",
+        help="tokens of every model's window (overrides the endpoints')",
+    )
+    ask.add_argument(
+        "--roles", default=None, metavar="A,B", help="comma-separated subset of the team's roles"
+    )
     ask.add_argument(
         "--team",
         default=None,
-        help="a team by name (see `roundtable teams`) or a team file (YAML); "
+        metavar="NAME|PATH",
+        help="a team by name (see `roundtable teams list`) or a team file (YAML); "
         "default: the configured team",
     )
     ask.add_argument(
@@ -79,15 +175,19 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--demo", action="store_true", help="a scripted debate: no model, to see how it works"
     )
+    ask.add_argument("--json", action="store_true", help=JSON_HELP)
     ask.set_defaults(func=_ask)
 
     rep = commands.add_parser("replay", help="replay a saved transcript")
-    rep.add_argument("path", type=Path)
+    rep.add_argument("path", type=Path, help="the transcript file (.jsonl)")
     rep.add_argument("--speed", type=float, default=None, help="keep the pacing, N times faster")
+    rep.add_argument("--json", action="store_true", help=JSON_HELP)
     rep.set_defaults(func=_replay)
 
     lst = commands.add_parser("list", help="list saved transcripts")
     lst.set_defaults(func=_list)
+
+    teams.add_commands(commands)
 
     ui = commands.add_parser("ui", help="start the browser UI (http://127.0.0.1:8000)")
     ui.add_argument("--host", help="address to bind (default loopback)")
@@ -95,14 +195,18 @@ def _parser() -> argparse.ArgumentParser:
     ui.set_defaults(func=_ui)
 
     mem = commands.add_parser("memory", help="the team's shared memory")
-    mem_commands = mem.add_subparsers(dest="memory_command", required=True)
+    mem_commands = mem.add_subparsers(
+        dest="memory_command", required=True, metavar="COMMAND", help="what to do"
+    )
     add = mem_commands.add_parser("add", help="add text or Markdown documents")
-    add.add_argument("paths", nargs="+", type=Path)
+    add.add_argument("paths", nargs="+", type=Path, help="text or Markdown files")
     add.set_defaults(func=_memory_add)
     search = mem_commands.add_parser("search", help="search memory, best hits first")
-    search.add_argument("query")
-    search.add_argument("-k", type=_positive, default=5)
-    search.add_argument("--min-score", type=float, default=0.0)
+    search.add_argument("query", help="what to look for")
+    search.add_argument("-k", type=_positive, default=5, help="how many hits at most")
+    search.add_argument(
+        "--min-score", type=float, default=0.0, help="leave out hits scoring lower (0-1)"
+    )
     search.set_defaults(func=_memory_search)
     stats = mem_commands.add_parser("stats", help="count entries by kind")
     stats.set_defaults(func=_memory_stats)
@@ -123,55 +227,60 @@ def _positive(text: str) -> int:
 
 
 def _ask(args: argparse.Namespace) -> int:
+    question = _read_stdin(sys.stdin) if args.question == "-" else args.question
     overrides: dict[str, object] = {}
     if args.context_window:
         overrides["context_window"] = args.context_window
-    if args.demo:
-        overrides["endpoints"] = {"default": EndpointSettings(kind="scripted")}
-        overrides["roles"] = {}
     settings = load_settings(**overrides)
     start_observing(settings)
-    roles = [r.strip() for r in args.roles.split(",")] if args.roles else None
-    team_file = _team_file(args.team)
-    options = RunOptions(
+    setup = configure(
+        team=args.team,
         mode=args.mode,
-        team=None if team_file is not None or args.team is None else args.team,
         max_turns=args.max_turns,
-        roles=roles,
+        roles=[r.strip() for r in args.roles.split(",")] if args.roles else None,
+        settings=settings,
+        demo=args.demo,
     )
-    ready = options.apply(settings, team=team_file)
-    asyncio.run(preflight(ready.settings, ready.team))
-    store = _open_memory_or_warn(settings)
+    asyncio.run(preflight(setup.settings, setup.cast))
+    store = _open_memory_or_warn(setup.settings)
     try:
-        debate = build_run(
-            settings,
-            args.question,
-            options,
-            team=ready.team,
-            transcript_path=args.transcript,
-            memory=store,
-        )
-        render = TerminalRenderer()
+        run = setup.build(question, transcript=args.transcript, memory=store)
+        show: Callable[[LiveEvent], None] = _json_line if args.json else TerminalRenderer()
 
-        async def run() -> None:
+        async def drive() -> int:
             loop = asyncio.get_running_loop()
-            loop.add_signal_handler(signal.SIGINT, debate.request_stop, "stopped with Ctrl-C")
-            async for event in debate.run():
-                render(event)
+            loop.add_signal_handler(signal.SIGINT, run.request_stop, "stopped with Ctrl-C")
+            result = await collect(run, on_event=show)
+            return EXIT_CODES[result.stop.code]
 
-        asyncio.run(run())
+        code = asyncio.run(drive())
     finally:
         if store is not None:
             store.close()
-    print(f"Transcript: {debate.transcript_path}", file=sys.stderr)
-    return 0
+    print(f"Transcript: {run.transcript_path}", file=sys.stderr)
+    return code
 
 
-def _team_file(spec: str | None) -> Team | None:
-    """A team given as a path is loaded here; a name is left to the options."""
-    if spec is None or ("/" not in spec and not spec.endswith((".yaml", ".yml"))):
-        return None
-    return load_team(find_team(spec))
+def _read_stdin(stream: TextIO) -> str:
+    """The question piped in, bounded: a huge input is refused before it is held whole."""
+    try:
+        text = stream.read(MAX_QUESTION_CHARS + STDIN_SLACK)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"the question on stdin is not UTF-8 text (byte {exc.start})") from exc
+    if len(text.strip()) > MAX_QUESTION_CHARS or len(text) == MAX_QUESTION_CHARS + STDIN_SLACK:
+        raise ConfigError(
+            f"the question on stdin is longer than the limit of {MAX_QUESTION_CHARS} characters"
+        )
+    if not text.strip():
+        raise ConfigError("the question on stdin is empty: ask something")
+    return text
+
+
+def _json_line(event: LiveEvent) -> None:
+    """One transcript line on stdout; token deltas are left out (the message holds them)."""
+    if not isinstance(event, TokenDelta):
+        sys.stdout.write(encode(event).decode("utf-8"))
+        sys.stdout.flush()
 
 
 def _open_memory_or_warn(settings: Settings) -> MemoryStore | None:
@@ -226,11 +335,11 @@ def _replay(args: argparse.Namespace) -> int:
         transcript = load(args.path)
     for warning in caught:
         print(f"roundtable: warning: {warning.message}", file=sys.stderr)
-    render = TerminalRenderer()
+    show: Callable[[LiveEvent], None] = _json_line if args.json else TerminalRenderer()
 
     async def run() -> None:
         async for event in replay(transcript, speed=args.speed):
-            render(event)
+            show(event)
 
     asyncio.run(run())
     return 0

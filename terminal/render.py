@@ -3,11 +3,12 @@
 Streamed text is printed as it arrives under the speaker's name; the manager's choice and
 reason, memory look-ups, prunings, errors, a pipeline's or panel's plan, branches and
 comparison, and the stop reason are printed as short marked lines. Colour only when the
-output is a terminal.
+output is a terminal and ``NO_COLOR`` is unset or empty (https://no-color.org).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TextIO
 
@@ -41,7 +42,7 @@ class TerminalRenderer:
 
     def __init__(self, out: TextIO | None = None, *, colour: bool | None = None) -> None:
         self.out = out or sys.stdout
-        self.colour = self.out.isatty() if colour is None else colour
+        self.colour = wants_colour(self.out) if colour is None else colour
         self._streaming: tuple[int, str] | None = None
         self._colours: dict[str, str] = {HUMAN: _HUMAN_COLOUR}
 
@@ -143,6 +144,11 @@ class TerminalRenderer:
     def _write(self, text: str) -> None:
         self.out.write(text)
         self.out.flush()
+
+
+def wants_colour(out: TextIO) -> bool:
+    """Colour on a terminal, unless ``NO_COLOR`` is set to anything (https://no-color.org)."""
+    return out.isatty() and not os.environ.get("NO_COLOR")
 
 
 def plan_line(step: PlanStep) -> str:

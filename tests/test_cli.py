@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -190,3 +192,261 @@ def test_replay_refuses_what_is_not_a_transcript_file_without_reading_it(
     result = run("replay", str(target), timeout=20)
     assert_one_line_error(result, 2, str(target), says)
     assert time.monotonic() - started < 15
+
+
+# -- as Python users expect: --version, exit codes, stdin, --json, NO_COLOR, help, teams ---------
+
+QUIET = {"ROUNDTABLE_MEMORY__ENABLED": "false"}
+"""No memory: no embedding model to load, so a demo run starts in a second."""
+FAILING_SCRIPT = "replies: {researcher: [], analyst: [], critic: [], writer: [], manager: []}\n"
+PARTIAL_SCRIPT = """\
+replies:
+  manager:
+    - '{"q1": {"role": "researcher", "needs": "research", "question": "What happened elsewhere?",
+      "depends_on": []}, "q2": {"role": "analyst", "needs": "analysis",
+      "question": "What are the trade-offs?", "depends_on": []}}'
+  researcher: []
+  analyst: ["Health gains against costs for drivers."]
+  critic: ['{"disagreements": []}']
+  writer: ["A staged ban, though the facts from elsewhere are missing."]
+"""
+
+
+def scripted(tmp_path: Path, script: str) -> dict[str, str]:
+    """The environment of a run on a script file instead of a model."""
+    path = tmp_path / "script.yaml"
+    path.write_text(script)
+    return {
+        **QUIET,
+        "ROUNDTABLE_ENDPOINTS__DEFAULT__KIND": "scripted",
+        "ROUNDTABLE_ENDPOINTS__DEFAULT__SCRIPT": str(path),
+    }
+
+
+def test_version_is_the_installed_packages() -> None:
+    from importlib.metadata import version
+
+    result = run("--version")
+    assert (result.returncode, result.stdout) == (0, f"roundtable {version('roundtable')}\n")
+
+
+def test_every_way_a_run_ends_has_an_exit_code() -> None:
+    from typing import get_args
+
+    from roundtable.terminal.cli import EPILOG, EXIT_CODES
+    from roundtable.transcripts.events import StopCode
+
+    assert set(EXIT_CODES) == set(get_args(StopCode))
+    for code in set(EXIT_CODES.values()) | {2, 3}:
+        assert f"\n  {code} " in "\n" + EPILOG
+    assert run("--help").stdout.count("exit codes:") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "script", "code", "stop"),
+    [
+        (("--demo",), None, 0, "Stopped (accepted): the critic accepted the writer's answer"),
+        (("--demo", "--mode", "pipeline"), None, 0, "Stopped (completed)"),
+        (("--demo", "--max-turns", "1"), None, 4, "Stopped (max_turns)"),
+        ((), FAILING_SCRIPT, 1, "Stopped (error): 3 turns in a row failed"),
+        (("--mode", "panel"), PARTIAL_SCRIPT, 5, "Stopped (partial): the writer answered from 1"),
+    ],
+)
+def test_the_exit_code_says_how_the_run_ended(
+    tmp_path: Path, args: tuple[str, ...], script: str | None, code: int, stop: str
+) -> None:
+    env = scripted(tmp_path, script) if script else QUIET
+    result = run("ask", "Should our city ban cars downtown?", *args, env=env)
+    assert result.returncode == code, result.stdout + result.stderr
+    assert stop in result.stdout
+    assert result.stderr.strip().splitlines() == [f"Transcript: {result.stderr.split()[-1]}"]
+
+
+def test_ctrl_c_stops_the_run_softly_with_exit_code_130() -> None:
+    proc = subprocess.Popen(
+        [ROUNDTABLE, "ask", "Should our city ban cars downtown?", "--demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **QUIET},
+    )
+    assert proc.stdout is not None
+    seen = ""
+    while "-> manager picks" not in seen:  # the run has started: its Ctrl-C handler is set
+        line = proc.stdout.readline()
+        assert line, "the run ended before it could be stopped"
+        seen += line
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Stopped (user_stop): stopped with Ctrl-C" in out
+    assert "Traceback" not in err
+
+
+def test_the_question_can_come_from_stdin(data_dir: Path) -> None:
+    question = "Should our city ban cars downtown?\nAnswer in one line."
+    result = subprocess.run(
+        [ROUNDTABLE, "ask", "-", "--demo", "--max-turns", "1"],
+        input=question + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **QUIET},
+    )
+    assert result.returncode == 4, result.stderr
+    assert result.stdout.startswith(f"Question: {question}\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (" \n\n", "the question on stdin is empty"),
+        ("x" * 20_001, "longer than the limit of 20000 characters"),
+        ("x" * 100_000, "longer than the limit of 20000 characters"),
+    ],
+)
+def test_an_empty_or_oversized_question_on_stdin_is_refused(text: str, needle: str) -> None:
+    result = subprocess.run(
+        [ROUNDTABLE, "ask", "-", "--demo"], input=text, capture_output=True, text=True, timeout=60
+    )
+    assert_one_line_error(result, 2, needle)
+
+
+def test_json_prints_the_transcript_lines_and_nothing_else(tmp_path: Path) -> None:
+    from roundtable.transcripts import EVENT_ADAPTER, Header, load
+
+    saved = tmp_path / "run.jsonl"
+    result = run("ask", "Why?", "--demo", "--json", "--transcript", str(saved), env=QUIET)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = Header.model_validate_json(lines[0])
+    events = [EVENT_ADAPTER.validate_json(line) for line in lines[1:]]
+    assert header.question == "Why?" and events[-1].kind == "stop"
+    transcript = load(saved)
+    assert (transcript.header, transcript.events) == (header, events)
+
+    replayed = run("replay", str(saved), "--json")
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout == result.stdout
+
+
+def test_no_color_turns_colour_off_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pty
+
+    def replay_on_a_terminal(env: dict[str, str]) -> bytes:
+        leader, follower = pty.openpty()
+        with subprocess.Popen(
+            [ROUNDTABLE, "replay", str(GOLDEN)], stdout=follower, env={**os.environ, **env}
+        ) as proc:
+            os.close(follower)
+            out = b""
+            while chunk := _read(leader):
+                out += chunk
+            proc.wait(timeout=30)
+        os.close(leader)
+        return out
+
+    assert b"\x1b[" in replay_on_a_terminal({"NO_COLOR": ""})  # empty: colour stays on
+    assert b"\x1b[" not in replay_on_a_terminal({"NO_COLOR": "1"})
+
+    from roundtable.terminal.render import wants_colour
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert wants_colour(Terminal()) and not wants_colour(io.StringIO())  # not a terminal
+    monkeypatch.setenv("NO_COLOR", "0")  # any value but empty
+    assert not wants_colour(Terminal())
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # the terminal closed (EIO)
+        return b""
+
+
+def test_every_option_and_command_has_help() -> None:
+    import argparse
+
+    from roundtable.terminal.cli import _parser
+
+    missing: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser) -> None:
+        for action in parser._actions:
+            if not action.help:
+                missing.append(f"{parser.prog}: {action.dest}")
+            if isinstance(action, argparse._SubParsersAction):
+                helped = {a.dest for a in action._choices_actions if a.help}
+                missing.extend(f"{parser.prog} {n}" for n in action.choices if n not in helped)
+                for sub in action.choices.values():
+                    walk(sub)
+
+    walk(_parser())
+    assert missing == []
+
+
+def main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The command run in this process (fast: no interpreter start): code, stdout, stderr."""
+    from roundtable.terminal import cli
+
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_teams_list_shows_the_shipped_teams_and_the_users(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = tmp_path / "teams"
+    mine.mkdir()
+    shutil.copy(Path(__file__).parents[1] / "agents" / "teams" / "policy.yaml", mine / "mine.yaml")
+    (mine / "broken.yaml").write_text("name: broken\n")
+    monkeypatch.setenv("ROUNDTABLE_TEAMS_DIR", str(mine))
+    code, out, _ = main(capsys, "teams", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == ["default", "policy", "product", "broken", "mine"]
+    assert lines[0] == (
+        "default       4 roles  shipped  A researcher, an analyst, a critic and a writer."
+    )
+    assert lines[3].startswith(f"broken        ? roles  {mine / 'broken.yaml'}  (invalid: ")
+    assert lines[4].startswith(f"mine          3 roles  {mine / 'mine.yaml'}  An economist")
+
+
+def test_teams_show_prints_a_file_that_loads_back_as_the_same_team(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from roundtable.agents import load_team, resolve_team
+
+    for name in ("default", "policy", "product"):
+        code, out, _ = main(capsys, "teams", "show", name)
+        assert code == 0
+        copy = tmp_path / f"{name}.yaml"
+        copy.write_text(out)
+        assert load_team(copy) == resolve_team(name)
+        assert main(capsys, "teams", "show", str(copy))[1] == out
+    result = run("teams", "show", "default")  # the console script, redirected as a person would
+    assert (result.returncode, result.stdout) == (0, (tmp_path / "default.yaml").read_text())
+    assert_one_line_error(run("teams", "show", "nobody"), 2, "no team named 'nobody'")
+
+
+def test_teams_check_says_ok_or_names_file_line_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(main(capsys, "teams", "show", "policy")[1])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nroles:\n  - name: solo\n    description: alone in the team\n")
+    ok = f"{good}: ok (team policy, 3 roles, modes: debate, pipeline, panel)"
+    assert main(capsys, "teams", "check", str(good)) == (0, ok + "\n", "")
+    code, out, _ = main(capsys, "teams", "check", str(good), str(bad), str(tmp_path / "none.yaml"))
+    assert code == 2
+    assert out.splitlines() == [
+        ok,
+        f"{bad}:3: field 'roles.0.instructions': Field required",
+        f"team file {tmp_path / 'none.yaml'}: cannot read (No such file or directory)",
+    ]

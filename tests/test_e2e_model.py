@@ -40,7 +40,7 @@ def test_a_debate_on_the_embedded_model_runs_to_a_stated_stop(tmp_path: Path) ->
         timeout=900,
         env=os.environ.copy(),
     )
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode in (0, 4), result.stderr[-2000:]  # accepted, or out of turns
     transcript = load(path)
     events = transcript.events
     roster = [role.name for role in transcript.header.roles]
@@ -61,6 +61,7 @@ def test_a_debate_on_the_embedded_model_runs_to_a_stated_stop(tmp_path: Path) ->
     stop = events[-1]
     assert isinstance(stop, StopEvent)
     assert stop.code in {"accepted", "max_turns"}, stop
+    assert result.returncode == {"accepted": 0, "max_turns": 4}[stop.code]
     assert f"Stopped ({stop.code}): {stop.reason}" in result.stdout
     for name in set(agents):
         assert f"[{name}]" in result.stdout
