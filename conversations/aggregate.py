@@ -20,6 +20,7 @@ from autogen_core.models import LLMMessage, SystemMessage, UserMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from roundtable.conversations.stage import INPUT_CHARS
+from roundtable.conversations.structured import Refused
 from roundtable.transcripts.events import HUMAN, Conflict, MissingBranch, PlanStep
 
 MAX_CONFLICTS = 3
@@ -47,7 +48,7 @@ class Comparison(BaseModel):
     disagreements: list[Disagreement] = Field(default_factory=list, max_length=16)
 
 
-class ComparisonRefused(Exception):
+class ComparisonRefused(Refused):
     """A comparison that cannot be used; the message says why."""
 
 

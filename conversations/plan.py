@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from roundtable.agents import RoleCard
 from roundtable.common.errors import ConfigError
+from roundtable.conversations.structured import Refused
 from roundtable.transcripts.events import HUMAN, PlanStep
 
 MAX_STEPS = 4
@@ -82,7 +83,7 @@ class Plan(BaseModel):
         return [(sid, sub) for sid, sub in found if sub is not None]
 
 
-class PlanRefused(Exception):
+class PlanRefused(Refused):
     """A plan that cannot run; ``reason`` names every problem found."""
 
     def __init__(self, reason: str) -> None:

@@ -11,7 +11,6 @@ This module owns the choice only; it does not run agents or write transcripts.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import math
@@ -23,6 +22,7 @@ from typing import Any, Literal
 from autogen_core.models import ChatCompletionClient, LLMMessage, SystemMessage, UserMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from roundtable.conversations.structured import Refused, ask
 from roundtable.transcripts.events import HUMAN, Method, Usage
 
 REASON_CHARS = 160
@@ -196,47 +196,44 @@ async def model_pick(
             reason=f"{candidates[0]} is the only one who may speak",
         )
     schema = pick_schema(candidates)
-    failures: list[str] = []
-    spent = Usage()
     ends = time.monotonic() + (timeout_s if timeout_s is not None else math.inf)
-    for _ in range(attempts):
-        left = ends - time.monotonic()
-        if left <= 0:
-            break
-        try:
-            async with asyncio.timeout(None if math.isinf(left) else left) as limit:
-                result = await client.create(
-                    pick_prompt(floor, candidates, history),
-                    json_output=schema,
-                    extra_create_args={"max_tokens": PICK_MAX_TOKENS},
-                )
-        except Exception as exc:  # the manager's model failing must not stop the debate
-            if isinstance(exc, TimeoutError) and limit.expired():
-                failures.append(f"manager model gave no pick within {timeout_s:g} s")
-                break
-            failures.append(f"manager model failed: {type(exc).__name__}: {exc}"[:300])
-            continue
-        spent = Usage(
-            prompt_tokens=spent.prompt_tokens + result.usage.prompt_tokens,
-            completion_tokens=spent.completion_tokens + result.usage.completion_tokens,
-        )
-        text = result.content if isinstance(result.content, str) else ""
+
+    def read(text: str) -> tuple[str, str]:
         speaker, reason, problem = _parse_pick(text, schema, candidates)
-        if problem is None and speaker is not None:
-            return Decision(
-                candidates=candidates,
-                speaker=speaker,
-                method="model",
-                reason=reason,
-                usage=spent,
-                failures=failures,
-            )
-        failures.append(problem or "no speaker")
+        if problem is not None or speaker is None:
+            raise Refused(problem or "no speaker")
+        return speaker, reason
+
+    answer = await ask(
+        client,
+        lambda _refused: pick_prompt(floor, candidates, history),
+        schema=schema,
+        parse=read,
+        attempts=attempts,
+        limit=lambda: None if timeout_s is None else ends - time.monotonic(),
+        extra={"max_tokens": PICK_MAX_TOKENS},
+        explain=lambda exc: ("model", f"manager model failed: {type(exc).__name__}: {exc}"[:300]),
+        give_up_on_timeout=True,
+    )
+    failures = [
+        f"manager model gave no pick within {timeout_s:g} s" if r.timed_out else r.reason
+        for r in answer.refusals
+    ]
+    if answer.value is not None:
+        speaker, reason = answer.value
+        return Decision(
+            candidates=candidates,
+            speaker=speaker,
+            method="model",
+            reason=reason,
+            usage=answer.usage,
+            failures=failures,
+        )
     tries = len(failures)
     decision = fallback_pick(
         floor, f"the model gave no valid pick in {tries} tr{'y' if tries == 1 else 'ies'}"
     )
-    return decision.model_copy(update={"usage": spent, "failures": failures})
+    return decision.model_copy(update={"usage": answer.usage, "failures": failures})
 
 
 def _parse_pick(

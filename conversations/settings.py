@@ -36,7 +36,7 @@ from roundtable.agents import DEFAULT_TEAM, SAFE_NAME, EndpointSettings
 from roundtable.agents.llama_client import EmbeddedModelSettings
 from roundtable.common.errors import ConfigError
 from roundtable.conversations.budget import Budget
-from roundtable.conversations.panel import PanelSettings
+from roundtable.conversations.panel_deps import PanelSettings
 from roundtable.conversations.recall import MemorySettings
 
 
