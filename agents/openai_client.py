@@ -68,6 +68,7 @@ from roundtable.agents.resilience import (
     retryable_status,
     retrying,
 )
+from roundtable.agents.usage import add_usage
 from roundtable.common.errors import ConfigError, InfraError, ModelError, RoundtableError
 from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter, TokenCounter
 
@@ -458,10 +459,7 @@ class OpenAIEndpointClient(ChatCompletionClient):
         )
         if reservation is not None:
             self.limiter.settle(reservation, usage.prompt_tokens + usage.completion_tokens)
-        self._usage = RequestUsage(
-            prompt_tokens=self._usage.prompt_tokens + usage.prompt_tokens,
-            completion_tokens=self._usage.completion_tokens + usage.completion_tokens,
-        )
+        self._usage = add_usage(self._usage, usage)
         return CreateResult(
             finish_reason=_finish_reason(finish),
             content=content,

@@ -30,6 +30,7 @@ from autogen_core.models import (
 from autogen_core.tools import Tool, ToolSchema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from roundtable.agents.usage import add_usage
 from roundtable.common.errors import ConfigError, ModelError
 
 Reply = str | Callable[[Sequence[LLMMessage]], str] | BaseException
@@ -131,10 +132,7 @@ class ScriptedChatCompletionClient(ChatCompletionClient):
             prompt_tokens=sum(len(str(m.content).split()) for m in messages),
             completion_tokens=len(sent),
         )
-        self._usage = RequestUsage(
-            prompt_tokens=self._usage.prompt_tokens + usage.prompt_tokens,
-            completion_tokens=self._usage.completion_tokens + usage.completion_tokens,
-        )
+        self._usage = add_usage(self._usage, usage)
         yield CreateResult(finish_reason="stop", content=content, usage=usage, cached=False)
 
     async def close(self) -> None:

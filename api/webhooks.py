@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from roundtable.common.errors import ConfigError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("roundtable.api.webhooks")
 
 SIGNATURE_HEADER = "X-Roundtable-Signature"
 """``sha256=<hex HMAC-SHA256 of the raw body>``."""

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from autogen_core.models import LLMMessage, SystemMessage, UserMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from roundtable.agents import manager_prompts
 from roundtable.conversations.stage import INPUT_CHARS
 from roundtable.conversations.structured import Refused
 from roundtable.transcripts.events import HUMAN, Conflict, MissingBranch, PlanStep
@@ -75,14 +76,9 @@ def compare_prompt(
 ) -> list[LLMMessage]:
     """The critic's prompt: its card's instructions, the question, each branch's answer."""
     ids = ", ".join(step.id for step, _ in answers)
+    prompts = manager_prompts().compare
     system = SystemMessage(
-        content=(
-            f"{instructions.strip()}\nNow compare the answers of the branches {ids} below. "
-            "List every point where they disagree (contradicting facts, figures or "
-            "recommendations), naming the branches by id; list nothing if they agree.\n"
-            'Answer in JSON: {"disagreements": [{"topic": ..., "branches": ["q1", "q2"], '
-            '"detail": ...}]}'
-        )
+        content=prompts.fill("system", instructions=instructions.strip(), ids=ids)
     )
     messages: list[LLMMessage] = [system, UserMessage(content=question, source=HUMAN)]
     for step, text in answers:
@@ -137,16 +133,13 @@ def describe_conflicts(conflicts: Sequence[Conflict], steps: Sequence[PlanStep])
 
 def synthesis_ask(conflicts: Sequence[Conflict], missing: Sequence[MissingBranch]) -> str:
     """The manager's brief to the writer."""
-    parts = [
-        "Write one answer to the person's question from the branches' answers above."
-        " Say which option you recommend and why."
-    ]
+    prompts = manager_prompts().synthesis
+    parts = [prompts.fill("ask")]
     if conflicts:
-        topics = "; ".join(c.topic for c in conflicts)
-        parts.append(f"State these disagreements openly instead of hiding them: {topics}.")
+        parts.append(prompts.fill("conflicts", topics="; ".join(c.topic for c in conflicts)))
     if missing:
         gaps = "; ".join(f"{m.branch} ({m.question})" for m in missing)
-        parts.append(f"Some parts could not be answered; say so: {gaps}.")
+        parts.append(prompts.fill("missing", gaps=gaps))
     return " ".join(parts)
 
 

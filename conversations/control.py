@@ -131,6 +131,7 @@ class RunControl:
         clock), a hard cut ``STOP_GRACE_S`` later; both disarmed when the reply ends."""
         self.stop_signal.clear()
         self.cutoff.clear()
+        self.cutoff.failure = None
         if self.user_stop is not None:
             self.stop_now()
         self.deadline_hit = False

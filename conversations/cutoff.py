@@ -80,8 +80,8 @@ class Cutoff:
         self.cut_after(STOP_GRACE_S, f"still no reply {STOP_GRACE_S:g} s after the stop")
 
     def clear(self) -> None:
-        """Re-arm for a new reply: no timers, not cut, no failure remembered."""
-        self.failure = None
+        """Re-arm for a new reply: no timers, not cut (``failure`` stays until the next
+        reply starts, so it can be read after this one ended)."""
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()

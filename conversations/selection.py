@@ -22,6 +22,7 @@ from typing import Any, Literal
 from autogen_core.models import ChatCompletionClient, LLMMessage, SystemMessage, UserMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from roundtable.agents import manager_prompts
 from roundtable.conversations.structured import Refused, ask
 from roundtable.transcripts.events import HUMAN, Method, Usage
 
@@ -163,16 +164,11 @@ def pick_prompt(
     floor: Floor, candidates: Sequence[str], history: Sequence[LLMMessage]
 ) -> list[LLMMessage]:
     """The manager's own prompt: the candidates' descriptions, the recent debate, the ask."""
+    prompts = manager_prompts().pick
     team = "\n".join(f"- {name}: {floor.descriptions[name]}" for name in candidates)
-    system = SystemMessage(
-        content=(
-            "You manage a team discussion and choose who speaks next.\n"
-            f"Candidates:\n{team}\n"
-            'Answer in JSON: {"speaker": <one candidate>, "reason": <one short sentence>}.'
-        )
-    )
+    system = SystemMessage(content=prompts.fill("system", team=team))
     ask = UserMessage(
-        content=f"Who should speak next? Choose one of: {', '.join(candidates)}.", source="manager"
+        content=prompts.fill("ask", candidates=", ".join(candidates)), source="manager"
     )
     return [system, *history, ask]
 
