@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from roundtable.common.errors import ConfigError
+from roundtable.common.validation import first_error
 
 
 class _Prompts(BaseModel):
@@ -115,10 +116,9 @@ def load_prompts(path: Path) -> ManagerPrompts:
     try:
         return ManagerPrompts.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "prompts"
-        message = str(err["msg"]).removeprefix("Value error, ")
-        raise ConfigError(f"{path}: field {field!r}: {message}") from exc
+        where, message = first_error(exc, "prompts")
+        message = message.removeprefix("Value error, ")
+        raise ConfigError(f"{path}: field {where!r}: {message}") from exc
 
 
 @functools.cache

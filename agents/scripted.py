@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from roundtable.agents.usage import add_usage
 from roundtable.common.errors import ConfigError, ModelError
+from roundtable.common.validation import first_error
 
 Reply = str | Callable[[Sequence[LLMMessage]], str] | BaseException
 """A queued reply: fixed text, a function of the prompt, or an error to raise."""
@@ -194,9 +195,8 @@ def load_script(path: Path | None) -> Script:
     except yaml.YAMLError as exc:
         raise ConfigError(f"script {source}: not valid YAML") from exc
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "script"
-        raise ConfigError(f"script {source}: field {where!r}: {err['msg']}") from exc
+        where, message = first_error(exc, "script")
+        raise ConfigError(f"script {source}: field {where!r}: {message}") from exc
 
 
 GENERIC_REPLY = "As the {role}: on {last_speaker}'s point, here is what I would add."

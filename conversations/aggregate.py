@@ -20,6 +20,7 @@ from autogen_core.models import LLMMessage, SystemMessage, UserMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from roundtable.agents import manager_prompts
+from roundtable.common.validation import first_error
 from roundtable.conversations.stage import INPUT_CHARS
 from roundtable.conversations.structured import Refused
 from roundtable.transcripts.events import HUMAN, Conflict, MissingBranch, PlanStep
@@ -98,9 +99,8 @@ def parse_comparison(text: str, answered: Sequence[str]) -> list[Conflict]:
     try:
         comparison = Comparison.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "comparison"
-        raise ComparisonRefused(f"the comparison's field {where!r}: {err['msg']}") from None
+        where, message = first_error(exc, "comparison")
+        raise ComparisonRefused(f"the comparison's field {where!r}: {message}") from None
     conflicts: list[Conflict] = []
     for number, item in enumerate(comparison.disagreements, start=1):
         named = list(dict.fromkeys(item.branches))

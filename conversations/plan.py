@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from roundtable.agents import RoleCard, manager_prompts
 from roundtable.common.errors import ConfigError
+from roundtable.common.validation import first_error
 from roundtable.conversations.structured import Refused
 from roundtable.transcripts.events import HUMAN, PlanStep
 
@@ -152,9 +153,8 @@ def parse_plan(text: str) -> Plan:
     try:
         return Plan.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "plan"
-        raise PlanRefused(f"the plan's field {where!r}: {err['msg']}") from None
+        where, message = first_error(exc, "plan")
+        raise PlanRefused(f"the plan's field {where!r}: {message}") from None
 
 
 def check_plan(plan: Plan, cards: Sequence[RoleCard]) -> list[PlanStep]:

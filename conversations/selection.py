@@ -23,6 +23,7 @@ from autogen_core.models import ChatCompletionClient, LLMMessage, SystemMessage,
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from roundtable.agents import manager_prompts
+from roundtable.common.validation import first_error
 from roundtable.conversations.structured import Refused, ask
 from roundtable.transcripts.events import HUMAN, Method, Usage
 
@@ -246,9 +247,8 @@ def _parse_pick(
     try:
         pick = schema.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        return None, "", f"field {field!r}: {err['msg']}"
+        where, message = first_error(exc)
+        return None, "", f"field {where!r}: {message}"
     reason = " ".join(str(getattr(pick, "reason", "")).split())[:REASON_CHARS]
     return str(speaker), reason or "the model gave no reason", None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -29,7 +30,7 @@ from roundtable.conversations.control import RunControl, describe_failure
 from roundtable.conversations.cutoff import STOP_GRACE_S
 from roundtable.conversations.participant import header_for
 from roundtable.conversations.recorder import Recorder
-from roundtable.conversations.structured import Refused, ask
+from roundtable.conversations.structured import Answer, Refused, ask
 from roundtable.transcripts import load
 from roundtable.transcripts.events import (
     HUMAN,
@@ -239,6 +240,18 @@ def _read(text: str) -> bool:
     return True
 
 
+async def _ask_yes(client: ScriptedChatCompletionClient, **overrides: Any) -> Answer[bool]:
+    """``ask`` for a yes, three attempts without a time limit unless overridden."""
+    options: dict[str, Any] = {
+        "schema": _Yes,
+        "parse": _read,
+        "attempts": 3,
+        "limit": lambda: None,
+        "extra": {},
+    }
+    return await ask(client, overrides.pop("prompt", lambda _last: []), **{**options, **overrides})
+
+
 async def test_a_refused_reply_is_retried_with_its_reason_and_usage_summed() -> None:
     client = ScriptedChatCompletionClient(["nope", '{"ok": true}'])
     seen: list[str | None] = []
@@ -247,15 +260,7 @@ async def test_a_refused_reply_is_retried_with_its_reason_and_usage_summed() -> 
         seen.append(getattr(last, "reason", None))
         return []
 
-    answer = await ask(
-        client,
-        prompt,  # type: ignore[arg-type]
-        schema=_Yes,
-        parse=_read,
-        attempts=3,
-        limit=lambda: 5.0,
-        extra={"max_tokens": 10},
-    )
+    answer = await _ask_yes(client, prompt=prompt, limit=lambda: 5.0, extra={"max_tokens": 10})
     assert answer.value is True
     assert [(r.reason, r.text) for r in answer.refusals] == [("not yes: 'nope'", "nope")]
     assert seen == [None, "not yes: 'nope'"]
@@ -268,16 +273,7 @@ async def test_a_refused_reply_is_retried_with_its_reason_and_usage_summed() -> 
 
 async def test_every_refusal_is_returned_when_no_attempt_is_accepted() -> None:
     client = ScriptedChatCompletionClient(["a", DiskGone("endpoint down"), "c"])
-    answer = await ask(
-        client,
-        lambda _last: [],
-        schema=_Yes,
-        parse=_read,
-        attempts=3,
-        limit=lambda: None,
-        extra={},
-        explain=describe_failure,
-    )
+    answer = await _ask_yes(client, explain=describe_failure)
     assert answer.value is None
     assert [(r.family, r.reason) for r in answer.refusals] == [
         ("model", "not yes: 'a'"),
@@ -290,21 +286,10 @@ async def test_every_refusal_is_returned_when_no_attempt_is_accepted() -> None:
 
 async def test_a_slow_reply_times_out_and_may_end_the_attempts() -> None:
     slow = ScriptedChatCompletionClient(['{"ok": true}'] * 2, chunk_delay=1.0)
-    answer = await ask(
-        slow,
-        lambda _last: [],
-        schema=_Yes,
-        parse=_read,
-        attempts=2,
-        limit=lambda: 0.05,
-        extra={},
-        give_up_on_timeout=True,
-    )
+    answer = await _ask_yes(slow, attempts=2, limit=lambda: 0.05, give_up_on_timeout=True)
     assert answer.value is None and answer.calls == 1
     assert [r.timed_out for r in answer.refusals] == [True]
-    no_time = await ask(
-        slow, lambda _l: [], schema=_Yes, parse=_read, attempts=2, limit=lambda: 0.0, extra={}
-    )
+    no_time = await _ask_yes(slow, limit=lambda: 0.0)
     assert no_time.calls == 0 and no_time.refusals == []
 
 
