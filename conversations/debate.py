@@ -35,11 +35,11 @@ from autogen_agentchat.messages import (
     TextMessage,
 )
 from autogen_agentchat.teams import SelectorGroupChat
-from autogen_core.models import ChatCompletionClient, LLMMessage, UserMessage
+from autogen_core.models import ChatCompletionClient
 
 from roundtable.agents import Team, build_agent, call_scope
 from roundtable.common.errors import ConfigError, InfraError, ModelError
-from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter, TokenCounter
+from roundtable.common.tokens import TiktokenCounter, TokenCounter
 from roundtable.conversations import observe
 from roundtable.conversations.budget import Budget, Tally, budget_warnings, stop_reason
 from roundtable.conversations.context import SMOLLM2_EXACT_MARGIN, BudgetedContext, Margin
@@ -62,10 +62,9 @@ from roundtable.conversations.participant import (
     new_conversation_id,
     prices_of,
 )
-from roundtable.conversations.pruning import prune
 from roundtable.conversations.recall import Recall, as_event_hits, memory_block
 from roundtable.conversations.recorder import Recorder
-from roundtable.conversations.selection import PICK_MAX_TOKENS, Floor, choose
+from roundtable.conversations.selection import choose, pick_history
 from roundtable.transcripts.events import (
     HUMAN,
     Event,
@@ -79,16 +78,12 @@ from roundtable.transcripts.events import (
 )
 from roundtable.transcripts.store import Transcript
 
-PICK_HISTORY = 6
-PICK_CHARS = 400
 EXACT_MARGIN = SMOLLM2_EXACT_MARGIN
 """Counting with the model's own tokenizer: hold back only what the chat template adds."""
 ESTIMATE_MARGIN = Margin(ratio=3.0, per_message=6, fixed=64)
 """Counting with tiktoken for a model whose tokenizer we do not have: measured worst case
 for SmolLM2 is 3.0 model tokens per cl100k token (digit runs); other open models fall
 within it, and OpenAI models count exactly."""
-PICK_OVERHEAD = 400
-"""Tokens held back for the manager's own instructions, candidates and a safety margin."""
 
 
 class Debate:
@@ -144,31 +139,19 @@ class Debate:
             prices=prices_of(participants, manager_price),
         )
         self._recall = recall
-        self._state = DebateState(
-            floor=Floor(
-                roster=[p.card.name for p in participants],
-                descriptions={p.card.name: p.card.description for p in participants},
-                turns_left=self.budget.max_turns,
-                opener=team.holder("opens"),
-                reviewer=team.holder("gives_verdict"),
-                answerer=team.holder("answers"),
-            ),
-            pruned={p.card.name: set() for p in participants},
-        )
+        self._state = DebateState.new(team, [p.card for p in participants], self.budget)
         self._counter: TokenCounter = counter or TiktokenCounter()
         self._window = context_window
         self._contexts = {p.card.name: self._context_for(p) for p in participants}
         self._agents = [
             build_agent(
-                p.card,
-                self._control.guard(p.client),
-                model_context=self._contexts[p.card.name],
+                p.card, self._control.guard(p.client), model_context=self._contexts[p.card.name]
             )
             for p in participants
         ]
         self._manager = self._control.guard(manager_client) if manager_client else None
         members: list[ChatAgent | AgentTeam] = list(self._agents)
-        self._team = SelectorGroupChat(
+        self._team = SelectorGroupChat(  # one turn per run_stream: we decide between turns
             members,
             model_client=manager_client or participants[0].client,
             selector_func=self._select,
@@ -353,7 +336,7 @@ class Debate:
         decision = await choose(
             floor,
             self._manager,
-            self._pick_history(),
+            pick_history(self._state.committed(), self._counter, self._window),
             timeout_s=self.budget.turn_deadline_s / 2,
         )
         self._state.pick_seconds = time.monotonic() - began
@@ -362,19 +345,6 @@ class Debate:
         await self._remind(decision.speaker)
         self._record.log("model_call_start", agent=decision.speaker)
         return decision.speaker
-
-    def _pick_history(self) -> list[LLMMessage]:
-        """The latest turns for the manager's pick, pruned to its window by the same rule."""
-        recent: list[LLMMessage] = [
-            UserMessage(content=m.content[:PICK_CHARS], source=m.speaker)
-            for m in self._state.committed()[-PICK_HISTORY:]
-        ]
-        if not recent:
-            return recent
-        counts = [self._counter(str(m.content)) + PER_MESSAGE_OVERHEAD for m in recent]
-        room = self._window - PICK_MAX_TOKENS - PICK_OVERHEAD
-        kept = prune(counts, budget=max(room, 0), pinned=(), floor=0)
-        return [recent[i] for i in kept.kept]
 
     async def _remind(self, speaker: str) -> None:
         """Recall shared memory for the speaker: one block in its prompt, one memory event."""

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from autogen_agentchat.messages import TextMessage
 from autogen_core.models import LLMMessage
 
-from roundtable.agents import parse_verdict
+from roundtable.agents import RoleCard, Team, parse_verdict
 from roundtable.common.errors import Family, stops_run
-from roundtable.conversations.budget import Tally
+from roundtable.conversations.budget import Budget, Tally
 from roundtable.conversations.context import PruneReport
 from roundtable.conversations.ledger import MANAGER
 from roundtable.conversations.participant import Participant
@@ -65,6 +65,20 @@ class DebateState:
     fatal: str | None = None
     """Why the run cannot go on (a role's configuration is wrong)."""
     warned: set[str] = field(default_factory=set)
+
+    @classmethod
+    def new(cls, team: Team, cards: Sequence[RoleCard], budget: Budget) -> DebateState:
+        """A debate of ``cards`` that has not started: the team's flags say who opens,
+        who gives verdicts and who answers."""
+        floor = Floor(
+            roster=[card.name for card in cards],
+            descriptions={card.name: card.description for card in cards},
+            turns_left=budget.max_turns,
+            opener=team.holder("opens"),
+            reviewer=team.holder("gives_verdict"),
+            answerer=team.holder("answers"),
+        )
+        return cls(floor=floor, pruned={card.name: set() for card in cards})
 
     def committed(self) -> list[MessageEvent]:
         return [m for m in self.messages if m is not None]

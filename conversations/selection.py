@@ -6,7 +6,9 @@ chose from, the method and a one-line reason. The model pick is constrained to t
 candidates (a JSON schema whose ``speaker`` is an enum of them), checked again against the
 roster, and retried a bounded number of times; the fallback never returns an excluded name.
 
-This module owns the choice only; it does not run agents or write transcripts.
+This module owns the choice and what the manager reads for it (``pick_history``,
+``pick_prompt``, whose words are ``agents/prompts/manager.yaml``); the retries are
+``structured.ask``. It does not run agents or write transcripts.
 """
 
 from __future__ import annotations
@@ -23,12 +25,20 @@ from autogen_core.models import ChatCompletionClient, LLMMessage, SystemMessage,
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from roundtable.agents import manager_prompts
+from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TokenCounter
 from roundtable.common.validation import first_error
+from roundtable.conversations.pruning import prune
 from roundtable.conversations.structured import Refused, ask
-from roundtable.transcripts.events import HUMAN, Method, Usage
+from roundtable.transcripts.events import HUMAN, MessageEvent, Method, Usage
 
 REASON_CHARS = 160
 PICK_MAX_TOKENS = 60
+PICK_HISTORY = 6
+"""The latest turns the manager reads before a pick."""
+PICK_CHARS = 400
+"""Each of them cut to this."""
+PICK_OVERHEAD = 400
+"""Tokens held back for the manager's own instructions, candidates and a safety margin."""
 
 
 class Decision(BaseModel):
@@ -159,6 +169,23 @@ def _pick_schema(candidates: tuple[str, ...]) -> type[BaseModel]:
         reason=(str, Field(max_length=REASON_CHARS)),
     )
     return model
+
+
+def pick_history(
+    messages: Sequence[MessageEvent], counter: TokenCounter, window: int
+) -> list[LLMMessage]:
+    """The latest turns for the manager's pick, pruned to its ``window`` by the same rule as
+    every prompt (``pruning.prune``)."""
+    recent: list[LLMMessage] = [
+        UserMessage(content=m.content[:PICK_CHARS], source=m.speaker)
+        for m in messages[-PICK_HISTORY:]
+    ]
+    if not recent:
+        return recent
+    counts = [counter(str(m.content)) + PER_MESSAGE_OVERHEAD for m in recent]
+    room = window - PICK_MAX_TOKENS - PICK_OVERHEAD
+    kept = prune(counts, budget=max(room, 0), pinned=(), floor=0)
+    return [recent[i] for i in kept.kept]
 
 
 def pick_prompt(
