@@ -42,6 +42,7 @@ from roundtable.conversations.stage import Spoken, speak, task_messages
 from roundtable.conversations.tools import Toolbox
 from roundtable.transcripts.events import (
     HUMAN,
+    Event,
     LiveEvent,
     PlanEvent,
     PlanStep,
@@ -169,13 +170,7 @@ class Pipeline:
         )
         for found in tools:
             yield record.memory(step.role, found)
-        number = steps.index(step) + 1
-        task = task_messages(
-            self.question,
-            inputs=inputs,
-            tools=tools,
-            ask=step.question,
-        )
+        task = task_messages(self.question, inputs=inputs, tools=tools, ask=step.question)
         began = time.monotonic()
         result: Spoken | tuple[Family, str] | None = None
         async for item in self._timed(participant, task):
@@ -197,19 +192,31 @@ class Pipeline:
             inputs.append((step.role, result.text))
             yield record.branch(step, "end", "ok", latency_s=took, message_seq=message.seq)
             return
+        failure = result or self._control.explain(ModelError("the stage gave no reply"))
+        for event in self._failed(step, steps, failure, took):
+            yield event
+
+    def _failed(
+        self, step: PlanStep, steps: Sequence[PlanStep], failure: tuple[Family, str], took: float
+    ) -> list[Event]:
+        """The end of a stage that gave no answer, and the run's stop: the person's, or an
+        error naming the stages that did not run."""
+        record = self._record
         stopped = self._control.user_stop
         if stopped is not None:
-            yield record.branch(step, "end", "cancelled", latency_s=took, error=stopped)
-            yield record.stop("user_stop", stopped)
-            return
-        family, why = result or self._control.explain(ModelError("the stage gave no reply"))
+            return [
+                record.branch(step, "end", "cancelled", latency_s=took, error=stopped),
+                record.stop("user_stop", stopped),
+            ]
+        family, why = failure
         record.log("stage_failed", agent=step.role, stage=step.id, error=why)
-        yield record.branch(step, "end", "failed", latency_s=took, family=family, error=why[:2000])
-        rest = steps[number:]
-        not_run = "; stages not run: " + ", ".join(f"{s.id} ({s.role})" for s in rest)
-        yield record.stop(
-            "error", f"stage {step.id} ({step.role}) failed: {why[:500]}{not_run if rest else ''}"
+        ended = record.branch(
+            step, "end", "failed", latency_s=took, family=family, error=why[:2000]
         )
+        rest = steps[steps.index(step) + 1 :]
+        not_run = "; stages not run: " + ", ".join(f"{s.id} ({s.role})" for s in rest)
+        reason = f"stage {step.id} ({step.role}) failed: {why[:500]}{not_run if rest else ''}"
+        return [ended, record.stop("error", reason)]
 
     async def _timed(
         self, participant: Participant, task: Sequence[BaseChatMessage]
