@@ -35,7 +35,7 @@ class PanelSettings(BaseModel):
     max_concurrency: int = Field(default=4, ge=1, le=64)
     """Branches running at once on one endpoint (the embedded model always runs one)."""
     branch_timeout_s: float = Field(default=180.0, gt=0)
-    """A branch (or the manager's plan, the critic's comparison, the writer's answer) still
+    """A branch (or the manager's plan, the reviewer's comparison, the answerer's answer) still
     running after this long is cancelled and reported."""
     plan_attempts: int = Field(default=2, ge=1, le=5)
     compare_attempts: int = Field(default=2, ge=1, le=5)
@@ -77,7 +77,7 @@ class PanelDeps:
     reviewer: str
     answerer: str
     planner: ChatCompletionClient | None
-    """The plan's writer's client (guarded), or None when nobody can plan."""
+    """The client that writes the plan (guarded), or None when nobody can plan."""
     plan_by: str
     """Who writes the plan (the ledger line, the events' speaker)."""
     notes: list[str] = field(default_factory=list)

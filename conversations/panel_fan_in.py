@@ -1,8 +1,8 @@
-"""A panel's last phase: the critic compares the answers, the writer answers the person.
+"""A panel's last phase: the reviewer compares the answers, the answerer answers the person.
 
-The critic's comparison is asked with constrained output (``aggregate.Comparison``, at
+The reviewer's comparison is asked with constrained output (``aggregate.Comparison``, at
 temperature 0, through ``structured.ask``) and recorded as an ``aggregate`` event with the
-answered and missing branches; the writer answers the person, and the disagreements and
+answered and missing branches; the answerer answers the person, and the disagreements and
 missing branches are appended to its answer under plain headings, so partial success is
 explicit whatever the model wrote. The stop event is ``completed`` or ``partial``.
 
@@ -12,7 +12,7 @@ the branches (``panel_fan_out``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from roundtable.conversations.aggregate import (
@@ -46,20 +46,10 @@ Ending = Callable[[], StopEvent | None]
 async def fan_in(
     deps: PanelDeps, steps: Sequence[PlanStep], outcomes: Mapping[str, Outcome], ending: Ending
 ) -> AsyncIterator[Event]:
-    """The critic's comparison, the aggregate event, the writer's answer, the stop."""
+    """The reviewer's comparison, the aggregate event, the answerer's answer, the stop."""
     record = deps.record
     answered = [outcomes[s.id] for s in steps if outcomes[s.id].status == "ok"]
-    missing = [
-        MissingBranch(
-            branch=o.step.id,
-            role=o.step.role,
-            question=o.step.question,
-            status=o.status,
-            reason=o.reason or o.status,
-        )
-        for o in (outcomes[s.id] for s in steps)
-        if o.status != "ok"
-    ]
+    missing = _missing(outcomes[s.id] for s in steps)
     if not answered:
         gaps = "; ".join(f"{m.branch} ({m.role}): {m.reason}" for m in missing)
         yield record.stop("error", f"no branch answered: {gaps}")
@@ -68,7 +58,7 @@ async def fan_in(
         yield event
     conflicts: list[Conflict] = []
     compared = True
-    critic_text: str | None = None
+    review_text: str | None = None
     usage = Usage()
     if len(answered) >= 2:
         result: tuple[list[Conflict], Usage] | None = None
@@ -80,7 +70,7 @@ async def fan_in(
         compared = result is not None
         if result is not None:
             conflicts, usage = result
-            critic_text = describe_conflicts(conflicts, steps)
+            review_text = describe_conflicts(conflicts, steps)
     yield record.commit(
         AggregateEvent(
             **record.stamp(),
@@ -95,24 +85,39 @@ async def fan_in(
     if stop is not None:
         yield stop
         return
-    brief = _Brief(steps, answered, missing, conflicts, compared, critic_text)
+    brief = _Brief(steps, answered, missing, conflicts, compared, review_text)
     async for event in _write(deps, brief):
         yield event
+
+
+def _missing(outcomes: Iterable[Outcome]) -> list[MissingBranch]:
+    """The branches that did not answer, and why."""
+    return [
+        MissingBranch(
+            branch=o.step.id,
+            role=o.step.role,
+            question=o.step.question,
+            status=o.status,
+            reason=o.reason or o.status,
+        )
+        for o in outcomes
+        if o.status != "ok"
+    ]
 
 
 async def _compare(
     deps: PanelDeps, answered: Sequence[Outcome]
 ) -> AsyncIterator[Event | tuple[list[Conflict], Usage]]:
-    """The critic's attempts: refusals as error events, then its message and the conflicts
+    """The reviewer's attempts: refusals as error events, then its message and the conflicts
     with their usage (nothing more when every attempt was refused)."""
     record, reviewer = deps.record, deps.reviewer
-    critic = deps.participants[reviewer]
+    judge = deps.participants[reviewer]
     ids = [o.step.id for o in answered]
     prompt = compare_prompt(
-        deps.question, [(o.step, o.text) for o in answered], critic.card.instructions
+        deps.question, [(o.step, o.text) for o in answered], judge.card.instructions
     )
     answer = await ask(
-        critic.client,
+        judge.client,
         lambda _last: prompt,
         schema=comparison_schema(ids),
         parse=lambda text: parse_comparison(text, ids),
@@ -145,22 +150,22 @@ async def _compare(
 
 @dataclass(frozen=True)
 class _Brief:
-    """What the writer is told and what its answer must state."""
+    """What the answerer is told and what its answer must state."""
 
     steps: Sequence[PlanStep]
     answered: Sequence[Outcome]
     missing: Sequence[MissingBranch]
     conflicts: Sequence[Conflict]
     compared: bool
-    critic_text: str | None
+    review_text: str | None
 
 
 async def _write(deps: PanelDeps, brief: _Brief) -> AsyncIterator[Event]:
-    """The writer's answer with what it must state appended, then the stop event."""
+    """The answerer's answer with what it must state appended, then the stop event."""
     record, answerer = deps.record, deps.answerer
     inputs = [(o.step.role, f"[{o.step.id}] {o.step.question}\n{o.text}") for o in brief.answered]
-    if brief.critic_text is not None:
-        inputs.append((deps.reviewer, brief.critic_text))
+    if brief.review_text is not None:
+        inputs.append((deps.reviewer, brief.review_text))
     task = task_messages(
         deps.question,
         inputs=deps.with_notes(inputs),

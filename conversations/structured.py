@@ -1,7 +1,7 @@
 """Structured calls of the manager: a constrained reply, read and checked, with bounded retries.
 
 Owns ``ask``, the one loop behind the manager's pick (``selection``), the panel's plan and the
-critic's comparison (``panel_plan``, ``panel_fan_in``): each attempt is one model call with a
+reviewer's comparison (``panel_plan``, ``panel_fan_in``): each attempt is one model call with a
 JSON schema (a grammar on the embedded model) under a time limit; the reply is read by the
 caller's ``parse``, which raises ``Refused`` saying what is wrong. The result is the parsed
 value, or every refusal in order, with the usage of all attempts summed either way.
