@@ -21,6 +21,7 @@ from roundtable.agents.endpoints import (
     make_client,
 )
 from roundtable.agents.factory import build_agent
+from roundtable.agents.prompts import ManagerPrompts, load_prompts, manager_prompts
 from roundtable.agents.resilience import CallKey, EndpointFault, call_scope
 from roundtable.agents.scripted import Call, ScriptedChatCompletionClient
 from roundtable.agents.team import (
@@ -46,6 +47,7 @@ __all__ = [
     "CardModelSettings",
     "EndpointFault",
     "EndpointSettings",
+    "ManagerPrompts",
     "RoleCard",
     "ScriptedChatCompletionClient",
     "Team",
@@ -58,9 +60,11 @@ __all__ = [
     "check_endpoint",
     "exact_counter",
     "find_team",
+    "load_prompts",
     "load_team",
     "load_teams",
     "make_client",
+    "manager_prompts",
     "parse_verdict",
     "resolve_team",
     "team_files",

@@ -46,6 +46,7 @@ from llama_cpp import llama_chat_format, llama_grammar
 from llama_cpp.llama_grammar import LlamaGrammar
 from pydantic import BaseModel, ConfigDict, Field
 
+from roundtable.agents.usage import add_usage
 from roundtable.common.errors import ConfigError, ModelError
 
 BUNDLED_MODEL = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -462,10 +463,7 @@ class LlamaChatClient(ChatCompletionClient):
         usage = RequestUsage(
             prompt_tokens=len(request.prompt), completion_tokens=end.completion_tokens
         )
-        self._usage = RequestUsage(
-            prompt_tokens=self._usage.prompt_tokens + usage.prompt_tokens,
-            completion_tokens=self._usage.completion_tokens + usage.completion_tokens,
-        )
+        self._usage = add_usage(self._usage, usage)
         self.last_interrupted = end.interrupted
         yield CreateResult(
             finish_reason=end.finish_reason, content="".join(chunks), usage=usage, cached=False

@@ -77,6 +77,7 @@ from roundtable.agents.structured_output import (
     request_args,
     with_instruction,
 )
+from roundtable.agents.usage import add_usage
 from roundtable.common.errors import ConfigError, InfraError, ModelError, RoundtableError
 from roundtable.common.secrets import scrub
 from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter, TokenCounter
@@ -585,10 +586,7 @@ class OpenAIEndpointClient(ChatCompletionClient):
         )
         if reservation is not None:
             self.limiter.settle(reservation, usage.prompt_tokens + usage.completion_tokens)
-        self._usage = RequestUsage(
-            prompt_tokens=self._usage.prompt_tokens + usage.prompt_tokens,
-            completion_tokens=self._usage.completion_tokens + usage.completion_tokens,
-        )
+        self._usage = add_usage(self._usage, usage)
         return CreateResult(
             finish_reason=_finish_reason(finish),
             content=content,

@@ -30,7 +30,9 @@ from autogen_core.models import (
 from autogen_core.tools import Tool, ToolSchema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from roundtable.agents.usage import add_usage
 from roundtable.common.errors import ConfigError, ModelError
+from roundtable.common.validation import first_error
 
 Reply = str | Callable[[Sequence[LLMMessage]], str] | BaseException
 """A queued reply: fixed text, a function of the prompt, or an error to raise."""
@@ -131,10 +133,7 @@ class ScriptedChatCompletionClient(ChatCompletionClient):
             prompt_tokens=sum(len(str(m.content).split()) for m in messages),
             completion_tokens=len(sent),
         )
-        self._usage = RequestUsage(
-            prompt_tokens=self._usage.prompt_tokens + usage.prompt_tokens,
-            completion_tokens=self._usage.completion_tokens + usage.completion_tokens,
-        )
+        self._usage = add_usage(self._usage, usage)
         yield CreateResult(finish_reason="stop", content=content, usage=usage, cached=False)
 
     async def close(self) -> None:
@@ -196,9 +195,8 @@ def load_script(path: Path | None) -> Script:
     except yaml.YAMLError as exc:
         raise ConfigError(f"script {source}: not valid YAML") from exc
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "script"
-        raise ConfigError(f"script {source}: field {where!r}: {err['msg']}") from exc
+        where, message = first_error(exc, "script")
+        raise ConfigError(f"script {source}: field {where!r}: {message}") from exc
 
 
 GENERIC_REPLY = "As the {role}: on {last_speaker}'s point, here is what I would add."

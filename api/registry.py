@@ -34,7 +34,7 @@ from roundtable.transcripts import (
     TokenDelta,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("roundtable.api.registry")
 
 TOKEN_BACKLOG = 1000
 """Token deltas a follower may fall behind by before further ones are dropped for it."""

@@ -8,8 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from roundtable.api.webhooks import Delivery
-from roundtable.conversations import RunSettings
-from roundtable.conversations.debate import MAX_QUESTION_CHARS
+from roundtable.conversations import MAX_QUESTION_CHARS, RunSettings
 from roundtable.conversations.options import RoleName, TeamName
 from roundtable.transcripts import Event, Header, Mode
 

@@ -27,7 +27,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from roundtable.common.errors import ConfigError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("roundtable.api.webhooks")
 
 SIGNATURE_HEADER = "webhook-signature"
 ID_HEADER = "webhook-id"

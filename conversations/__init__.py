@@ -12,10 +12,12 @@ from roundtable.conversations.assemble import (
     start_observing,
 )
 from roundtable.conversations.budget import Budget, Tally, stop_reason
-from roundtable.conversations.debate import Debate, Interjection, Participant, check_question
+from roundtable.conversations.control import Interjection
+from roundtable.conversations.debate import Debate
 from roundtable.conversations.modes import MODES, Run, parse_mode
 from roundtable.conversations.options import MAX_TURNS_LIMIT, Prepared, RunOptions, RunSettings
 from roundtable.conversations.panel import Panel, PanelSettings
+from roundtable.conversations.participant import MAX_QUESTION_CHARS, Participant, check_question
 from roundtable.conversations.pipeline import Pipeline
 from roundtable.conversations.runs import build_run
 from roundtable.conversations.selection import Decision, Floor, choose
@@ -23,6 +25,7 @@ from roundtable.conversations.settings import Settings, load_settings
 from roundtable.transcripts import Mode
 
 __all__ = [
+    "MAX_QUESTION_CHARS",
     "MAX_TURNS_LIMIT",
     "MODES",
     "Budget",

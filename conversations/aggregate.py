@@ -19,7 +19,10 @@ from typing import Any, Literal
 from autogen_core.models import LLMMessage, SystemMessage, UserMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from roundtable.agents import manager_prompts
+from roundtable.common.validation import first_error
 from roundtable.conversations.stage import INPUT_CHARS
+from roundtable.conversations.structured import Refused
 from roundtable.transcripts.events import HUMAN, Conflict, MissingBranch, PlanStep
 
 MAX_CONFLICTS = 3
@@ -47,7 +50,7 @@ class Comparison(BaseModel):
     disagreements: list[Disagreement] = Field(default_factory=list, max_length=16)
 
 
-class ComparisonRefused(Exception):
+class ComparisonRefused(Refused):
     """A comparison that cannot be used; the message says why."""
 
 
@@ -74,14 +77,9 @@ def compare_prompt(
 ) -> list[LLMMessage]:
     """The critic's prompt: its card's instructions, the question, each branch's answer."""
     ids = ", ".join(step.id for step, _ in answers)
+    prompts = manager_prompts().compare
     system = SystemMessage(
-        content=(
-            f"{instructions.strip()}\nNow compare the answers of the branches {ids} below. "
-            "List every point where they disagree (contradicting facts, figures or "
-            "recommendations), naming the branches by id; list nothing if they agree.\n"
-            'Answer in JSON: {"disagreements": [{"topic": ..., "branches": ["q1", "q2"], '
-            '"detail": ...}]}'
-        )
+        content=prompts.fill("system", instructions=instructions.strip(), ids=ids)
     )
     messages: list[LLMMessage] = [system, UserMessage(content=question, source=HUMAN)]
     for step, text in answers:
@@ -101,9 +99,8 @@ def parse_comparison(text: str, answered: Sequence[str]) -> list[Conflict]:
     try:
         comparison = Comparison.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "comparison"
-        raise ComparisonRefused(f"the comparison's field {where!r}: {err['msg']}") from None
+        where, message = first_error(exc, "comparison")
+        raise ComparisonRefused(f"the comparison's field {where!r}: {message}") from None
     conflicts: list[Conflict] = []
     for number, item in enumerate(comparison.disagreements, start=1):
         named = list(dict.fromkeys(item.branches))
@@ -136,16 +133,13 @@ def describe_conflicts(conflicts: Sequence[Conflict], steps: Sequence[PlanStep])
 
 def synthesis_ask(conflicts: Sequence[Conflict], missing: Sequence[MissingBranch]) -> str:
     """The manager's brief to the writer."""
-    parts = [
-        "Write one answer to the person's question from the branches' answers above."
-        " Say which option you recommend and why."
-    ]
+    prompts = manager_prompts().synthesis
+    parts = [prompts.fill("ask")]
     if conflicts:
-        topics = "; ".join(c.topic for c in conflicts)
-        parts.append(f"State these disagreements openly instead of hiding them: {topics}.")
+        parts.append(prompts.fill("conflicts", topics="; ".join(c.topic for c in conflicts)))
     if missing:
         gaps = "; ".join(f"{m.branch} ({m.question})" for m in missing)
-        parts.append(f"Some parts could not be answered; say so: {gaps}.")
+        parts.append(prompts.fill("missing", gaps=gaps))
     return " ".join(parts)
 
 

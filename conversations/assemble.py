@@ -17,7 +17,8 @@ from roundtable.agents import Team, check_endpoint, exact_counter, make_client, 
 from roundtable.common.errors import ConfigError, InfraError
 from roundtable.conversations import observe
 from roundtable.conversations.budget import Budget
-from roundtable.conversations.debate import Debate, Participant, check_question, new_conversation_id
+from roundtable.conversations.debate import Debate
+from roundtable.conversations.participant import Participant, check_question, new_conversation_id
 from roundtable.conversations.recall import Recall, open_memory
 from roundtable.conversations.settings import Settings
 from roundtable.memory import MemoryStore

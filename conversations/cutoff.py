@@ -49,6 +49,9 @@ class Cutoff:
         self._armed: set[asyncio.Task[Any]] = set()
         self._cancelled: set[asyncio.Task[Any]] = set()
         self.reason = ""
+        self.failure: BaseException | None = None
+        """The latest exception a guarded client raised: the original, before AutoGen wraps
+        it in a ``RuntimeError``, so the engine can sort it with ``isinstance``."""
 
     @property
     def is_cut(self) -> bool:
@@ -77,6 +80,8 @@ class Cutoff:
         self.cut_after(STOP_GRACE_S, f"still no reply {STOP_GRACE_S:g} s after the stop")
 
     def clear(self) -> None:
+        """Re-arm for a new reply: no timers, not cut (``failure`` stays until the next
+        reply starts, so it can be read after this one ended)."""
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
@@ -111,7 +116,7 @@ class GuardedClient(ChatCompletionClient):
         self.cutoff = cutoff
 
     async def create(self, messages: Sequence[LLMMessage], **kwargs: Any) -> CreateResult:
-        with self.cutoff.armed():
+        with self._remembered(), self.cutoff.armed():
             return await self.inner.create(messages, **kwargs)
 
     async def create_stream(
@@ -120,7 +125,8 @@ class GuardedClient(ChatCompletionClient):
         stream = self.inner.create_stream(messages, **kwargs)
         try:
             while True:
-                with self.cutoff.armed():  # only while we wait: never across our ``yield``
+                # Only while we wait: never across our ``yield``.
+                with self._remembered(), self.cutoff.armed():
                     try:
                         item = await anext(stream)
                     except StopAsyncIteration:
@@ -128,6 +134,15 @@ class GuardedClient(ChatCompletionClient):
                 yield item
         finally:
             await stream.aclose()  # a no-op when the cut already ended the stream
+
+    @contextlib.contextmanager
+    def _remembered(self) -> Iterator[None]:
+        """Keep the exception the call raised (a cut included) on the cutoff, then re-raise."""
+        try:
+            yield
+        except Exception as exc:
+            self.cutoff.failure = exc
+            raise
 
     async def close(self) -> None:
         await self.inner.close()

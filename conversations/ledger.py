@@ -30,8 +30,7 @@ class Price:
 @dataclass
 class _Line:
     calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    usage: Usage = field(default_factory=Usage)
     seconds: float = 0.0
 
 
@@ -45,8 +44,7 @@ class Ledger:
     def charge(self, speaker: str, usage: Usage, seconds: float, calls: int = 1) -> None:
         line = self._lines.setdefault(speaker, _Line())
         line.calls += calls
-        line.prompt_tokens += usage.prompt_tokens
-        line.completion_tokens += usage.completion_tokens
+        line.usage = line.usage + usage
         line.seconds += seconds
 
     def rows(self) -> list[LedgerRow]:
@@ -54,15 +52,13 @@ class Ledger:
         rows = []
         for speaker, line in self._lines.items():
             price = self.prices.get(speaker)
-            usage = Usage(
-                prompt_tokens=line.prompt_tokens, completion_tokens=line.completion_tokens
-            )
+            usage = line.usage
             rows.append(
                 LedgerRow(
                     speaker=speaker,
                     calls=line.calls,
-                    prompt_tokens=line.prompt_tokens,
-                    completion_tokens=line.completion_tokens,
+                    prompt_tokens=usage.prompt_tokens,
+                    completion_tokens=usage.completion_tokens,
                     seconds=round(line.seconds, 3),
                     cost_usd=round(price.cost(usage), 6) if price is not None else None,
                 )

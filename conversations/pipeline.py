@@ -10,48 +10,39 @@ and every later stage sees it; a reply still generating after ``turn_deadline_s`
 softly through the shared ``stop_signal``, as in a debate, and so is every reply on Stop; a
 stalled one is cut hard a grace later (``cutoff``) and fails its stage.
 
-Does not own: the transcript bookkeeping and one agent's turn (``stage``), tools (``tools``).
+Does not own: one agent's turn (``stage``), the transcript (``recorder``), the inbox and the
+deadlines (``control``), tools (``tools``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Literal
 
 from autogen_agentchat.messages import BaseChatMessage
 
 from roundtable.agents import Team, parse_verdict
-from roundtable.common.errors import ConfigError, ModelError
-from roundtable.conversations.budget import Budget, lateness
-from roundtable.conversations.cutoff import STOP_GRACE_S, Cutoff
-from roundtable.conversations.debate import (
-    Interjection,
+from roundtable.common.errors import ConfigError, Family, ModelError
+from roundtable.conversations.budget import Budget
+from roundtable.conversations.control import RunControl
+from roundtable.conversations.ledger import Price
+from roundtable.conversations.participant import (
     Participant,
     check_question,
-    describe_failure,
+    header_for,
     new_conversation_id,
+    prices_of,
 )
-from roundtable.conversations.ledger import MANAGER, Price
 from roundtable.conversations.plan import fixed_steps
 from roundtable.conversations.recall import Recall
-from roundtable.conversations.stage import (
-    Recorder,
-    Spoken,
-    header_for,
-    speak,
-    stop_at_boundary,
-    task_messages,
-)
+from roundtable.conversations.recorder import Recorder
+from roundtable.conversations.stage import Spoken, speak, task_messages
 from roundtable.conversations.tools import Toolbox
 from roundtable.transcripts.events import (
     HUMAN,
-    BranchEvent,
-    BranchStatus,
-    ErrorFamily,
+    Event,
     LiveEvent,
     PlanEvent,
     PlanStep,
@@ -87,9 +78,6 @@ class Pipeline:
         self.conversation_id = conversation_id or new_conversation_id()
         self._transcript_path = transcript_path
         self._tools = Toolbox(recall)
-        prices = {p.card.name: p.price for p in participants if p.price is not None}
-        if manager_price is not None:
-            prices[MANAGER] = manager_price
         self._record = Recorder(
             transcript_path,
             header_for(
@@ -101,11 +89,9 @@ class Pipeline:
                 team=team,
             ),
             recall=recall,
-            prices=prices,
+            prices=prices_of(participants, manager_price),
         )
-        self._inbox: asyncio.Queue[Interjection] = asyncio.Queue()
-        self._user_stop: str | None = None
-        self._cutoff = Cutoff()
+        self._control = RunControl(stop_signal, self.budget)
 
     @property
     def transcript_path(self) -> Path:
@@ -119,20 +105,15 @@ class Pipeline:
         """
         if ask is not None:
             raise ConfigError("a pipeline runs its roles in a fixed order; /ask is for debates")
-        self._inbox.put_nowait(Interjection(text=text))
+        self._control.put(text)
 
     def request_stop(self, reason: str = "stopped by the person") -> None:
-        self._user_stop = reason
-        self._stop_now()
-
-    def _stop_now(self) -> None:
-        self.stop_signal.set()
-        self._cutoff.after_stop()
+        self._control.request_stop(reason)
 
     async def run(self) -> AsyncIterator[LiveEvent]:
         """The header, the plan, the question, then each stage to the writer's answer."""
         record = self._record
-        started = time.monotonic()
+        self._control.start()
         try:
             yield record.open()
             steps = fixed_steps([p.card for p in self.participants.values()])
@@ -148,17 +129,16 @@ class Pipeline:
             yield record.message(HUMAN, self.question)
             inputs: list[tuple[str, str]] = []
             for step in steps:
-                for text in self._drain_inbox():
-                    yield record.message(HUMAN, text)
-                    inputs.append((HUMAN, text))
-                ending = stop_at_boundary(
-                    self.budget, tokens=record.tokens, started=started, user_stop=self._user_stop
-                )
+                for item in self._control.take():
+                    if item.text:
+                        yield record.message(HUMAN, item.text)
+                        inputs.append((HUMAN, item.text))
+                ending = self._control.ending(record.tokens)
                 if ending is not None:
                     yield record.stop(*ending)
                     return
                 last: LiveEvent | None = None
-                async for last in self._stage(step, steps, inputs, started):
+                async for last in self._stage(step, steps, inputs):
                     yield last
                 if isinstance(last, StopEvent):  # the stage failed or was stopped
                     return
@@ -176,7 +156,6 @@ class Pipeline:
         step: PlanStep,
         steps: Sequence[PlanStep],
         inputs: list[tuple[str, str]],
-        started: float,
     ) -> AsyncIterator[LiveEvent]:
         """One stage's events; a stage that ends the run yields its stop event last.
 
@@ -184,23 +163,17 @@ class Pipeline:
         """
         record = self._record
         participant = self.participants[step.role]
-        yield record.commit(self._branch(step, "start", "running"))
+        yield record.branch(step, "start", "running")
         record.log("stage_start", agent=step.role, stage=step.id)
         tools = await self._tools.run_for(
             participant.card, self.question, exclude_ids=record.remembered
         )
         for found in tools:
             yield record.memory(step.role, found)
-        number = steps.index(step) + 1
-        task = task_messages(
-            self.question,
-            inputs=inputs,
-            tools=tools,
-            ask=step.question,
-        )
+        task = task_messages(self.question, inputs=inputs, tools=tools, ask=step.question)
         began = time.monotonic()
-        result: Spoken | BaseException | None = None
-        async for item in self._timed(participant, task, started):
+        result: Spoken | tuple[Family, str] | None = None
+        async for item in self._timed(participant, task):
             if isinstance(item, str):
                 yield TokenDelta(turn=record.turn + 1, speaker=step.role, text=item)
             else:
@@ -217,81 +190,45 @@ class Pipeline:
             )
             yield message
             inputs.append((step.role, result.text))
-            yield record.commit(
-                self._branch(step, "end", "ok", latency_s=took, message_seq=message.seq)
-            )
+            yield record.branch(step, "end", "ok", latency_s=took, message_seq=message.seq)
             return
-        if self._user_stop is not None:
-            yield record.commit(
-                self._branch(step, "end", "cancelled", latency_s=took, error=self._user_stop)
-            )
-            yield record.stop("user_stop", self._user_stop)
-            return
-        family, why = describe_failure(result or ModelError("the stage gave no reply"))
-        record.log("stage_failed", agent=step.role, stage=step.id, error=why)
-        yield record.commit(
-            self._branch(step, "end", "failed", latency_s=took, family=family, error=why[:2000])
-        )
-        rest = steps[number:]
-        not_run = "; stages not run: " + ", ".join(f"{s.id} ({s.role})" for s in rest)
-        yield record.stop(
-            "error", f"stage {step.id} ({step.role}) failed: {why[:500]}{not_run if rest else ''}"
-        )
+        failure = result or self._control.explain(ModelError("the stage gave no reply"))
+        for event in self._failed(step, steps, failure, took):
+            yield event
 
-    def _branch(
-        self,
-        step: PlanStep,
-        phase: Literal["start", "end"],
-        status: BranchStatus,
-        *,
-        latency_s: float = 0.0,
-        message_seq: int | None = None,
-        family: ErrorFamily | None = None,
-        error: str | None = None,
-    ) -> BranchEvent:
-        return BranchEvent(
-            **self._record.stamp(),
-            phase=phase,
-            branch=step.id,
-            role=step.role,
-            question=step.question,
-            status=status,
-            latency_s=round(latency_s, 3),
-            message_seq=message_seq,
-            family=family,
-            error=error,
+    def _failed(
+        self, step: PlanStep, steps: Sequence[PlanStep], failure: tuple[Family, str], took: float
+    ) -> list[Event]:
+        """The end of a stage that gave no answer, and the run's stop: the person's, or an
+        error naming the stages that did not run."""
+        record = self._record
+        stopped = self._control.user_stop
+        if stopped is not None:
+            return [
+                record.branch(step, "end", "cancelled", latency_s=took, error=stopped),
+                record.stop("user_stop", stopped),
+            ]
+        family, why = failure
+        record.log("stage_failed", agent=step.role, stage=step.id, error=why)
+        ended = record.branch(
+            step, "end", "failed", latency_s=took, family=family, error=why[:2000]
         )
+        rest = steps[steps.index(step) + 1 :]
+        not_run = "; stages not run: " + ", ".join(f"{s.id} ({s.role})" for s in rest)
+        reason = f"stage {step.id} ({step.role}) failed: {why[:500]}{not_run if rest else ''}"
+        return [ended, record.stop("error", reason)]
 
     async def _timed(
-        self, participant: Participant, task: Sequence[BaseChatMessage], started: float
-    ) -> AsyncIterator[str | Spoken | BaseException]:
-        """The stage's chunks, then its ``Spoken`` or the exception it failed with.
+        self, participant: Participant, task: Sequence[BaseChatMessage]
+    ) -> AsyncIterator[str | Spoken | tuple[Family, str]]:
+        """The stage's chunks, then its ``Spoken`` or how it failed (family, message).
 
         Past the per-reply deadline (or the run's wall clock) the reply is cut short softly,
         and hard ``STOP_GRACE_S`` later.
         """
-        self.stop_signal.clear()
-        self._cutoff.clear()
-        if self._user_stop is not None:
-            self._stop_now()
-        left = self.budget.wall_clock_s - (time.monotonic() - started)
-        limit = max(0.0, min(self.budget.turn_deadline_s, left))
-        deadline = asyncio.get_running_loop().call_later(limit, self.stop_signal.set)
-        late = lateness(self.budget, limit)
-        self._cutoff.cut_after(limit + STOP_GRACE_S, f"{late}; cut {STOP_GRACE_S:g} s after it")
-        try:
-            async for item in speak(participant, task, self._cutoff):
-                yield item
-        except Exception as exc:  # the stage failed: the caller records it and stops
-            yield exc
-        finally:
-            deadline.cancel()
-            self._cutoff.clear()
-
-    def _drain_inbox(self) -> list[str]:
-        texts: list[str] = []
-        while not self._inbox.empty():
-            text = self._inbox.get_nowait().text.strip()
-            if text:
-                texts.append(text)
-        return texts
+        with self._control.reply():
+            try:
+                async for item in speak(participant, task, self._control.cutoff):
+                    yield item
+            except Exception as exc:  # the stage failed: the caller records it and stops
+                yield self._control.explain(exc)

@@ -24,8 +24,10 @@ from typing import Annotated, Any, Literal
 from autogen_core.models import LLMMessage, SystemMessage, UserMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from roundtable.agents import RoleCard
+from roundtable.agents import RoleCard, manager_prompts
 from roundtable.common.errors import ConfigError
+from roundtable.common.validation import first_error
+from roundtable.conversations.structured import Refused
 from roundtable.transcripts.events import HUMAN, PlanStep
 
 MAX_STEPS = 4
@@ -38,14 +40,6 @@ PLAN_MAX_TOKENS = MAX_STEPS * (QUESTION_CHARS + 50)
 so a rambling model is closed by the grammar, not cut off mid-JSON."""
 LENIENT_QUESTION_CHARS = 1000
 """A model that ignores the schema may write longer sub-questions, up to this."""
-
-NEEDS_HELP: dict[str, str] = {
-    "research": "facts, figures and real examples",
-    "search_memory": "searching the person's documents and the team's notes",
-    "analysis": "weighing costs, benefits and trade-offs",
-    "review": "checking reasoning for gaps and errors",
-    "writing": "writing for the person",
-}
 
 
 class SubQuestion(BaseModel):
@@ -82,7 +76,7 @@ class Plan(BaseModel):
         return [(sid, sub) for sid, sub in found if sub is not None]
 
 
-class PlanRefused(Exception):
+class PlanRefused(Refused):
     """A plan that cannot run; ``reason`` names every problem found."""
 
     def __init__(self, reason: str) -> None:
@@ -136,29 +130,16 @@ def plan_prompt(
         f"- {card.name} (covers: {', '.join(card.coverage)}): {card.description.strip()}"
         for card in planners(cards)
     )
+    prompts = manager_prompts().plan
     needs = "\n".join(
-        f"- {need}: {NEEDS_HELP.get(need, need)}"
+        f"- {need}: {prompts.needs.get(need, need)}"
         for need in dict.fromkeys(n for card in planners(cards) for n in card.coverage)
     )
-    system = SystemMessage(
-        content=(
-            "You plan how a team of specialists answers a question. Split it into 2 to 4 "
-            "sub-questions that can be answered separately, and give each to a role that "
-            f"covers what it needs.\nRoles:\n{roles}\nNeeds:\n{needs}\n"
-            "depends_on lists the earlier sub-questions whose answers a sub-question needs; "
-            "leave it empty when it can be answered on its own. Afterwards the answers are "
-            "compared and one answer is written for the person.\n"
-            'Answer in JSON: {"q1": {"role": ..., "needs": ..., "question": ..., '
-            '"depends_on": []}, "q2": {...} or null, "q3": ..., "q4": ...}'
-        )
-    )
+    system = SystemMessage(content=prompts.fill("system", roles=roles, needs=needs))
     messages: list[LLMMessage] = [system, UserMessage(content=question, source=HUMAN)]
     if refused is not None:
         messages.append(
-            UserMessage(
-                content=f"Your previous plan was refused: {refused}. Write a corrected plan.",
-                source="manager",
-            )
+            UserMessage(content=prompts.fill("refused", refused=refused), source="manager")
         )
     return messages
 
@@ -172,9 +153,8 @@ def parse_plan(text: str) -> Plan:
     try:
         return Plan.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "plan"
-        raise PlanRefused(f"the plan's field {where!r}: {err['msg']}") from None
+        where, message = first_error(exc, "plan")
+        raise PlanRefused(f"the plan's field {where!r}: {message}") from None
 
 
 def check_plan(plan: Plan, cards: Sequence[RoleCard]) -> list[PlanStep]:

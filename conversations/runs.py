@@ -23,10 +23,11 @@ from autogen_core.models import ChatCompletionClient
 from roundtable.agents import Team
 from roundtable.conversations.assemble import build_debate
 from roundtable.conversations.budget import Budget
-from roundtable.conversations.debate import Debate, Participant
+from roundtable.conversations.debate import Debate
 from roundtable.conversations.modes import Run
 from roundtable.conversations.options import RunOptions
 from roundtable.conversations.panel import Panel, PanelSettings
+from roundtable.conversations.participant import Participant
 from roundtable.conversations.pipeline import Pipeline
 from roundtable.conversations.recall import Recall
 from roundtable.conversations.settings import Settings

@@ -6,12 +6,13 @@ chose from, the method and a one-line reason. The model pick is constrained to t
 candidates (a JSON schema whose ``speaker`` is an enum of them), checked again against the
 roster, and retried a bounded number of times; the fallback never returns an excluded name.
 
-This module owns the choice only; it does not run agents or write transcripts.
+This module owns the choice and what the manager reads for it (``pick_history``,
+``pick_prompt``, whose words are ``agents/prompts/manager.yaml``); the retries are
+``structured.ask``. It does not run agents or write transcripts.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import math
@@ -23,10 +24,21 @@ from typing import Any, Literal
 from autogen_core.models import ChatCompletionClient, LLMMessage, SystemMessage, UserMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from roundtable.transcripts.events import HUMAN, Method, Usage
+from roundtable.agents import manager_prompts
+from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TokenCounter
+from roundtable.common.validation import first_error
+from roundtable.conversations.pruning import prune
+from roundtable.conversations.structured import Refused, ask
+from roundtable.transcripts.events import HUMAN, MessageEvent, Method, Usage
 
 REASON_CHARS = 160
 PICK_MAX_TOKENS = 60
+PICK_HISTORY = 6
+"""The latest turns the manager reads before a pick."""
+PICK_CHARS = 400
+"""Each of them cut to this."""
+PICK_OVERHEAD = 400
+"""Tokens held back for the manager's own instructions, candidates and a safety margin."""
 
 
 class Decision(BaseModel):
@@ -159,20 +171,32 @@ def _pick_schema(candidates: tuple[str, ...]) -> type[BaseModel]:
     return model
 
 
+def pick_history(
+    messages: Sequence[MessageEvent], counter: TokenCounter, window: int
+) -> list[LLMMessage]:
+    """The latest turns for the manager's pick, pruned to its ``window`` by the same rule as
+    every prompt (``pruning.prune``)."""
+    recent: list[LLMMessage] = [
+        UserMessage(content=m.content[:PICK_CHARS], source=m.speaker)
+        for m in messages[-PICK_HISTORY:]
+    ]
+    if not recent:
+        return recent
+    counts = [counter(str(m.content)) + PER_MESSAGE_OVERHEAD for m in recent]
+    room = window - PICK_MAX_TOKENS - PICK_OVERHEAD
+    kept = prune(counts, budget=max(room, 0), pinned=(), floor=0)
+    return [recent[i] for i in kept.kept]
+
+
 def pick_prompt(
     floor: Floor, candidates: Sequence[str], history: Sequence[LLMMessage]
 ) -> list[LLMMessage]:
     """The manager's own prompt: the candidates' descriptions, the recent debate, the ask."""
+    prompts = manager_prompts().pick
     team = "\n".join(f"- {name}: {floor.descriptions[name]}" for name in candidates)
-    system = SystemMessage(
-        content=(
-            "You manage a team discussion and choose who speaks next.\n"
-            f"Candidates:\n{team}\n"
-            'Answer in JSON: {"speaker": <one candidate>, "reason": <one short sentence>}.'
-        )
-    )
+    system = SystemMessage(content=prompts.fill("system", team=team))
     ask = UserMessage(
-        content=f"Who should speak next? Choose one of: {', '.join(candidates)}.", source="manager"
+        content=prompts.fill("ask", candidates=", ".join(candidates)), source="manager"
     )
     return [system, *history, ask]
 
@@ -196,47 +220,44 @@ async def model_pick(
             reason=f"{candidates[0]} is the only one who may speak",
         )
     schema = pick_schema(candidates)
-    failures: list[str] = []
-    spent = Usage()
     ends = time.monotonic() + (timeout_s if timeout_s is not None else math.inf)
-    for _ in range(attempts):
-        left = ends - time.monotonic()
-        if left <= 0:
-            break
-        try:
-            async with asyncio.timeout(None if math.isinf(left) else left) as limit:
-                result = await client.create(
-                    pick_prompt(floor, candidates, history),
-                    json_output=schema,
-                    extra_create_args={"max_tokens": PICK_MAX_TOKENS},
-                )
-        except Exception as exc:  # the manager's model failing must not stop the debate
-            if isinstance(exc, TimeoutError) and limit.expired():
-                failures.append(f"manager model gave no pick within {timeout_s:g} s")
-                break
-            failures.append(f"manager model failed: {type(exc).__name__}: {exc}"[:300])
-            continue
-        spent = Usage(
-            prompt_tokens=spent.prompt_tokens + result.usage.prompt_tokens,
-            completion_tokens=spent.completion_tokens + result.usage.completion_tokens,
-        )
-        text = result.content if isinstance(result.content, str) else ""
+
+    def read(text: str) -> tuple[str, str]:
         speaker, reason, problem = _parse_pick(text, schema, candidates)
-        if problem is None and speaker is not None:
-            return Decision(
-                candidates=candidates,
-                speaker=speaker,
-                method="model",
-                reason=reason,
-                usage=spent,
-                failures=failures,
-            )
-        failures.append(problem or "no speaker")
+        if problem is not None or speaker is None:
+            raise Refused(problem or "no speaker")
+        return speaker, reason
+
+    answer = await ask(
+        client,
+        lambda _refused: pick_prompt(floor, candidates, history),
+        schema=schema,
+        parse=read,
+        attempts=attempts,
+        limit=lambda: None if timeout_s is None else ends - time.monotonic(),
+        extra={"max_tokens": PICK_MAX_TOKENS},
+        explain=lambda exc: ("model", f"manager model failed: {type(exc).__name__}: {exc}"[:300]),
+        give_up_on_timeout=True,
+    )
+    failures = [
+        f"manager model gave no pick within {timeout_s:g} s" if r.timed_out else r.reason
+        for r in answer.refusals
+    ]
+    if answer.value is not None:
+        speaker, reason = answer.value
+        return Decision(
+            candidates=candidates,
+            speaker=speaker,
+            method="model",
+            reason=reason,
+            usage=answer.usage,
+            failures=failures,
+        )
     tries = len(failures)
     decision = fallback_pick(
         floor, f"the model gave no valid pick in {tries} tr{'y' if tries == 1 else 'ies'}"
     )
-    return decision.model_copy(update={"usage": spent, "failures": failures})
+    return decision.model_copy(update={"usage": answer.usage, "failures": failures})
 
 
 def _parse_pick(
@@ -253,9 +274,8 @@ def _parse_pick(
     try:
         pick = schema.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        return None, "", f"field {field!r}: {err['msg']}"
+        where, message = first_error(exc)
+        return None, "", f"field {where!r}: {message}"
     reason = " ".join(str(getattr(pick, "reason", "")).split())[:REASON_CHARS]
     return str(speaker), reason or "the model gave no reason", None
 

@@ -35,8 +35,9 @@ from pydantic_settings import (
 from roundtable.agents import DEFAULT_TEAM, SAFE_NAME, EndpointSettings
 from roundtable.agents.llama_client import EmbeddedModelSettings
 from roundtable.common.errors import ConfigError
+from roundtable.common.validation import first_error
 from roundtable.conversations.budget import Budget
-from roundtable.conversations.panel import PanelSettings
+from roundtable.conversations.panel_deps import PanelSettings
 from roundtable.conversations.recall import MemorySettings
 
 
@@ -170,6 +171,5 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "settings"
-        raise ConfigError(f"setting {where!r}: {err['msg']}") from exc
+        where, message = first_error(exc, "settings")
+        raise ConfigError(f"setting {where!r}: {message}") from exc

@@ -34,9 +34,9 @@ from typing import TextIO
 
 from roundtable.common.errors import ConfigError, InfraError, RoundtableError
 from roundtable.conversations.assemble import preflight, start_observing
-from roundtable.conversations.debate import MAX_QUESTION_CHARS
 from roundtable.conversations.library import collect, configure
 from roundtable.conversations.modes import MODES
+from roundtable.conversations.participant import MAX_QUESTION_CHARS
 from roundtable.conversations.recall import open_memory, origin
 from roundtable.conversations.settings import Settings, load_settings
 from roundtable.memory import MemoryStore

@@ -226,8 +226,9 @@ async def test_storage_failure_surfaces_as_infra_error(tmp_path: Path) -> None:
     debate, _, _ = scripted_debate(tmp_path / "t.jsonl", {"researcher": ["F."]})
     run = debate.run()
     await run.__anext__()  # header
-    assert debate._writer is not None
-    debate._writer._file.close()  # type: ignore[union-attr]  # simulate the disk going away
+    writer = debate._record.writer
+    assert writer is not None
+    writer._file.close()  # type: ignore[union-attr]  # simulate the disk going away
     with pytest.raises((InfraError, ValueError)):
         await run.__anext__()
 

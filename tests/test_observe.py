@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import logging
@@ -68,3 +69,29 @@ def test_secrets_never_reach_a_log(captured: io.StringIO) -> None:
     ):
         assert secret not in text
     assert text.count("[redacted]") >= 5
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "roundtable.ui.session",
+        "roundtable.ui.panel",
+        "roundtable.api.registry",
+        "roundtable.api.webhooks",
+    ],
+)
+def test_the_ui_and_the_api_log_through_the_roundtable_logger(
+    module: str, captured: io.StringIO
+) -> None:
+    log = importlib.import_module(module).log
+    assert log.name == module
+    ancestor: logging.Logger | None = log
+    while ancestor is not None and ancestor is not LOGGER:  # its records reach our handlers
+        assert ancestor.propagate
+        ancestor = ancestor.parent
+    assert ancestor is LOGGER
+    log.warning("run failed with key %s", SECRET)
+    line = json.loads(captured.getvalue().splitlines()[-1])
+    assert line["logger"] == module
+    assert line["event"] == "run failed with key [redacted]"
+    assert SECRET not in captured.getvalue()

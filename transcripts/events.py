@@ -11,7 +11,7 @@ This module owns the record shapes only; writing and reading files is ``transcri
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -99,6 +99,16 @@ class _Event(_Record):
     """The turn this event belongs to; turn 0 is the question itself."""
 
 
+class _Counted(Protocol):
+    """What AutoGen's ``RequestUsage`` offers (this package does not import AutoGen)."""
+
+    @property
+    def prompt_tokens(self) -> int: ...
+
+    @property
+    def completion_tokens(self) -> int: ...
+
+
 class Usage(_Record):
     """Tokens a model call spent."""
 
@@ -108,6 +118,21 @@ class Usage(_Record):
     @property
     def total(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        """Two calls' spending together: the one way usage is summed."""
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+        )
+
+    @classmethod
+    def of(cls, counted: _Counted | None) -> Usage:
+        """Usage from anything that counts prompt and completion tokens (AutoGen's
+        ``RequestUsage``); nothing counted is zero."""
+        if counted is None:
+            return cls()
+        return cls(prompt_tokens=counted.prompt_tokens, completion_tokens=counted.completion_tokens)
 
 
 class MessageEvent(_Event):

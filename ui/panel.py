@@ -31,7 +31,7 @@ MODE_HELP = (
     "For new conversations; a continued one carries on as a debate."
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("roundtable.ui.panel")
 
 
 def widgets(

@@ -49,7 +49,7 @@ from roundtable.transcripts import (
 )
 from roundtable.ui.commands import Say
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("roundtable.ui.session")
 
 _WRITERS: dict[Path, SessionRunner] = {}
 """Which runner is appending to each transcript: one writer per file, across sessions."""
