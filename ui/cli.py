@@ -38,7 +38,7 @@ def run_ui(args: argparse.Namespace) -> int:
     settings = load_settings()
     users = load_ui_settings().all_users()
     port = free_port(args.host) if args.port == 0 else args.port
-    process = launch(args.host, port, users)
+    process = launch(args.host, port, users, settings.data_dir)
     # A TERM to us (a service manager, `kill`) must stop the server too, not orphan it.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     print(f"Roundtable UI: {url(args.host, port)}  (data: {settings.data_dir})", flush=True)
