@@ -23,8 +23,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
-import subprocess
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -214,9 +214,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    # ui depends on conversations, never the reverse: it runs as its own module.
+    """Become the UI launcher (``python -m roundtable.ui``): ui depends on conversations,
+    never the reverse, so it runs as its own module; replacing this process, rather than
+    waiting on a child, lets a SIGTERM to ``roundtable ui`` reach the launcher, which passes it
+    on to Chainlit (a child would be orphaned, with the server still running)."""
     options = [f"--{name}={value}" for name in ("host", "port") if (value := getattr(args, name))]
-    return subprocess.call([sys.executable, "-m", "roundtable.ui", *options])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "roundtable.ui", *options])
 
 
 def _positive(text: str) -> int:

@@ -164,9 +164,15 @@ def test_ui_passes_host_and_port_to_the_ui_launcher(monkeypatch: pytest.MonkeyPa
     from roundtable.terminal import cli
 
     calls: list[list[str]] = []
-    monkeypatch.setattr(cli.subprocess, "call", lambda argv: calls.append(argv) or 0)
-    assert cli.main(["ui", "--port", "8123", "--host", "127.0.0.1"]) == 0
-    assert cli.main(["ui"]) == 0
+
+    def execv(path: str, argv: list[str]) -> None:  # the launcher replaces this process
+        calls.append(argv)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(cli.os, "execv", execv)
+    for argv in (["ui", "--port", "8123", "--host", "127.0.0.1"], ["ui"]):
+        with pytest.raises(SystemExit):
+            cli.main(argv)
     assert calls[0][1:] == ["-m", "roundtable.ui", "--host=127.0.0.1", "--port=8123"]
     assert calls[1][1:] == ["-m", "roundtable.ui"]
 

@@ -1,4 +1,4 @@
-"""``python -m ui``: start Roundtable's browser UI."""
+"""``python -m roundtable.ui``: start Roundtable's browser UI."""
 
 import sys
 

@@ -1,6 +1,6 @@
-"""``roundtable ui`` / ``python -m ui``: start the browser UI and print its address.
+"""``roundtable ui`` / ``python -m roundtable.ui``: start the browser UI and print its address.
 
-Also ``python -m ui hash-password`` to make a password hash for ``ROUNDTABLE_USERS``.
+Also ``python -m roundtable.ui hash-password`` to make a password hash for ``ROUNDTABLE_USERS``.
 ``add_ui_command`` plugs the same options into another argparse tree without importing
 Chainlit (it is imported only by the server process).
 """
@@ -38,7 +38,9 @@ def run_ui(args: argparse.Namespace) -> int:
     settings = load_settings()
     users = load_ui_settings().all_users()
     port = free_port(args.host) if args.port == 0 else args.port
-    process = launch(args.host, port, users, teams=(settings.teams_dir, settings.team))
+    process = launch(
+        args.host, port, users, settings.data_dir, teams=(settings.teams_dir, settings.team)
+    )
     # A TERM to us (a service manager, `kill`) must stop the server too, not orphan it.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     print(f"Roundtable UI: {url(args.host, port)}  (data: {settings.data_dir})", flush=True)
@@ -63,7 +65,7 @@ def _hash(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ui", description="Roundtable's browser UI.")
+    parser = argparse.ArgumentParser(prog="python -m roundtable.ui", description="Roundtable's browser UI.")
     _ui_options(parser)
     parser.set_defaults(func=run_ui)
     commands = parser.add_subparsers(dest="command")

@@ -4,7 +4,7 @@ Read once at start-up from ``ROUNDTABLE_*`` environment variables (the core sett
 forbids unknown tables, so UI settings live in the environment, or in a users file):
 
 - ``ROUNDTABLE_USERS``: JSON ``{"name": "<password hash>"}``; hashes come from
-  ``python -m ui hash-password``.
+  ``python -m roundtable.ui hash-password``.
 - ``ROUNDTABLE_USERS_FILE``: a TOML file with a ``[users]`` table of the same shape.
 - ``ROUNDTABLE_DATABASE_URL``: SQLAlchemy async URL of the history database (default: SQLite
   in the data folder); ``postgresql+asyncpg://...`` for a real deployment.

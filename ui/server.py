@@ -1,12 +1,13 @@
 """Starting the Chainlit server: checks first, then ``chainlit run ui/app.py`` as a child process.
 
-Owns the start-up refusals (each one clear line, exit code 2): MCP enabled in
-``.chainlit/config.toml`` (Chainlit's MCP support has an open SSRF), a non-loopback address
-with no users configured (the local user logs in without a password), or a team file that
-does not load (every team is offered as a chat profile). Chainlit reads its
-config, ``public/`` and ``chainlit.md`` from the app root, so the server runs with that root
-whatever the caller's working directory. Does not own the app itself (``app.py``).
-"""
+Owns the start-up refusals (each one clear line, exit code 2): MCP enabled in the
+``.chainlit/config.toml`` Chainlit will read (Chainlit's MCP support has an open SSRF), a
+non-loopback address with no users configured (the local user logs in without a password), or
+a team file that does not load (every team is offered as a chat profile).
+Chainlit reads its config, ``public/`` and ``chainlit.md`` from the app root and writes there
+too, so the server runs it in a writable copy in the data folder (``approot.py``) whatever the
+caller's working directory, and site-packages may stay read-only. Does not own the app itself
+(``app.py``)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ from pathlib import Path
 
 from roundtable.agents import load_teams
 from roundtable.common.errors import ConfigError
+from roundtable.ui.approot import SHIPPED_ROOT, prepare_app_root
 from roundtable.ui.auth import is_loopback
 
-APP_ROOT = Path(__file__).resolve().parent.parent
-"""Where ``.chainlit/``, ``public/`` and ``chainlit.md`` live (the source checkout)."""
+APP_ROOT = SHIPPED_ROOT
+"""Where the shipped ``.chainlit/``, ``public/`` and ``chainlit.md`` live (checkout or install);
+Chainlit runs on a copy of them (``prepare_app_root``)."""
 APP_FILE = Path(__file__).resolve().parent / "app.py"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -88,12 +91,14 @@ def command(host: str, port: int) -> list[str]:
     ]
 
 
-def child_env(host: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
+def child_env(
+    host: str, base: Mapping[str, str] | None = None, *, app_root: Path
+) -> dict[str, str]:
     """The server's environment: ours, with the app root and bind address, minus cloud hooks."""
     env = dict(os.environ if base is None else base)
     for key in ("LITERAL_API_KEY", "DATABASE_URL", "CHAINLIT_CUSTOM_AUTH"):
         env.pop(key, None)  # Chainlit would switch data layer or auth on these
-    env["CHAINLIT_APP_ROOT"] = str(APP_ROOT)
+    env["CHAINLIT_APP_ROOT"] = str(app_root)
     env[HOST_ENV] = host
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
@@ -105,11 +110,17 @@ def url(host: str, port: int) -> str:
 
 
 def launch(
-    host: str, port: int, users: Mapping[str, str], teams: TeamsSource | None = None
+    host: str,
+    port: int,
+    users: Mapping[str, str],
+    data_dir: Path,
+    teams: TeamsSource | None = None,
 ) -> subprocess.Popen[bytes]:
     """Check, then start the server; the caller waits on the returned process."""
-    check_mcp_disabled(config_file())
     check_binding(host, users)
     if teams is not None:
         load_teams(*teams)
-    return subprocess.Popen(command(host, port), cwd=APP_ROOT, env=child_env(host))
+    root = prepare_app_root(data_dir)
+    check_mcp_disabled(config_file(root))  # the copy Chainlit reads, which a user may edit
+    env = child_env(host, app_root=root)
+    return subprocess.Popen(command(host, port), cwd=root, env=env)

@@ -22,6 +22,7 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, Route
 
+from roundtable.ui.approot import prepare_app_root
 from roundtable.ui.server import APP_ROOT, child_env, command, free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -75,12 +76,13 @@ def start_server(
     base.update({"ROUNDTABLE_DATA_DIR": str(data_dir), **extra_env})
     host, port = "127.0.0.1", free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
+    root = prepare_app_root(data_dir)  # as the launcher does
     log = data_dir / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             command_with_prelude(host, port, prelude),
-            cwd=APP_ROOT,
-            env=child_env(host, base),
+            cwd=root,
+            env=child_env(host, base, app_root=root),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -100,13 +102,14 @@ def start_server(
 
 def command_with_prelude(host: str, port: int, prelude: str | None) -> list[str]:
     """``chainlit run`` as ``ui.server.command`` has it, after ``prelude`` (if any) has run in
-    the same interpreter (``python -c``: the working directory is on ``sys.path`` as with
-    ``-m``)."""
+    the same interpreter (``python -c``, with the checkout on ``sys.path``: the server's working
+    directory is its app root in the data folder)."""
     argv = command(host, port)
     if prelude is None:
         return argv
     assert argv[1:3] == ["-m", "chainlit"], argv
-    start = f"{prelude}\nfrom chainlit.cli import cli\ncli(prog_name='chainlit')\n"
+    checkout = f"import sys\nsys.path.insert(0, {str(APP_ROOT)!r})\n"
+    start = f"{checkout}{prelude}\nfrom chainlit.cli import cli\ncli(prog_name='chainlit')\n"
     return [argv[0], "-c", start, *argv[3:]]
 
 
