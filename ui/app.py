@@ -2,10 +2,10 @@
 # (Chainlit ships py.typed, but Message.send, Step.send, user_session.get ... are unannotated.)
 """The Chainlit app: wires Chainlit's callbacks to the session runner, renderer and history.
 
-Run by ``chainlit run ui/app.py`` (see ``server.py``; ``python -m roundtable.ui`` does it). Everything is
-read once here at import, the UI's composition root: core settings, UI settings, users, the
-history database. Handlers stay thin: ``on_message`` parses and queues, it never waits for a
-debate (the composer must stay usable).
+Run by ``chainlit run ui/app.py`` (see ``server.py``; ``python -m roundtable.ui`` does it).
+Everything is read once here at import, the UI's composition root: core settings, UI settings,
+users, the history database. Handlers stay thin: ``on_message`` parses and queues, it never
+waits for a debate (the composer must stay usable).
 """
 
 from __future__ import annotations

@@ -65,7 +65,9 @@ def _hash(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m roundtable.ui", description="Roundtable's browser UI.")
+    parser = argparse.ArgumentParser(
+        prog="python -m roundtable.ui", description="Roundtable's browser UI."
+    )
     _ui_options(parser)
     parser.set_defaults(func=run_ui)
     commands = parser.add_subparsers(dest="command")
