@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from autogen_core.models import ChatCompletionClient
 
 from roundtable.common.errors import FAMILIES, Family, RoundtableError, family_of
-from roundtable.conversations.budget import Budget, lateness
+from roundtable.conversations.budget import Budget, Tally, lateness, stop_reason
 from roundtable.conversations.cutoff import STOP_GRACE_S, Cutoff, guard
 from roundtable.transcripts.events import StopCode
 
@@ -159,15 +159,7 @@ class RunControl:
         return max(0.001, min(cap, self.budget.wall_clock_s - self.elapsed()))
 
     def ending(self, tokens: int) -> tuple[StopCode, str] | None:
-        """Whether a pipeline or panel must stop at this boundary, as (code, reason).
-
-        Turns are not counted: the plan fixes how many there are."""
-        if self.user_stop is not None:
-            return "user_stop", self.user_stop
-        if tokens >= self.budget.max_tokens:
-            return "token_budget", f"used {tokens} of {self.budget.max_tokens} tokens"
-        elapsed = self.elapsed()
-        if elapsed >= self.budget.wall_clock_s:
-            wall = self.budget.wall_clock_s
-            return "wall_clock", f"ran {elapsed:.0f} s of the {wall:.0f} s allowed"
-        return None
+        """Whether a pipeline or panel must stop at this boundary, as (code, reason): the one
+        stop rule (``budget.stop_reason``), with no turns counted (the plan fixes them)."""
+        tally = Tally(tokens=tokens, elapsed_s=self.elapsed())
+        return stop_reason(self.budget, tally, accepted=None, user_stop=self.user_stop)

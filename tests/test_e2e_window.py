@@ -1,8 +1,9 @@
 """End to end on the embedded model with a small window: pruning and memory, no overflow.
 
-Without the writer the critic can never accept an answer, so the debate runs all its turns
-in a 1,024-token window: prompts must be pruned, pruned turns go to shared memory, and no
-call may fail with a context error.
+With no verdict-giver among the roles nothing can accept an answer (a team without an
+answerer would end on its verdict-giver's ACCEPT), so the debate runs all its turns in a
+1,024-token window: prompts must be pruned, pruned turns go to shared memory, and no call may
+fail with a context error.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def test_twenty_turns_in_a_1024_token_window(tmp_path: Path) -> None:
             "--context-window",
             "1024",
             "--roles",
-            "researcher,analyst,critic",
+            "researcher,analyst",
             "--transcript",
             str(path),
         ],

@@ -29,7 +29,7 @@ def test_the_app_root_is_the_data_folders_ui_with_every_shipped_file(data_dir: P
     assert root == data_dir / "ui"
     names = shipped_files()
     assert {".chainlit/config.toml", "chainlit.md", "public/composer.js"} <= set(names)
-    assert "public/avatars/critic.svg" in names
+    assert "public/avatars/you.svg" in names
     for name in names:
         assert (root / name).read_bytes() == (SHIPPED_ROOT / name).read_bytes()
     check_mcp_disabled(config_file(root))
@@ -60,13 +60,13 @@ def test_an_edit_to_the_copy_lasts_until_the_shipped_files_change(
     prepare_app_root(data_dir, source)
     assert (root / "chainlit.md").read_text() == "my own welcome\n"
 
-    (source / "public" / "avatars" / "writer.svg").unlink()  # an upgrade drops one file
+    (source / "public" / "avatars" / "you.svg").unlink()  # an upgrade drops one file
     (source / "public" / "new.css").write_text("body {}\n")
     prepare_app_root(data_dir, source)
     assert (root / "chainlit.md").read_bytes() == (source / "chainlit.md").read_bytes()
     assert (root / "public" / "new.css").is_file()
-    assert not (root / "public" / "avatars" / "writer.svg").exists()
-    assert (root / "public" / "avatars" / "critic.svg").is_file()
+    assert not (root / "public" / "avatars" / "you.svg").exists()
+    assert (root / "public" / "avatars" / "roundtable.svg").is_file()
 
 
 def test_a_deleted_file_in_the_copy_comes_back(data_dir: Path) -> None:
