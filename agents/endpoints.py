@@ -152,7 +152,7 @@ def make_client(
 async def check_endpoint(endpoint: EndpointSettings, name: str) -> None:
     """Fail in seconds, with one clear line, when an endpoint does not answer."""
     if endpoint.kind == "openai":
-        from roundtable.agents.openai_client import check_reachable
+        from roundtable.agents.endpoint_errors import check_reachable
 
         await check_reachable(endpoint, name)
 

@@ -36,7 +36,6 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequen
 from functools import partial
 from typing import Any, Literal, TypeVar
 
-import httpx
 import openai
 from autogen_core import CancellationToken
 from autogen_core.models import (
@@ -57,6 +56,13 @@ from openai.lib._parsing import type_to_response_format_param
 from openai.types.chat import ChatCompletionChunk
 from pydantic import BaseModel
 
+from roundtable.agents.endpoint_errors import (
+    NO_API_KEY,
+    OPENAI_BASE_URL,
+    EndpointStatusError,
+    cause,
+    sdk_failure,
+)
 from roundtable.agents.endpoints import EndpointSettings
 from roundtable.agents.ratelimit import EndpointLimiter, Reservation, limiter_for
 from roundtable.agents.resilience import (
@@ -64,8 +70,6 @@ from roundtable.agents.resilience import (
     EndpointFault,
     RetryPolicy,
     new_call_key,
-    parse_retry_after,
-    retryable_status,
     retrying,
 )
 from roundtable.agents.structured_output import (
@@ -78,24 +82,16 @@ from roundtable.agents.structured_output import (
     with_instruction,
 )
 from roundtable.agents.usage import add_usage
-from roundtable.common.errors import ConfigError, InfraError, ModelError, RoundtableError
-from roundtable.common.secrets import scrub
+from roundtable.common.errors import ConfigError, RoundtableError
 from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter, TokenCounter
 
-OPENAI_BASE_URL = "https://api.openai.com/v1"
-NO_API_KEY = "not-needed"
-"""Sent when no key is configured: local servers ignore it, the SDK refuses an empty one."""
 DEFAULT_CONTEXT_WINDOW = 8192
-PREFLIGHT_TIMEOUT_S = 3.0
 STOP_POLL_S = 0.05
 """How often a wait on the server looks at the stop signal."""
 TIMEOUT_GRACE_S = 0.02
 """How long past a timeout a reply already received may take to be read."""
 LOGGER = logging.getLogger("roundtable.model")
 
-_CONTEXT_EXCEEDED = re.compile(
-    r"context[ _](length|size|window)|maximum context|too many tokens|prompt is too long", re.I
-)
 _INVALID_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
 
 
@@ -112,19 +108,6 @@ class _Ended:
 _STOPPED = _Ended("the stop signal was set")
 _TIMED_OUT = _Ended("the step's own timeout passed")
 _OUT_OF_TIME = _Ended("the whole call's time (call_timeout_s) is up")
-
-
-class EndpointStatusError(EndpointFault):
-    """The endpoint answered with an HTTP error status (5xx, 429, ...): a fault, maybe passing.
-
-    ``status`` and ``retry_after`` (seconds, from ``Retry-After``) are for retries; the status
-    decides ``retryable`` (408, 409, 429, 5xx).
-    """
-
-    def __init__(self, message: str, *, status: int, retry_after: float | None = None) -> None:
-        super().__init__(
-            message, retryable=retryable_status(status), status=status, retry_after=retry_after
-        )
 
 
 class _Call:
@@ -508,7 +491,7 @@ class OpenAIEndpointClient(ChatCompletionClient):
                 and refused(failure.status or 0, str(failure))
             ):
                 raise GrammarRefused(str(failure), status=failure.status or 0) from None
-            raise failure from _cause(exc)
+            raise failure from cause(exc)
         if opened is _TIMED_OUT:
             raise EndpointFault(f"{self.where}: no answer within {timeout_s:g} s", retryable=True)
         if opened is _OUT_OF_TIME:
@@ -560,7 +543,7 @@ class OpenAIEndpointClient(ChatCompletionClient):
                         yield choice.delta.content
             except openai.OpenAIError as exc:
                 failure = self._failure(exc, started=bool(pieces), answered=True)
-                raise failure from _cause(exc)
+                raise failure from cause(exc)
             finally:
                 await stream.close()
         yield self._result(messages, tools, pieces, thoughts, finish, reported, reservation)
@@ -666,40 +649,14 @@ class OpenAIEndpointClient(ChatCompletionClient):
     def _failure(
         self, exc: openai.OpenAIError, *, started: bool, answered: bool = False
     ) -> RoundtableError:
-        """One clear line in the right family for an SDK error; a fault is retryable only
-        while nothing of the reply has been streamed (``started``). ``answered``: the server
-        had begun its answer (status and headers)."""
-        where = self.where
-        if isinstance(exc, openai.APITimeoutError):
-            return EndpointFault(
-                f"{where}: no answer within {self.endpoint.timeout_s:g} s", retryable=not started
-            )
-        if isinstance(exc, openai.APIConnectionError):
-            cause = _one_line(scrub(str(exc.__cause__ or exc), self._secrets))
-            cause = cause or type(exc.__cause__).__name__
-            if started:
-                return EndpointFault(
-                    f"{where}: connection lost mid-reply ({cause})", retryable=False
-                )
-            if answered:
-                return EndpointFault(
-                    f"{where}: connection lost before the reply ({cause})", retryable=True
-                )
-            return EndpointFault(f"{where}: cannot connect ({cause})", retryable=True)
-        if isinstance(exc, openai.APIStatusError):
-            return _status_failure(
-                where,
-                exc.status_code,
-                exc.body,
-                exc.response,
-                model=self.endpoint.model,
-                secrets=self._secrets,
-            )
-        message = _one_line(scrub(str(getattr(exc, "message", None) or exc), self._secrets))
-        if _CONTEXT_EXCEEDED.search(message):
-            return ModelError(f"{where}: the prompt is longer than the model's context ({message})")
-        return EndpointFault(
-            f"{where}: the server failed mid-reply ({message})", retryable=not started
+        """One clear line in the right family for an SDK error (``endpoint_errors``)."""
+        return sdk_failure(
+            exc,
+            where=self.where,
+            endpoint=self.endpoint,
+            secrets=self._secrets,
+            started=started,
+            answered=answered,
         )
 
     async def close(self) -> None:
@@ -735,89 +692,6 @@ class OpenAIEndpointClient(ChatCompletionClient):
     @property
     def model_info(self) -> ModelInfo:
         return self._inner.model_info
-
-
-async def check_reachable(
-    settings: EndpointSettings, name: str, *, timeout_s: float = PREFLIGHT_TIMEOUT_S
-) -> None:
-    """Fail in seconds, at start-up, if the endpoint cannot serve us: GET ``{base_url}/models``.
-
-    Raises the same errors a call would: ``InfraError`` when nothing answers, ``ConfigError``
-    for a refused key or a URL with no OpenAI-compatible API behind it.
-    """
-    url = settings.base_url or OPENAI_BASE_URL
-    where = f"endpoint {name!r} at {url}"
-    headers = {"Authorization": f"Bearer {settings.key() or NO_API_KEY}"}
-    try:
-        async with httpx.AsyncClient(timeout=timeout_s) as http:
-            response = await http.get(f"{url.rstrip('/')}/models", headers=headers)
-    except httpx.TimeoutException as exc:
-        raise InfraError(f"{where}: no answer within {timeout_s:g} s") from exc
-    except httpx.TransportError as exc:
-        cause = _one_line(str(exc)) or type(exc).__name__
-        raise InfraError(f"{where}: cannot connect ({cause})") from exc
-    if response.status_code == 404:
-        raise ConfigError(
-            f"{where}: no OpenAI-compatible API here (GET /models: HTTP 404); check base_url"
-        )
-    if response.status_code >= 400:
-        try:
-            body: object = response.json()
-        except ValueError:
-            body = None
-        secrets = [key] if (key := settings.key()) else []
-        raise _status_failure(
-            where, response.status_code, body, response, model=settings.model, secrets=secrets
-        )
-
-
-def _cause(exc: openai.OpenAIError) -> openai.OpenAIError | None:
-    """What our error is raised from: ``exc``, except an HTTP error, whose SDK message holds
-    the server's whole body (which may echo our key): a traceback must not print it."""
-    return None if isinstance(exc, openai.APIStatusError) else exc
-
-
-def _status_failure(
-    where: str,
-    status: int,
-    body: object,
-    response: Any,
-    *,
-    model: str,
-    secrets: Sequence[str] = (),
-) -> RoundtableError:
-    """The family of an HTTP error status, from the status and the server's error body (with
-    ``secrets`` scrubbed out: a server may echo the key it was sent)."""
-    message, code = _server_error(body, response, secrets)
-    detail = f"HTTP {status}: {message}" if message else f"HTTP {status}"
-    if status in (401, 403):
-        return ConfigError(f"{where}: the API key was refused ({detail}); check api_key_env")
-    if status == 404:
-        return ConfigError(f"{where}: model {model!r} not found ({detail}); check model, base_url")
-    if status in (400, 413, 422) and _CONTEXT_EXCEEDED.search(f"{code} {message}"):
-        return ModelError(f"{where}: the prompt is longer than the model's context ({detail})")
-    retry_after = parse_retry_after(response.headers)
-    return EndpointStatusError(f"{where}: {detail}", status=status, retry_after=retry_after)
-
-
-def _server_error(body: object, response: Any, secrets: Sequence[str]) -> tuple[str, str]:
-    """The error message (one short line, secrets scrubbed before it is cut) and code the
-    server sent, as far as it said."""
-    inner = body.get("error", body) if isinstance(body, dict) else body
-    if isinstance(inner, dict):
-        message, code = inner.get("message") or inner.get("detail"), inner.get("code")
-        return _one_line(scrub(str(message or ""), secrets)), scrub(str(code or ""), secrets)
-    if isinstance(inner, str):
-        return _one_line(scrub(inner, secrets)), ""
-    try:
-        return _one_line(scrub(response.text, secrets)), ""
-    except Exception:  # a streamed response whose body was never read
-        return "", ""
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _finish_reason(reason: str | None) -> FinishReasons:

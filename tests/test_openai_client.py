@@ -22,13 +22,9 @@ from autogen_core.models import (
 )
 from pydantic import BaseModel, SecretStr
 
+from roundtable.agents.endpoint_errors import EndpointStatusError, check_reachable
 from roundtable.agents.endpoints import EndpointSettings
-from roundtable.agents.openai_client import (
-    EndpointStatusError,
-    OpenAIEndpointClient,
-    check_reachable,
-    with_speaker_names,
-)
+from roundtable.agents.openai_client import OpenAIEndpointClient, with_speaker_names
 from roundtable.common.errors import ConfigError, InfraError, ModelError
 from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter
 from tests.support.chat_server import ChatServer, Reply, running_chat_server, word_pieces

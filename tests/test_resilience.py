@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from autogen_core.models import CreateResult, UserMessage
 
+from roundtable.agents.endpoint_errors import EndpointStatusError
 from roundtable.agents.endpoints import EndpointSettings
-from roundtable.agents.openai_client import EndpointStatusError, OpenAIEndpointClient
+from roundtable.agents.openai_client import OpenAIEndpointClient
 from roundtable.agents.ratelimit import forget_limiters
 from roundtable.agents.resilience import (
     CallKey,

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from roundtable.agents.endpoint_errors import check_reachable
 from roundtable.agents.endpoints import EndpointSettings
-from roundtable.agents.openai_client import OpenAIEndpointClient, check_reachable
+from roundtable.agents.openai_client import OpenAIEndpointClient
 from roundtable.common.errors import ConfigError, RoundtableError
 from roundtable.common.secrets import REDACTED, scrub
 from tests.support.chat_server import Reply, Request, running_chat_server
