@@ -28,8 +28,16 @@ from roundtable.transcripts import (
 pytestmark = pytest.mark.model
 ROUNDTABLE = str(Path(sys.executable).with_name("roundtable"))
 TURNS = 20
-"""SmolLM2's replies here run 45-56 tokens: 12 of them sometimes fit the window whole (no
-pruning at all, seen once in CI); 20 cannot."""
+"""SmolLM2's replies here usually run 45-120 tokens, but CI once saw twenty short ones fit the
+window whole; the question therefore carries about 360 tokens of background, so that twenty
+replies of any usual length overflow the 872-token conversation budget."""
+BACKGROUND = " ".join(
+    f"Fact {n}: the {topic} survey of district {n} counted {100 + 7 * n} residents who answered "
+    f"and {20 + 3 * n} shops that reported a change in weekday visitors."
+    for n in range(1, 13)
+    for topic in ("traffic",)
+)
+QUESTION = f"Should our city ban private cars downtown? Background: {BACKGROUND}"
 
 
 def test_twenty_turns_in_a_1024_token_window(tmp_path: Path) -> None:
@@ -48,7 +56,7 @@ def test_twenty_turns_in_a_1024_token_window(tmp_path: Path) -> None:
         [
             ROUNDTABLE,
             "ask",
-            "Should our city ban private cars downtown?",
+            QUESTION,
             "--max-turns",
             str(TURNS),
             "--context-window",
@@ -70,9 +78,10 @@ def test_twenty_turns_in_a_1024_token_window(tmp_path: Path) -> None:
     assert not [e for e in events if isinstance(e, ErrorEvent) and e.speaker is not None]
     prunes = [e for e in events if isinstance(e, PruneEvent)]
     assert prunes, "a 1,024-token window must prune a 20-turn debate"
-    for prune in prunes:
-        assert prune.dropped > 0
+    for prune in prunes:  # a prune drops turns, or cuts one that alone is too long
+        assert prune.tokens_after < prune.tokens_before
         assert prune.tokens_after <= prune.budget < 1024
+    assert any(prune.dropped > 0 for prune in prunes)
     memory = [e for e in events if isinstance(e, MemoryEvent)]
     assert len(memory) == TURNS
     assert any(hit.source.startswith("document") for m in memory for hit in m.hits)
