@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-GOLDEN = Path(__file__).parent / "golden" / "debate-v2.jsonl"
+GOLDEN = Path(__file__).parent / "golden" / "debate-v3.jsonl"
 ROUNDTABLE = str(Path(sys.executable).with_name("roundtable"))
 
 

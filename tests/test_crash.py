@@ -52,7 +52,7 @@ from roundtable.transcripts.store import encode
 from tests.support.debates import collect, pick, scripted_debate
 
 ROUNDTABLE = Path(sys.executable).with_name("roundtable")
-GOLDEN = Path(__file__).parent / "golden" / "debate-v2.jsonl"
+GOLDEN = Path(__file__).parent / "golden" / "debate-v3.jsonl"
 ROLES = ("researcher", "analyst", "critic", "writer")
 MAX_TURNS = 8
 KILLS = 22

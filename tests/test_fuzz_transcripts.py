@@ -36,7 +36,7 @@ from roundtable.transcripts import (
 from roundtable.transcripts.events import MAX_TEXT
 from roundtable.transcripts.store import MAX_LINE_BYTES, TornTailWarning, encode
 
-GOLDEN = Path(__file__).parent / "golden" / "debate-v2.jsonl"
+GOLDEN = Path(__file__).parent / "golden" / "debate-v3.jsonl"
 GOLDEN_BYTES = GOLDEN.read_bytes()
 LINES: list[bytes] = GOLDEN_BYTES.split(b"\n")[:-1]
 RECORDS: list[dict[str, Any]] = [json.loads(line) for line in LINES]

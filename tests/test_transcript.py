@@ -21,15 +21,18 @@ from roundtable.transcripts import (
 )
 from roundtable.transcripts.events import ErrorEvent, MemoryEvent
 
-GOLDEN = Path(__file__).parent / "golden" / "debate-v2.jsonl"
+GOLDEN = Path(__file__).parent / "golden" / "debate-v3.jsonl"
+GOLDEN_V2 = Path(__file__).parent / "golden" / "debate-v2.jsonl"
 GOLDEN_V1 = Path(__file__).parent / "golden" / "debate-v1.jsonl"
 
 
-@pytest.mark.parametrize("path", [GOLDEN, GOLDEN_V1], ids=["v2", "v1"])
-def test_the_golden_transcript_pins_the_format(path: Path) -> None:
+@pytest.mark.parametrize(
+    ("path", "version"), [(GOLDEN, 3), (GOLDEN_V2, 2), (GOLDEN_V1, 1)], ids=["v3", "v2", "v1"]
+)
+def test_the_golden_transcript_pins_the_format(path: Path, version: int) -> None:
     transcript = load(path)
-    assert SCHEMA_VERSION == 2
-    assert transcript.header.schema_version == (2 if path == GOLDEN else 1)
+    assert SCHEMA_VERSION == 3
+    assert transcript.header.schema_version == version
     assert [(e.kind, getattr(e, "speaker", None)) for e in transcript.events] == [
         ("message", "human"),
         ("selection", "researcher"),
@@ -78,6 +81,13 @@ def test_a_version_2_header_records_the_team_and_version_1_is_upgraded() -> None
     assert team.roster == ["researcher", "analyst", "critic", "writer"]
     assert team.card("critic").gives_verdict and team.card("writer").answers
     assert load(GOLDEN_V1).header.team is None  # the upgrade step: no cards were recorded
+
+
+def test_version_3_adds_owners_and_a_version_2_run_belongs_to_the_local_user() -> None:
+    assert load(GOLDEN).header.owner is None
+    old = load(GOLDEN_V2)
+    assert old.header.owner is None  # no owner recorded: the local user's
+    assert old.events == load(GOLDEN).events  # every v3 field has a default
 
 
 def test_save_load_save_is_byte_identical(tmp_path: Path) -> None:

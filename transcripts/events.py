@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from roundtable.agents import Team
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bump with a numbered upgrade function in ``transcript.UPGRADES`` when a shape changes."""
 
 HUMAN = "human"
@@ -89,6 +89,9 @@ class Header(_Record):
     team: Team | None = None
     """The team's cards as they were when the run started: replay, fork and resume use them,
     whatever the team file says now. None in version-1 transcripts (the default team)."""
+    owner: Name | None = None
+    """The user the run belongs to. None is the local user: runs saved before version 3 had
+    no owner, and belong to the local user."""
 
 
 class _Event(_Record):
@@ -114,6 +117,8 @@ class Usage(_Record):
 
     prompt_tokens: int = Field(default=0, ge=0)
     completion_tokens: int = Field(default=0, ge=0)
+    cached_tokens: int = Field(default=0, ge=0)
+    """Prompt tokens the server reused from an earlier call (part of ``prompt_tokens``)."""
 
     @property
     def total(self) -> int:
@@ -124,6 +129,7 @@ class Usage(_Record):
         return Usage(
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
         )
 
     @classmethod
@@ -133,6 +139,16 @@ class Usage(_Record):
         if counted is None:
             return cls()
         return cls(prompt_tokens=counted.prompt_tokens, completion_tokens=counted.completion_tokens)
+
+
+class Citation(_Record):
+    """A ``[n]`` in a reply, checked against the passages numbered in that reply's prompt."""
+
+    n: int = Field(ge=1, le=1000)
+    hit_id: Name | None = None
+    """The cited passage's id; None when no passage ``n`` was in the prompt."""
+    valid: bool
+    """False for a citation of a passage the speaker never saw: flagged, never a source."""
 
 
 class MessageEvent(_Event):
@@ -146,6 +162,9 @@ class MessageEvent(_Event):
     verdict: Literal["ACCEPT", "REVISE"] | None = None
     interrupted: bool = False
     """True when the reply was cut short (a person stepped in, a deadline passed)."""
+    truncated: bool = False
+    """True when the reply reached its token cap mid-thought."""
+    citations: list[Citation] = Field(default_factory=list, max_length=100)
 
 
 class SelectionEvent(_Event):
@@ -205,6 +224,11 @@ class MemoryHit(_Record):
     source: Text
     score: float
     text: Text
+    n: int | None = Field(default=None, ge=1)
+    """The number the passage carried in the prompt's memory block (cited as ``[n]``)."""
+    page: int | None = Field(default=None, ge=1)
+    heading: Text | None = None
+    line: int | None = Field(default=None, ge=1)
 
 
 class MemoryEvent(_Event):
@@ -305,6 +329,58 @@ class AggregateEvent(_Event):
     usage: Usage = Usage()
 
 
+GuardRule = Literal["early_accept", "no_point", "copy", "reason", "format"]
+"""The protocol rule a guard enforced: an acceptance before enough revisions, a REVISE
+without a point, a reply copying an earlier turn or its instructions, a manager's reason that
+names another role, a reply not in its role's shape."""
+
+
+class GuardEvent(_Event):
+    """A protocol guard stepped in on a reply or a pick before it was committed."""
+
+    kind: Literal["guard"] = "guard"
+    speaker: Name
+    rule: GuardRule
+    action: Literal["retried", "rewritten", "rejected"]
+    """Asked again; fixed in place (a reason templated, an ACCEPT turned into a REVISE);
+    or not committed at all (recorded with an ``error``)."""
+    detail: Text
+    """What was wrong, in words a person reads (with the measured score where there is one)."""
+
+
+class QualityReport(_Record):
+    """How much of a debate a run was; measured from its own events, so any transcript can
+    be scored again later."""
+
+    turns: int = Field(ge=0)
+    """Committed agent replies."""
+    revisions: int = Field(ge=0)
+    """REVISE verdicts committed."""
+    revisions_with_point: int = Field(ge=0)
+    rejected_copies: int = Field(ge=0)
+    copied_turns: int = Field(ge=0)
+    """Committed replies that still mostly repeat an earlier turn (should stay 0)."""
+    distinctness: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Mean share of each reply's word trigrams not seen earlier in the run."""
+    citations: int = Field(ge=0)
+    invalid_citations: int = Field(ge=0)
+    methods: dict[Method, int] = Field(default_factory=dict)
+    """The manager's picks by how they were made."""
+    reasons_naming_pick: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Share of the manager's reasons that speak of the chosen role and no other."""
+    guards: dict[GuardRule, int] = Field(default_factory=dict)
+    usage: Usage = Usage()
+    cost_usd: float | None = Field(default=None, ge=0.0)
+    seconds: float = Field(default=0.0, ge=0.0)
+
+
+class QualityEvent(_Event):
+    """The run's quality report, written just before its ``stop``."""
+
+    kind: Literal["quality"] = "quality"
+    report: QualityReport
+
+
 Event = Annotated[
     MessageEvent
     | SelectionEvent
@@ -315,7 +391,9 @@ Event = Annotated[
     | NoticeEvent
     | PlanEvent
     | BranchEvent
-    | AggregateEvent,
+    | AggregateEvent
+    | GuardEvent
+    | QualityEvent,
     Field(discriminator="kind"),
 ]
 """Every saved event. One adapter reads and writes them all."""

@@ -52,7 +52,14 @@ def _v1_to_v2(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+def _v2_to_v3(obj: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 adds owners, cached tokens, citations, passage places, guards and quality
+    reports, all with defaults: a version-2 run has no owner (the local user's) and none of
+    the rest."""
+    return obj
+
+
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 """``UPGRADES[n]`` turns a version-n record into version n+1."""
 
 
