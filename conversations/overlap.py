@@ -15,7 +15,7 @@ N = 3
 """Word trigrams: short enough to catch a paraphrase that keeps phrases, long enough that
 common pairs ("of the", "it is") do not count as copying."""
 
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
+_WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?")
 
 
 def words(text: str) -> list[str]:
