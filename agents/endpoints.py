@@ -26,6 +26,30 @@ line ::= [^\n]+
 """Forces a reply that starts with the critic's verdict (embedded model only)."""
 
 
+class Price(BaseModel):
+    """Dollars per million tokens, as providers list them. Cached prompt tokens (reused by
+    the server from an earlier call) cost ``cached_prompt_per_1m`` when it is set, and the full
+    prompt price otherwise."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt_per_1m: float = Field(default=0.0, ge=0)
+    completion_per_1m: float = Field(default=0.0, ge=0)
+    cached_prompt_per_1m: float | None = Field(default=None, ge=0)
+
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
+        """Dollars for one call's (or one speaker's summed) tokens."""
+        cached = min(cached_tokens, prompt_tokens)
+        cached_rate = (
+            self.prompt_per_1m if self.cached_prompt_per_1m is None else (self.cached_prompt_per_1m)
+        )
+        return (
+            (prompt_tokens - cached) * self.prompt_per_1m
+            + cached * cached_rate
+            + completion_tokens * self.completion_per_1m
+        ) / 1_000_000
+
+
 class EndpointSettings(BaseModel):
     """One model endpoint. ``kind="embedded"`` needs nothing else: it is the default."""
 
@@ -47,6 +71,9 @@ class EndpointSettings(BaseModel):
     ``json_object`` with a schema (llama-cpp-python's server), ``prompt`` (the schema in words,
     the reply parsed and checked), or ``auto``: the first of these the server does not refuse,
     learnt once per endpoint (``structured_output.py``)."""
+
+    price: Price | None = None
+    """What a call costs; the cost ledger shows dollars per speaker when it is set."""
 
     # Timeouts of one call (``openai`` only). A hang or a trickle always ends.
     timeout_s: float = Field(default=60.0, gt=0)

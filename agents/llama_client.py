@@ -46,7 +46,7 @@ from llama_cpp import llama_chat_format, llama_grammar
 from llama_cpp.llama_grammar import LlamaGrammar
 from pydantic import BaseModel, ConfigDict, Field
 
-from roundtable.agents.usage import add_usage
+from roundtable.agents.usage import CachedUsage, add_usage
 from roundtable.common.errors import ConfigError, ModelError
 
 BUNDLED_MODEL = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -256,6 +256,7 @@ class _End:
     finish_reason: Literal["stop", "length"]
     completion_tokens: int
     interrupted: bool
+    cached_tokens: int = 0
 
 
 class _Generation:
@@ -341,6 +342,7 @@ class _Generation:
         if self._interrupted():
             return _End("stop", 0, interrupted=True)
         llama.set_seed(req.seed if req.seed is not None else self._engine.next_seed())
+        cached = reused_prefix(llama, req.prompt)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
         count, finish, interrupted = 0, "length", False
         tokens = llama.generate(
@@ -368,7 +370,20 @@ class _Generation:
         tail = decoder.decode(b"", final=True)
         if tail:
             self._call(self._queue.put_nowait, tail)
-        return _End(cast(Literal["stop", "length"], finish), count, interrupted)
+        return _End(cast(Literal["stop", "length"], finish), count, interrupted, cached)
+
+
+def reused_prefix(llama: llama_cpp.Llama, prompt: Sequence[int]) -> int:
+    """Prompt tokens llama.cpp will not evaluate again: the longest common prefix with what
+    its context holds from the previous call, less the last prompt token, which it always
+    evaluates again to get fresh logits (llama-cpp-python's ``Llama.generate``)."""
+    held = llama.input_ids[: llama.n_tokens]
+    common = 0
+    for before, now in zip(held, prompt, strict=False):
+        if before != now:
+            break
+        common += 1
+    return max(0, min(common, len(prompt) - 1))
 
 
 def _set_done(future: asyncio.Future[None]) -> None:
@@ -460,8 +475,10 @@ class LlamaChatClient(ChatCompletionClient):
                 yield item
         finally:
             await run.stop()
-        usage = RequestUsage(
-            prompt_tokens=len(request.prompt), completion_tokens=end.completion_tokens
+        usage = CachedUsage(
+            prompt_tokens=len(request.prompt),
+            completion_tokens=end.completion_tokens,
+            cached_tokens=end.cached_tokens,
         )
         self._usage = add_usage(self._usage, usage)
         self.last_interrupted = end.interrupted

@@ -81,7 +81,7 @@ from roundtable.agents.structured_output import (
     request_args,
     with_instruction,
 )
-from roundtable.agents.usage import add_usage
+from roundtable.agents.usage import CachedUsage, add_usage
 from roundtable.common.errors import ConfigError, RoundtableError
 from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter, TokenCounter
 
@@ -527,9 +527,10 @@ class OpenAIEndpointClient(ChatCompletionClient):
                         )
                     assert not isinstance(chunk, _Ended)
                     if chunk.usage is not None:
-                        reported = RequestUsage(
+                        reported = CachedUsage(
                             prompt_tokens=chunk.usage.prompt_tokens,
                             completion_tokens=chunk.usage.completion_tokens,
+                            cached_tokens=cached_prompt_tokens(chunk),
                         )
                     if not chunk.choices:
                         continue
@@ -713,3 +714,18 @@ def _text_of(message: LLMMessage) -> str:
         part if isinstance(part, str) else getattr(part, "content", None) or str(part)
         for part in content
     )
+
+
+def cached_prompt_tokens(chunk: ChatCompletionChunk) -> int:
+    """Prompt tokens the server reused, in the shape it reports them: OpenAI's, vLLM's and
+    llama.cpp's ``usage.prompt_tokens_details.cached_tokens``, or llama.cpp's ``timings.cache_n``;
+    0 when the server says nothing (Ollama). Hostile values count as nothing."""
+    usage = chunk.usage
+    details = usage.prompt_tokens_details if usage is not None else None
+    cached = details.cached_tokens if details is not None else None
+    if cached is None:
+        timings = (chunk.model_extra or {}).get("timings")
+        cached = timings.get("cache_n") if isinstance(timings, dict) else None
+    if not isinstance(cached, int) or isinstance(cached, bool) or cached < 0:
+        return 0
+    return min(cached, usage.prompt_tokens) if usage is not None else 0

@@ -76,6 +76,7 @@ def build_debate(
                 client=client,
                 endpoint=endpoint_name,
                 model=endpoint.model,
+                price=endpoint.price,
                 window=settings.window_of(endpoint),
                 counter=exact_counter(endpoint, settings.embedded) if clients is None else None,
             )
@@ -118,6 +119,7 @@ def build_debate(
         prior=prior,
         fork_at=fork_at,
         recall=recall,
+        manager_price=settings.endpoints[settings.manager_endpoint].price,
     )
 
 

@@ -8,23 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from roundtable.agents.endpoints import Price
 from roundtable.transcripts.events import LedgerRow, Usage
 
 MANAGER = "manager"
 
-
-@dataclass(frozen=True)
-class Price:
-    """Dollars per 1,000 tokens; an endpoint with no price has none."""
-
-    prompt_per_1k: float = 0.0
-    completion_per_1k: float = 0.0
-
-    def cost(self, usage: Usage) -> float:
-        return (
-            usage.prompt_tokens * self.prompt_per_1k
-            + usage.completion_tokens * self.completion_per_1k
-        ) / 1000
+__all__ = ["MANAGER", "Ledger", "Price"]
 
 
 @dataclass
@@ -59,8 +48,15 @@ class Ledger:
                     calls=line.calls,
                     prompt_tokens=usage.prompt_tokens,
                     completion_tokens=usage.completion_tokens,
+                    cached_tokens=usage.cached_tokens,
                     seconds=round(line.seconds, 3),
-                    cost_usd=round(price.cost(usage), 6) if price is not None else None,
+                    cost_usd=_cost(price, usage),
                 )
             )
         return rows
+
+
+def _cost(price: Price | None, usage: Usage) -> float | None:
+    if price is None:
+        return None
+    return round(price.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens), 6)

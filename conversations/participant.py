@@ -36,7 +36,7 @@ class Participant:
     endpoint: str = "default"
     model: str = "SmolLM2-135M-Instruct"
     price: Price | None = None
-    """Dollars per 1,000 tokens, when the endpoint's price is configured."""
+    """What a call costs, when the endpoint's price is configured."""
     window: int = 4096
     """The endpoint's context window: every prompt to this role fits it."""
     counter: TokenCounter | None = None

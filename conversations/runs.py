@@ -105,6 +105,7 @@ def build_run(
             context_window=window,
             conversation_id=base.conversation_id,
             recall=recall,
+            manager_price=settings.endpoints[settings.manager_endpoint].price,
         )
     lanes, limits = panel_lanes(settings, participants, panel, given=clients is not None)
 
@@ -136,6 +137,7 @@ def build_run(
         conversation_id=base.conversation_id,
         recall=recall,
         fallback=fallback,
+        manager_price=settings.endpoints[settings.manager_endpoint].price,
     )
 
 

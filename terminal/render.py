@@ -160,7 +160,8 @@ def plan_line(step: PlanStep) -> str:
 def ledger_line(row: LedgerRow) -> str:
     """One line of the cost ledger."""
     cost = f", ${row.cost_usd:.4f}" if row.cost_usd is not None else ""
+    cached = f" ({row.cached_tokens} cached)" if row.cached_tokens else ""
     return (
         f"  cost {row.speaker}: {row.calls} call(s), {row.prompt_tokens}+{row.completion_tokens}"
-        f" tokens, {row.seconds:.1f} s{cost}"
+        f" tokens{cached}, {row.seconds:.1f} s{cost}"
     )

@@ -35,6 +35,7 @@ from roundtable.agents.llama_client import (
     LlamaEngine,
     render_messages,
 )
+from roundtable.agents.usage import cached_of
 from roundtable.common.errors import ConfigError, ModelError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -153,6 +154,22 @@ async def test_stream_yields_chunks_then_one_result(engine: LlamaEngine) -> None
     assert c.total_usage().completion_tokens == (
         result.usage.completion_tokens + again.usage.completion_tokens
     )
+
+
+@model_test
+async def test_a_shared_prefix_is_reported_as_cached_and_a_changed_start_is_not(
+    engine: LlamaEngine,
+) -> None:
+    c = client(engine, max_tokens=4)
+    await c.create(DEBATE)
+    longer = [*DEBATE, UserMessage(content="Buses would need to run more often.", source="critic")]
+    result = await c.create(longer)
+    shared = c.count_tokens(DEBATE) - 4  # all but the closing generation prompt
+    assert shared <= cached_of(result.usage) < result.usage.prompt_tokens
+    other = [SystemMessage(content="You are a critic. Answer REVISE or ACCEPT."), *longer[1:]]
+    result = await c.create(other)
+    assert cached_of(result.usage) <= 5  # "<|im_start|>system\nYou are", then it differs
+    assert cached_of(c.total_usage()) >= shared
 
 
 @model_test

@@ -25,6 +25,7 @@ from pydantic import BaseModel, SecretStr
 from roundtable.agents.endpoint_errors import EndpointStatusError, check_reachable
 from roundtable.agents.endpoints import EndpointSettings
 from roundtable.agents.openai_client import OpenAIEndpointClient, with_speaker_names
+from roundtable.agents.usage import CachedUsage, cached_of
 from roundtable.common.errors import ConfigError, InfraError, ModelError
 from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TiktokenCounter
 from tests.support.chat_server import ChatServer, Reply, running_chat_server, word_pieces
@@ -99,7 +100,7 @@ async def test_stream_round_trip(server: ChatServer, make_client: MakeClient) ->
     assert result.content == "".join(chunks) == "The sky is blue on a clear day."
     assert result.finish_reason == "stop"
     # The server counts words in the prompt (with the speaker prefix) and pieces in the reply.
-    assert result.usage == RequestUsage(prompt_tokens=5, completion_tokens=8)
+    assert result.usage == CachedUsage(prompt_tokens=5, completion_tokens=8)
     assert client.total_usage() == result.usage
     assert client.last_interrupted is False
     (request,) = server.chat_requests
@@ -122,7 +123,7 @@ async def test_create_collects_the_stream_and_sends_the_key(
 
     result = await client.create(QUESTION)
 
-    assert (result.content, result.usage) == ("Yes.", RequestUsage(5, 1))
+    assert (result.content, result.usage) == ("Yes.", CachedUsage(5, 1))
     assert server.chat_requests[0].headers["authorization"] == "Bearer sk-test"
 
 
@@ -453,3 +454,20 @@ async def test_the_stock_stream_is_not_closed_by_aclose(server: ChatServer) -> N
     server.stop()  # ends the stream before the stock client is dropped
     await asyncio.sleep(0)
     await stock.close()
+
+
+@pytest.mark.parametrize(
+    ("reported", "recorded"),
+    [(3, 3), (None, 0), (-1, 0), ("three", 0), (10**9, 5)],
+    ids=["openai-shape", "not-reported", "negative", "not-a-number", "more-than-the-prompt"],
+)
+async def test_cached_prompt_tokens_are_read_from_openai_usage_and_checked(
+    server: ChatServer, make_client: MakeClient, reported: object, recorded: int
+) -> None:
+    server.enqueue(Reply("Yes.", cached_tokens=reported))
+    client = make_client()
+
+    _, result = await collect(client)
+
+    assert (result.usage.prompt_tokens, cached_of(result.usage)) == (5, recorded)
+    assert cached_of(client.total_usage()) == recorded

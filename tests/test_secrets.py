@@ -7,7 +7,6 @@ the logs never see it (tests/test_observe.py covers the logs' own filter).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from roundtable.agents.endpoints import EndpointSettings
 from roundtable.agents.openai_client import OpenAIEndpointClient
 from roundtable.common.errors import ConfigError, RoundtableError
 from roundtable.common.secrets import REDACTED, scrub
-from tests.support.chat_server import Reply, Request, running_chat_server
+from tests.support.chat_server import Reply, Request, endpoint_env, running_chat_server
 
 KEY = "rt-live-0123456789abcdefghijKLMNOP"
 """Not an ``sk-`` key: only the configured value can catch it."""
@@ -78,17 +77,13 @@ async def test_the_start_up_check_scrubs_the_key_too() -> None:
 def test_a_debate_on_an_echoing_server_leaks_the_key_nowhere(tmp_path: Path) -> None:
     """Through the whole product: terminal, transcript and logs."""
     with running_chat_server(responder=echo) as server:
-        env = {
-            **os.environ,
-            "ROUNDTABLE_DATA_DIR": str(tmp_path / "data"),
-            "ROUNDTABLE_ENDPOINTS__DEFAULT__KIND": "openai",
-            "ROUNDTABLE_ENDPOINTS__DEFAULT__BASE_URL": server.url,
-            "ROUNDTABLE_ENDPOINTS__DEFAULT__MODEL": "test-model",
-            "ROUNDTABLE_ENDPOINTS__DEFAULT__API_KEY_ENV": "RT_TEST_KEY",
-            "ROUNDTABLE_ENDPOINTS__DEFAULT__MAX_RETRIES": "0",
-            "ROUNDTABLE_MEMORY__ENABLED": "false",
-            "RT_TEST_KEY": KEY,
-        }
+        env = endpoint_env(
+            server.url,
+            tmp_path / "data",
+            ROUNDTABLE_ENDPOINTS__DEFAULT__API_KEY_ENV="RT_TEST_KEY",
+            ROUNDTABLE_ENDPOINTS__DEFAULT__MAX_RETRIES="0",
+            RT_TEST_KEY=KEY,
+        )
         transcript = tmp_path / "t.jsonl"
         result = subprocess.run(
             [ROUNDTABLE, "ask", "Why?", "--max-turns", "2", "--transcript", str(transcript)],

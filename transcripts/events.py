@@ -138,7 +138,12 @@ class Usage(_Record):
         ``RequestUsage``); nothing counted is zero."""
         if counted is None:
             return cls()
-        return cls(prompt_tokens=counted.prompt_tokens, completion_tokens=counted.completion_tokens)
+        cached = getattr(counted, "cached_tokens", 0)  # our clients' ``CachedUsage``
+        return cls(
+            prompt_tokens=counted.prompt_tokens,
+            completion_tokens=counted.completion_tokens,
+            cached_tokens=min(cached, counted.prompt_tokens) if isinstance(cached, int) else 0,
+        )
 
 
 class Citation(_Record):
@@ -185,6 +190,8 @@ class LedgerRow(_Record):
     calls: int = Field(default=0, ge=0)
     prompt_tokens: int = Field(default=0, ge=0)
     completion_tokens: int = Field(default=0, ge=0)
+    cached_tokens: int = Field(default=0, ge=0)
+    """Prompt tokens reused from an earlier call (part of ``prompt_tokens``)."""
     seconds: float = Field(default=0.0, ge=0.0)
     cost_usd: float | None = Field(default=None, ge=0.0)
     """Set when the endpoint has a configured price per token."""

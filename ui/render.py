@@ -107,13 +107,23 @@ def ledger_table(rows: Sequence[LedgerRow]) -> str:
         "|---|--:|--:|--:|" + ("--:|" if priced else ""),
     ]
 
-    def line(name: str, calls: int, prompt: int, completion: int, seconds: float) -> str:
-        return f"| {name} | {calls} | {prompt:,} + {completion:,} | {seconds:.1f} |"
+    def line(
+        name: str, calls: int, prompt: int, completion: int, seconds: float, cached: int
+    ) -> str:
+        reused = f" ({cached:,} cached)" if cached else ""
+        return f"| {name} | {calls} | {prompt:,}{reused} + {completion:,} | {seconds:.1f} |"
 
     for row in rows:
         cost = "" if not priced else f" {_dollars(row.cost_usd)} |"
         lines.append(
-            line(row.speaker, row.calls, row.prompt_tokens, row.completion_tokens, row.seconds)
+            line(
+                row.speaker,
+                row.calls,
+                row.prompt_tokens,
+                row.completion_tokens,
+                row.seconds,
+                row.cached_tokens,
+            )
             + cost
         )
     if len(rows) > 1:
@@ -125,6 +135,7 @@ def ledger_table(rows: Sequence[LedgerRow]) -> str:
             sum(row.prompt_tokens for row in rows),
             sum(row.completion_tokens for row in rows),
             sum(row.seconds for row in rows),
+            sum(row.cached_tokens for row in rows),
         )
         lines.append(total + cost)
     return "\n".join(lines)

@@ -17,6 +17,7 @@ Standard library only: ``ThreadingHTTPServer`` on 127.0.0.1, port 0, in a daemon
 from __future__ import annotations
 
 import json
+import os
 import select
 import socket
 import struct
@@ -29,6 +30,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
@@ -51,6 +53,8 @@ class Reply:
     """Streamed pieces; default: word-sized pieces of ``text``."""
     usage: bool = True
     """False: never report usage, even when the request asks for it."""
+    cached_tokens: object = None
+    """Reported as OpenAI's ``usage.prompt_tokens_details.cached_tokens`` when set."""
     cut_after: int | None = None
     """Streaming only: drop the connection after this many content chunks."""
     stall_after: int | None = None
@@ -400,14 +404,17 @@ def _error_body(reply: Reply) -> dict[str, Any]:
     return {"error": error}
 
 
-def _usage(request: Request, completion_tokens: int) -> dict[str, int]:
+def _usage(request: Request, completion_tokens: int, cached: object = None) -> dict[str, Any]:
     """Deterministic counts: words in the prompt, pieces in the reply."""
     prompt = sum(len(_text(m.get("content")).split()) for m in request.messages)
-    return {
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt + completion_tokens,
     }
+    if cached is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached}
+    return usage
 
 
 def _text(content: Any) -> str:
@@ -431,7 +438,7 @@ def _completion(request: Request, reply: Reply) -> dict[str, Any]:
         "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason}],
     }
     if reply.usage:
-        payload["usage"] = _usage(request, len(reply.pieces()))
+        payload["usage"] = _usage(request, len(reply.pieces()), reply.cached_tokens)
     return payload
 
 
@@ -458,7 +465,9 @@ def _stream_events(request: Request, reply: Reply) -> Iterator[str]:
         yield chunk({"content": piece})
     yield chunk({}, reply.finish_reason)
     if wants_usage and reply.usage:
-        yield json.dumps({**base, "choices": [], "usage": _usage(request, len(pieces))})
+        yield json.dumps(
+            {**base, "choices": [], "usage": _usage(request, len(pieces), reply.cached_tokens)}
+        )
     yield "[DONE]"
 
 
@@ -476,3 +485,17 @@ def running_chat_server(
         yield server
     finally:
         server.stop()
+
+
+def endpoint_env(url: str, data_dir: Path, **more: str) -> dict[str, str]:
+    """The environment of a ``roundtable`` command whose every role (and the manager) talks
+    to the test server at ``url``, with memory off; ``more`` adds variables."""
+    return {
+        **os.environ,
+        "ROUNDTABLE_DATA_DIR": str(data_dir),
+        "ROUNDTABLE_ENDPOINTS__DEFAULT__KIND": "openai",
+        "ROUNDTABLE_ENDPOINTS__DEFAULT__BASE_URL": url,
+        "ROUNDTABLE_ENDPOINTS__DEFAULT__MODEL": "test-model",
+        "ROUNDTABLE_MEMORY__ENABLED": "false",
+        **more,
+    }
