@@ -151,6 +151,7 @@ def make_client(
             repeat_penalty=(settings or EmbeddedModelSettings()).repeat_penalty,
             reply_grammar=VERDICT_GRAMMAR if gives_verdict else None,
             stop_signal=stop_signal,
+            caller=role,
         )
     if endpoint.kind == "scripted":
         from roundtable.agents.scripted import client_from_script, load_script

@@ -3,8 +3,10 @@
 Owns: what one agent's prompt contains besides its system prompt. Each message is counted
 once, when it is added, and its count cached; each turn ``get_messages`` keeps the question
 (the first human message), the latest human message and the newest message, then the newest
-turns that fit (``pruning.prune``); dropped turns become one note from the manager, the one
-memory block goes first, and the whole prompt fits:
+turns that fit (``pruning.prune``, in blocks: the kept run's beginning stays put until it must
+move, then moves a quarter of the window at once); dropped turns become one note from the
+manager, the one memory block goes last (it changes every call: anywhere else it would end
+the prefix a model server can reuse), and the whole prompt fits:
 ``system + memory + kept + note + reserve + margin <= window``. Dropped turns are handed once
 each to ``on_prune`` (the debate indexes them into shared memory); ``last_prune`` says what the
 latest call left out.
@@ -43,6 +45,8 @@ from roundtable.transcripts.events import HUMAN
 
 MARKER_SOURCE = "manager"
 MARKER = "({n} earlier turns were pruned from this prompt; they remain in shared memory.)"
+SLACK_SHARE = 0.25
+"""When pruning must drop more, it frees this share of the window at once (``pruning``)."""
 MEMORY_SHARE = 0.5
 """The memory block may take at most this share of the room left after the system prompt."""
 IMAGE_TOKENS = 1_000
@@ -130,6 +134,8 @@ class BudgetedContext(ChatCompletionContext):
     """Every unpinned message below this index has been handed to ``on_prune``..."""
     _not_notified: set[int]
     """...except these, which were pinned when the mark passed them."""
+    _start: int
+    """Where the previous prompt's run of kept turns began (0: nothing dropped)."""
 
     def __init__(
         self,
@@ -140,8 +146,11 @@ class BudgetedContext(ChatCompletionContext):
         counter: TokenCounter,
         margin: Margin | int | None = None,
         on_prune: PruneListener | None = None,
+        block_share: float = SLACK_SHARE,
     ) -> None:
+        """``block_share``: the share of the window a prune frees at once (0: just enough)."""
         super().__init__()
+        self._block_share = block_share
         self._margin = _as_margin(margin)
         self._counter = counter
         self._on_prune = on_prune
@@ -171,14 +180,16 @@ class BudgetedContext(ChatCompletionContext):
             self._latest_human = index
 
     async def get_messages(self) -> list[LLMMessage]:
-        """The memory block, then the kept messages in order with the note where turns were cut."""
+        """The kept messages in order with the note where turns were cut, then the memory
+        block."""
         memory: list[LLMMessage] = [] if self._memory is None else [self._memory]
         if not self._messages:
             self.last_prune = None
             return memory
         result = self._prune()
+        self._start = _run_start(result) if result.dropped_count else 0
         self._report(result)
-        return memory + self._assemble(result)
+        return self._assemble(result) + memory
 
     async def clear(self) -> None:
         """Forget every message and the memory block."""
@@ -206,7 +217,7 @@ class BudgetedContext(ChatCompletionContext):
     # -- ours -------------------------------------------------------------------------------
 
     def set_memory_block(self, text: str | None) -> None:
-        """The one memory block, sent first; replaces the previous one. None or "" removes it.
+        """The one memory block, sent last; replaces the previous one. None or "" removes it.
 
         A block longer than its share of the window is cut (its start is kept: hits come best
         first).
@@ -288,6 +299,7 @@ class BudgetedContext(ChatCompletionContext):
         self._memory_cost = 0
         self._notified_upto = 0
         self._not_notified = set()
+        self._start = 0
         self.last_prune = None
 
     def _pins(self) -> set[int]:
@@ -315,6 +327,8 @@ class BudgetedContext(ChatCompletionContext):
                 marker=marker,
                 floor=max(self._floor(self._messages[i]) for i in pins),
                 total=self._total,
+                start=self._start if self._block_share > 0 else 0,
+                slack=min(int(self._window * self._block_share), self._room // 2),
             )
         except ValueError as exc:  # a speaker name too long for a window this small
             raise ConfigError(f"context window of {self._window} tokens: {exc}") from exc

@@ -7,6 +7,12 @@ unbroken run of the latest turns (no holes in the recent conversation). When any
 dropped, the caller's one-line note about it is charged too. When the pinned messages alone
 overflow, the longest is cut down (then the next longest...) instead of overflowing.
 
+Pruning in blocks: with ``start`` (where the previous call's run began) the run never starts
+earlier, and stays where it was while it still fits; when it must move, it moves far enough to
+leave ``slack`` tokens free. The prompt's beginning is then the same from one prune to the
+next, so a model server (or llama.cpp) reuses what it read last time instead of re-reading a
+conversation that slides by one turn each call.
+
 Does not own: counting (the caller passes per-message counts it has cached, overhead
 included), message types, the note's wording, shared memory. With ``total`` given, a call
 costs O(kept), whatever the length of the conversation.
@@ -59,25 +65,37 @@ def prune(
     marker: int = 0,
     floor: int = 0,
     total: int | None = None,
+    start: int = 0,
+    slack: int = 0,
 ) -> PruneResult:
     """Keep the pinned messages, then the newest that fit in ``budget`` tokens.
 
     ``marker`` is the cost of the note that replaces dropped messages (charged only when
     something is dropped); ``floor`` the fewest tokens a pinned message can be cut to;
-    ``total`` the sum of ``counts`` when the caller keeps it (else it is summed here, O(n)).
+    ``total`` the sum of ``counts`` when the caller keeps it (else it is summed here, O(n));
+    ``start`` and ``slack`` prune in blocks (see the module docstring).
     Raises ValueError for a pinned index out of range, or when even the pinned messages cut
     to ``floor`` cannot fit.
     """
     size = len(counts)
     pins = _check_pins(pinned, size)
     before = sum(counts) if total is None else total
-    if before <= budget:
+    start = min(max(start, 0), size)
+    if before <= budget and start == 0:
         return PruneResult(tuple(range(size)), size, before, before, budget)
     pinned_tokens = sum(counts[i] for i in pins)
     if pinned_tokens + marker > budget:
         return _truncate(counts, pins, budget=budget, marker=marker, floor=floor, before=before)
-    # Everything does not fit, so something is dropped: the note is always charged here.
-    start, used = _newest_run(counts, frozenset(pins), room=budget - marker - pinned_tokens)
+    # Something is dropped: the note is always charged here.
+    room = budget - marker - pinned_tokens
+    unpinned = frozenset(pins)
+    held = sum(counts[i] for i in range(start, size) if i not in unpinned)
+    if start and held <= room:  # the previous run still fits: keep its beginning
+        used = held
+    else:
+        start, used = _newest_run(counts, unpinned, room=max(room - slack, 0), first=start)
+        if used == 0 and room > 0:  # nothing fit inside the slack: use the whole room
+            start, used = _newest_run(counts, unpinned, room=room, first=start)
     kept = tuple(i for i in pins if i < start) + tuple(range(start, size))
     return PruneResult(kept, size, before, pinned_tokens + used + marker, budget, marker)
 
@@ -89,11 +107,14 @@ def _check_pins(pinned: Collection[int], size: int) -> tuple[int, ...]:
     return pins
 
 
-def _newest_run(counts: Sequence[int], pins: Collection[int], *, room: int) -> tuple[int, int]:
-    """Where the unbroken run of newest unpinned messages that fit in ``room`` starts."""
+def _newest_run(
+    counts: Sequence[int], pins: Collection[int], *, room: int, first: int = 0
+) -> tuple[int, int]:
+    """Where the unbroken run of newest unpinned messages that fit in ``room`` starts (never
+    before ``first``)."""
     used = 0
     start = len(counts)
-    while start > 0:
+    while start > first:
         index = start - 1
         if index not in pins:
             if used + counts[index] > room:

@@ -56,7 +56,9 @@ async def filled(ctx: BudgetedContext, messages: Sequence[LLMMessage]) -> Budget
 
 
 def word_context(window: int = 120, **kwargs: Any) -> BudgetedContext:
-    """One token per word, no margin: every number below can be checked by hand."""
+    """One token per word, no margin: every number below can be checked by hand. Pruning
+    frees just enough room (``block_share=0``) unless a test says otherwise."""
+    kwargs.setdefault("block_share", 0.0)
     return BudgetedContext(
         window=window, reserve=20, system_prompt="be brief", counter=words, margin=0, **kwargs
     )
@@ -102,18 +104,18 @@ async def test_the_note_goes_where_the_first_turns_were_left_out() -> None:
     assert await ctx.get_messages() == [messages[0], note(2), *(turn(n) for n in range(3, 8))]
 
 
-async def test_memory_block_goes_first_is_replaced_and_counted() -> None:
+async def test_memory_block_goes_last_is_replaced_and_counted() -> None:
     messages = [user("Q?", HUMAN), turn(1), turn(2), turn(3), turn(4)]
     ctx = await filled(word_context(), messages)
     ctx.set_memory_block("first block")
     ctx.set_memory_block("second block " * 20)  # 44: 50 left, 58 wanted
     # Q 6 + newest 13 + note 18 = 37: 13 left, for turn 3 only.
     assert await ctx.get_messages() == [
-        SystemMessage(content="second block " * 20),
         messages[0],
         note(2),
         turn(3),
         turn(4),
+        SystemMessage(content="second block " * 20),
     ]
     ctx.set_memory_block(None)
     assert await ctx.get_messages() == messages
@@ -236,7 +238,7 @@ async def test_message_costs_are_counted_once_with_the_margin() -> None:
     assert "human: one two three" not in seen  # never counted again
 
 
-async def test_an_assistant_agent_sends_system_then_memory_then_kept_turns() -> None:
+async def test_an_assistant_agent_sends_system_then_kept_turns_then_memory() -> None:
     client = ScriptedChatCompletionClient(["ok"])
     ctx = word_context()
     ctx.set_memory_block("earlier finding")
@@ -247,8 +249,8 @@ async def test_an_assistant_agent_sends_system_then_memory_then_kept_turns() -> 
     (call,) = client.calls
     assert call.messages == [
         SystemMessage(content="be brief"),
-        SystemMessage(content="earlier finding"),
         UserMessage(content="Should we ban cars?", source="user"),
+        SystemMessage(content="earlier finding"),
     ]
 
 
@@ -296,9 +298,9 @@ def check_prompt(
     used = system + sum(charge(counter, margin, m) for m in sent)
     assert used + reserve + margin.fixed <= window
     blocks = [m for m in sent if isinstance(m, SystemMessage)]
-    if memory:  # one block, first, the latest one (maybe cut)
+    if memory:  # one block, last, the latest one (maybe cut)
         assert len(blocks) == 1
-        assert sent[0] is blocks[0]
+        assert sent[-1] is blocks[0]
         assert memory.startswith(blocks[0].content.removesuffix(ELLIPSIS))
     else:
         assert blocks == []
@@ -502,3 +504,23 @@ async def test_smollm2_prompts_fit_any_text_with_the_models_own_counts(
     for speaker, text in conversation:
         await ctx.add_message(as_message(speaker, text))
         assert real_prompt_tokens(engine, await ctx.get_messages()) + reserve <= window
+
+
+async def test_pruning_in_blocks_keeps_the_prompt_prefix_between_prunes() -> None:
+    """Turn after turn, a prompt begins as the previous one did, except at a prune, and
+    prunes are rare: a quarter of the window is freed each time."""
+    ctx = word_context(window=240, block_share=0.25)
+    await ctx.add_message(user("Should we ban cars?", HUMAN))
+    previous: list[LLMMessage] = []
+    moves = 0
+    for n in range(1, 41):
+        await ctx.add_message(turn(n))
+        ctx.set_memory_block(f"memory for turn {n}")  # changes every call, sent last
+        sent = await ctx.get_messages()
+        body = sent[:-1]
+        if previous and body[: len(previous) - 1] != previous[:-1]:
+            moves += 1
+        previous = body
+    # 40 turns of 13 tokens in ~200 tokens of room: about 11 prunes one turn at a time;
+    # with a quarter of the window freed at once (60 tokens, 4-5 turns), about 3.
+    assert 1 <= moves <= 5, moves

@@ -173,6 +173,24 @@ async def test_a_shared_prefix_is_reported_as_cached_and_a_changed_start_is_not(
 
 
 @model_test
+async def test_each_caller_continues_from_its_own_saved_state(engine: LlamaEngine) -> None:
+    """Two roles take turns on one context: each evaluates only what was added since its own
+    previous call, although the other role's prompt (another system prompt) came between."""
+    first, second = client(engine, max_tokens=2), client(engine, max_tokens=2)
+    history: list[LLMMessage] = list(DEBATE[1:])
+    roles = {first: "You are the analyst. Weigh the options.", second: "You are the critic."}
+    restores = engine.states.restores
+    for n in range(3):
+        for speaker, system in roles.items():
+            before = speaker.count_tokens([SystemMessage(content=system), *history])
+            result = await speaker.create([SystemMessage(content=system), *history])
+            if n:  # from the second round on: only the new turns are read
+                assert cached_of(result.usage) >= before - 40, (n, result.usage)
+            history.append(UserMessage(content=f"Point {n}: buses need lanes.", source="critic"))
+    assert engine.states.restores >= 4
+
+
+@model_test
 async def test_max_tokens_is_capped_per_client_and_per_call(engine: LlamaEngine) -> None:
     result = await client(engine, max_tokens=8).create(STORY)
     assert result.usage.completion_tokens <= 8

@@ -149,3 +149,51 @@ def test_property_shrink_always_fits(text: str, limit: int) -> None:
     short = shrink(text, limit, tokens)
     assert tokens(short) <= limit or short == ""
     assert short == text or short.endswith(ELLIPSIS) or short == ""
+
+
+def test_blocks_keep_the_previous_start_while_it_fits_then_free_the_slack() -> None:
+    counts = [5] + [10] * 10  # the question, then ten turns
+    first = prune(counts, budget=80, pinned={0, 10}, marker=3, slack=30)
+    # 80 - 3 - 15 pinned = 62; less the slack, 32: three turns (7, 8, 9) beside the newest.
+    assert first.kept == (0, 7, 8, 9, 10)
+    start = 7
+    for size in (12, 13, 14):  # three more turns: the run still fits from 7
+        again = prune(
+            [*counts, *([10] * (size - 11))],
+            budget=80,
+            pinned={0, size - 1},
+            marker=3,
+            start=start,
+            slack=30,
+        )
+        assert again.kept[:2] == (0, 7)
+    moved = prune([*counts, *([10] * 4)], budget=80, pinned={0, 14}, marker=3, start=7, slack=30)
+    assert moved.kept == (0, 11, 12, 13, 14)  # moved once, far enough for three more turns
+    assert moved.tokens_after <= 80
+
+
+@given(
+    st.lists(st.integers(1, 40), min_size=2, max_size=60),
+    st.integers(60, 400),
+    st.integers(0, 100),
+)
+@settings(max_examples=200, deadline=None)
+def test_property_blocks_never_overflow_and_never_move_back(
+    counts: list[int], budget: int, slack: int
+) -> None:
+    start = 0
+    for size in range(2, len(counts) + 1):
+        part = counts[:size]
+        pins = {0, size - 1}
+        try:
+            result = prune(
+                part, budget=budget, pinned=pins, marker=5, floor=1, start=start, slack=slack
+            )
+        except ValueError:
+            return  # pinned messages that cannot fit: refused, as without blocks
+        assert result.tokens_after <= budget
+        if result.dropped_count and not result.truncated:
+            run = [i for i in result.kept if i not in pins]
+            new_start = run[0] if run else size - 1
+            assert new_start >= start
+            start = new_start
