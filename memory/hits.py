@@ -33,10 +33,23 @@ class Hit(BaseModel):
     score: float = Field(ge=0.0, le=1.0)
     source: str | None = None
     position: int | None = None
+    page: int | None = None
+    heading: str | None = None
+    line: int | None = None
     conversation_id: str | None = None
     speaker: str | None = None
     turn: int | None = None
     at: datetime | None = None
+
+
+class DocumentEntry(BaseModel):
+    """A document in the store: its source path, content hash and number of passages."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    sha256: str
+    passages: int
 
 
 class MemoryStats(BaseModel):

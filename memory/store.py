@@ -43,15 +43,16 @@ from roundtable.memory.backend import (
     open_collection,
     open_embedded,
 )
+from roundtable.memory.documents import DEFAULT_MAX_BYTES, Document
 from roundtable.memory.embedding import MiniLMEmbedding
-from roundtable.memory.hits import Hit, Kind, MemoryStats, merge_hits
+from roundtable.memory.hits import DocumentEntry, Hit, Kind, MemoryStats, merge_hits
 from roundtable.memory.passages import (
-    DEFAULT_MAX_BYTES,
     DEFAULT_MAX_TOKENS,
     Passage,
+    PassageMetadata,
     TokenCounter,
     estimate_tokens,
-    load_passages,
+    load_documents,
 )
 
 DOCUMENTS = "roundtable-documents"
@@ -66,8 +67,9 @@ def conversation_collection(conversation_id: str) -> str:
     return CONVERSATION_PREFIX + hashlib.sha256(conversation_id.encode()).hexdigest()[:32]
 
 
-def _document_id(source: str, position: int) -> str:
-    return f"doc:{hashlib.sha256(source.encode()).hexdigest()[:16]}:{position}"
+def _document_id(source: str, sha256: str, position: int) -> str:
+    """A passage's id: its file, that file's content and its place (a changed file: new ids)."""
+    return f"doc:{hashlib.sha256(source.encode()).hexdigest()[:16]}:{sha256[:12]}:{position}"
 
 
 class MemoryStore:
@@ -208,27 +210,60 @@ class MemoryStore:
                     metadatas=[cast(Metadata, metadata)],
                 )
 
-    def add_documents(self, paths: Iterable[Path | str]) -> list[Passage]:
-        """Split text and Markdown files into passages and remember them.
+    def add_documents(
+        self, paths: Iterable[Path | str], *, extra: dict[str, str] | None = None
+    ) -> list[Passage]:
+        """``add_files``, returning every passage of every file in order."""
+        return [p for _, passages in self.add_files(paths, extra=extra) for p in passages]
 
-        Every file is read and checked first: a missing, oversized, non-UTF-8 or non-text file
-        raises a ConfigError naming it and nothing is stored. Adding a file again replaces its
-        passages.
+    def add_files(
+        self, paths: Iterable[Path | str], *, extra: dict[str, str] | None = None
+    ) -> list[tuple[Document, list[Passage]]]:
+        """Convert files (PDF, DOCX, HTML, Markdown, text) into passages and remember them.
+
+        Every file is read and checked first: a missing, oversized, encrypted, corrupt, empty
+        or unsupported file raises a ConfigError naming it and nothing is stored. Adding a
+        changed file again replaces its passages (ids carry its content hash); an unchanged
+        one is not embedded again. ``extra`` is metadata for every passage (an ``owner``).
         """
-        passages = load_passages(
+        loaded = load_documents(
             [Path(p) for p in paths],
             max_bytes=self._max_document_bytes,
             max_tokens=self._passage_tokens,
             count_tokens=self._count_tokens,
         )
-        if not passages:
-            return []
         documents = self._collection(DOCUMENTS, create=True)
         assert documents is not None
-        embeddings = self._ef([p.text for p in passages])
-        ids = [_document_id(p.source, p.position) for p in passages]
+        for document, passages in loaded:
+            self._write_document(documents, document, passages, extra or {})
+        return loaded
+
+    def _write_document(
+        self,
+        documents: Collection,
+        document: Document,
+        passages: list[Passage],
+        extra: dict[str, str],
+    ) -> None:
+        ids = [_document_id(p.source, document.sha256, p.position) for p in passages]
+        with infra("reading stored passages"):
+            old = set(documents.get(where={"source": document.source}, include=[])["ids"])
+        if old == set(ids):
+            return  # the same content is stored already
+        embeddings = self._ef([p.embedding_text() for p in passages])
         metadatas: list[Metadata] = [
-            {"kind": "document", "source": p.source, "position": p.position, "line": p.line}
+            cast(
+                Metadata,
+                PassageMetadata(
+                    source=p.source,
+                    position=p.position,
+                    line=p.line,
+                    sha256=document.sha256,
+                    page=p.page,
+                    heading=p.heading,
+                    **extra,
+                ).as_chroma(),
+            )
             for p in passages
         ]
         batch = self._client.get_max_batch_size()
@@ -248,17 +283,41 @@ class MemoryStore:
             except InfraError:
                 with contextlib.suppress(Exception):
                     if written:
-                        documents.delete(ids=written)
+                        documents.delete(ids=sorted(set(written) - old))
                 raise
-            # Passages left over from a longer earlier version of a file (a one-off filtered
-            # read, not on the search path).
-            with infra("removing stale passages"):
-                for source in sorted({p.source for p in passages}):
-                    old = documents.get(where={"source": source}, include=[])
-                    stale = sorted(set(old["ids"]) - set(ids))
-                    if stale:
-                        documents.delete(ids=stale)
-        return passages
+            stale = sorted(old - set(ids))
+            if stale:
+                with infra("removing the passages of the earlier version"):
+                    documents.delete(ids=stale)
+
+    def list_documents(self) -> list[DocumentEntry]:
+        """Each stored document: its source, how many passages, and its content hash."""
+        documents = self._collection(DOCUMENTS, create=True)
+        assert documents is not None
+        with infra("listing documents"):
+            metadatas = documents.get(include=["metadatas"])["metadatas"] or []
+        counts: dict[tuple[str, str], int] = {}
+        for meta in metadatas:
+            key = (str((meta or {}).get("source", "")), str((meta or {}).get("sha256", "")))
+            counts[key] = counts.get(key, 0) + 1
+        return [
+            DocumentEntry(source=source, sha256=sha, passages=n)
+            for (source, sha), n in sorted(counts.items())
+        ]
+
+    def remove_document(self, source: str) -> int:
+        """Forget every passage of ``source`` (as listed, or a path); how many were removed."""
+        documents = self._collection(DOCUMENTS, create=True)
+        assert documents is not None
+        names = {source, str(Path(source).resolve())}
+        removed = 0
+        with self._write_lock, infra(f"removing {source}"):
+            for name in sorted(names):
+                ids = documents.get(where={"source": name}, include=[])["ids"]
+                if ids:
+                    documents.delete(ids=ids)
+                    removed += len(ids)
+        return removed
 
     # -- searching -----------------------------------------------------------------------
 
@@ -356,10 +415,12 @@ class MemoryStore:
             lambda: self.add_pruned(conversation_id, speaker, turn, text, message_id)
         )
 
-    def aadd_documents(self, paths: Iterable[Path | str]) -> asyncio.Future[list[Passage]]:
-        """``add_documents`` queued on the worker thread at call time."""
+    def aadd_files(
+        self, paths: Iterable[Path | str], *, extra: dict[str, str] | None = None
+    ) -> asyncio.Future[list[tuple[Document, list[Passage]]]]:
+        """``add_files`` queued on the worker thread at call time."""
         paths = list(paths)
-        return self._submit(lambda: self.add_documents(paths))
+        return self._submit(lambda: self.add_files(paths, extra=extra))
 
     def asearch(
         self,
@@ -442,6 +503,9 @@ def _hits(result: Any) -> list[Hit]:
                 score=min(1.0, max(0.0, 1.0 - float(distance))),
                 source=meta.get("source"),
                 position=meta.get("position"),
+                page=meta.get("page"),
+                heading=meta.get("heading"),
+                line=meta.get("line"),
                 conversation_id=meta.get("conversation_id"),
                 speaker=meta.get("speaker"),
                 turn=meta.get("turn"),
