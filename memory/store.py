@@ -31,6 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
+import numpy as np
 from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Documents, EmbeddingFunction, Metadata
 
@@ -45,7 +46,8 @@ from roundtable.memory.backend import (
 )
 from roundtable.memory.documents import DEFAULT_MAX_BYTES, Document
 from roundtable.memory.embedding import MiniLMEmbedding
-from roundtable.memory.hits import DocumentEntry, Hit, Kind, MemoryStats, merge_hits
+from roundtable.memory.hits import DocumentEntry, Hit, Kind, MemoryStats, interleave, merge_hits
+from roundtable.memory.lexical import Bm25, rrf
 from roundtable.memory.passages import (
     DEFAULT_MAX_TOKENS,
     Passage,
@@ -58,6 +60,11 @@ from roundtable.memory.passages import (
 DOCUMENTS = "roundtable-documents"
 ARCHIVE = "roundtable-archive"
 CONVERSATION_PREFIX = "roundtable-conv-"
+
+LEXICAL_WEIGHT = 1.0
+"""BM25's weight in the fusion, against 1 for the dense ranking (chosen on the retrieval set)."""
+LEXICAL_DEPTH = 3
+"""How many of BM25's confident hits join the fusion (more let common words reorder it)."""
 
 T = TypeVar("T")
 
@@ -106,6 +113,7 @@ class MemoryStore:
         self._lock = threading.RLock()  # guards the collection cache and closing
         self._write_lock = threading.Lock()  # one write sequence at a time
         self._collections: dict[str, Collection] = {}
+        self._lexical: Bm25 | None = None  # of the documents; None: rebuild on next search
         self._directory_lock: DirectoryLock | None = None
         self._closed = False
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memory-writer")
@@ -268,6 +276,7 @@ class MemoryStore:
         ]
         batch = self._client.get_max_batch_size()
         with self._write_lock:
+            self._lexical = None
             written: list[str] = []
             try:
                 with infra("writing document passages"):
@@ -312,6 +321,7 @@ class MemoryStore:
         names = {source, str(Path(source).resolve())}
         removed = 0
         with self._write_lock, infra(f"removing {source}"):
+            self._lexical = None
             for name in sorted(names):
                 ids = documents.get(where={"source": name}, include=[])["ids"]
                 if ids:
@@ -331,41 +341,113 @@ class MemoryStore:
         exclude_ids: Iterable[str] = (),
         k: int = 5,
         min_score: float = 0.3,
+        document_min_score: float | None = None,
+        also: Sequence[str] = (),
     ) -> list[Hit]:
-        """The ``k`` entries most similar to ``query`` with cosine similarity >= ``min_score``.
+        """The ``k`` entries that best answer ``query``, documents and turns taken in turn.
 
-        Draws from the earlier turns of ``conversation_id``, the documents (if
-        ``include_documents``) and every other conversation (if ``include_past``); never
-        returns an id in ``exclude_ids``.
+        Turns: the earlier turns of ``conversation_id`` and every other conversation (if
+        ``include_past``), by cosine similarity >= ``min_score``. Documents (if
+        ``include_documents``): dense and BM25 rankings of ``query`` and each of ``also``
+        fused by reciprocal rank, kept at cosine >= ``document_min_score`` (``min_score`` if
+        None). The two lists alternate, the better head first, so turns that resemble the
+        question cannot crowd out a passage that answers it. Never returns an id in
+        ``exclude_ids``.
         """
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        if not 0.0 <= min_score <= 1.0:
-            raise ValueError(f"min_score must be within [0, 1], got {min_score}")
+        floor = min_score if document_min_score is None else document_min_score
+        for score in (min_score, floor):
+            if not 0.0 <= score <= 1.0:
+                raise ValueError(f"min_score must be within [0, 1], got {score}")
         excluded = frozenset(exclude_ids)
         names: list[str] = []
         if include_past:
             names.append(ARCHIVE)
         elif conversation_id is not None:
             names.append(conversation_collection(conversation_id))
-        if include_documents:
-            names.append(DOCUMENTS)
         collections = [c for c in (self._collection(n, create=False) for n in names) if c]
-        if not query.strip() or not collections:
+        documents = self._collection(DOCUMENTS, create=False) if include_documents else None
+        if not query.strip() or not (collections or documents):
             return []
-        vector = self._ef.embed_query([query])
-        # Excluded ids can take at most len(excluded) places in each collection's answer.
-        n_results = k + len(excluded)
-        candidates: list[Hit] = []
+        queries = [query, *(q for q in also if q.strip() and q != query)]
+        vectors = self._ef.embed_query(queries)
+        turns: list[Hit] = []
         for collection in collections:
             with infra(f"searching {collection.name}"):
                 result = collection.query(
-                    query_embeddings=vector,
-                    n_results=n_results,
+                    query_embeddings=vectors[:1],
+                    n_results=k + len(excluded),  # excluded ids take at most that many places
                     include=["documents", "metadatas", "distances"],
                 )
-            candidates.extend(_hits(result))
-        return merge_hits(candidates, k=k, min_score=min_score, exclude_ids=excluded)
+            turns.extend(_hits(result))
+        ranked_turns = merge_hits(turns, k=k, min_score=min_score, exclude_ids=excluded)
+        passages: list[Hit] = []
+        if documents is not None and documents.count():
+            passages = self._document_hits(documents, queries, vectors, k, floor, excluded)
+        return interleave(passages, ranked_turns, k)
+
+    def _document_hits(
+        self,
+        documents: Collection,
+        queries: Sequence[str],
+        vectors: Any,
+        k: int,
+        floor: float,
+        excluded: frozenset[str],
+    ) -> list[Hit]:
+        """Passages by fused dense and BM25 rank; score: best cosine over the queries."""
+        depth = max(4 * k, 20)
+        rankings: list[tuple[float, list[str]]] = []
+        found: dict[str, Hit] = {}
+        with infra(f"searching {documents.name}"):
+            result = documents.query(
+                query_embeddings=vectors,
+                n_results=depth,
+                include=["documents", "metadatas", "distances"],
+            )
+        for row in range(len(queries)):
+            hits = _hits(result, row)
+            rankings.append((1.0, [h.id for h in hits]))
+            for hit in hits:
+                if hit.id not in found or hit.score > found[hit.id].score:
+                    found[hit.id] = hit
+        lexical = self._lexical_index(documents)
+        rankings.extend((LEXICAL_WEIGHT, lexical.confident(q, LEXICAL_DEPTH)) for q in queries)
+        fused = [i for i in rrf(rankings) if i not in excluded][: 2 * depth]
+        missing = [i for i in fused if i not in found]
+        if missing:
+            with infra(f"reading {documents.name}"):
+                got = documents.get(ids=missing, include=["documents", "metadatas", "embeddings"])
+            query_matrix = np.asarray(vectors, dtype=np.float32)
+            for id_, text, meta, vector in zip(
+                got["ids"],
+                got["documents"] or [],
+                got["metadatas"] or [],
+                [] if got["embeddings"] is None else list(got["embeddings"]),
+                strict=True,
+            ):
+                cosine = float(np.max(query_matrix @ np.asarray(vector, dtype=np.float32)))
+                found[id_] = _hit(id_, text, meta, cosine)
+        return [found[i] for i in fused if i in found and found[i].score >= floor][:k]
+
+    def _lexical_index(self, documents: Collection) -> Bm25:
+        """The BM25 index of the passages, built on the first search after a write."""
+        with self._lock:
+            index = self._lexical
+        if index is None:
+            with infra(f"reading {documents.name}"):
+                stored = documents.get(include=["documents", "metadatas"])
+            texts = [
+                _embedding_text(text or "", meta)
+                for text, meta in zip(
+                    stored["documents"] or [], stored["metadatas"] or [], strict=True
+                )
+            ]
+            index = Bm25(stored["ids"], texts)
+            with self._lock:
+                self._lexical = index
+        return index
 
     def stats(self) -> MemoryStats:
         """How many messages, passages and pruned turns the store holds."""
@@ -484,32 +566,40 @@ def _check_turn(conversation_id: str, message_id: str, turn: int) -> None:
         raise ValueError(f"turn must be >= 0, got {turn}")
 
 
-def _hits(result: Any) -> list[Hit]:
-    """Chroma's answer to one query as hits; score = cosine similarity = 1 - cosine distance."""
-    ids: Sequence[str] = result["ids"][0]
-    texts = (result.get("documents") or [[]])[0]
-    metadatas = (result.get("metadatas") or [[]])[0]
-    distances = (result.get("distances") or [[]])[0]
-    hits = []
-    for id_, text, meta, distance in zip(ids, texts, metadatas, distances, strict=True):
-        meta = meta or {}
-        kind: Kind = meta.get("kind", "message")
-        at = meta.get("at")
-        hits.append(
-            Hit(
-                id=id_,
-                text=text or "",
-                kind=kind,
-                score=min(1.0, max(0.0, 1.0 - float(distance))),
-                source=meta.get("source"),
-                position=meta.get("position"),
-                page=meta.get("page"),
-                heading=meta.get("heading"),
-                line=meta.get("line"),
-                conversation_id=meta.get("conversation_id"),
-                speaker=meta.get("speaker"),
-                turn=meta.get("turn"),
-                at=datetime.fromisoformat(at) if isinstance(at, str) else None,
-            )
-        )
-    return hits
+def _hits(result: Any, row: int = 0) -> list[Hit]:
+    """Chroma's answer to query ``row`` as hits; score = cosine similarity = 1 - distance."""
+    ids: Sequence[str] = result["ids"][row]
+    texts = (result.get("documents") or [[]])[row]
+    metadatas = (result.get("metadatas") or [[]])[row]
+    distances = (result.get("distances") or [[]])[row]
+    return [
+        _hit(id_, text, meta, 1.0 - float(distance))
+        for id_, text, meta, distance in zip(ids, texts, metadatas, distances, strict=True)
+    ]
+
+
+def _hit(id_: str, text: str | None, meta: Any, cosine: float) -> Hit:
+    meta = meta or {}
+    kind: Kind = meta.get("kind", "message")
+    at = meta.get("at")
+    return Hit(
+        id=id_,
+        text=text or "",
+        kind=kind,
+        score=min(1.0, max(0.0, cosine)),
+        source=meta.get("source"),
+        position=meta.get("position"),
+        page=meta.get("page"),
+        heading=meta.get("heading"),
+        line=meta.get("line"),
+        conversation_id=meta.get("conversation_id"),
+        speaker=meta.get("speaker"),
+        turn=meta.get("turn"),
+        at=datetime.fromisoformat(at) if isinstance(at, str) else None,
+    )
+
+
+def _embedding_text(text: str, meta: Any) -> str:
+    """What a stored passage was embedded as (its heading, then its text): BM25 reads it too."""
+    heading = (meta or {}).get("heading")
+    return f"{heading}\n{text}" if heading and not text.lstrip().startswith("#") else text
