@@ -368,11 +368,13 @@ class Debate:
         set_block = getattr(agent.model_context, "set_memory_block", None)
         if callable(set_block):
             set_block(memory_block(hits))
+        notes = as_event_hits(hits)
+        self._state.prompt_notes[speaker] = notes
         self._state.memory_events.append(
             MemoryEvent(
                 **self._record.stamp(turn=self._record.turn + 1),
                 speaker=speaker,
                 query=query,
-                hits=as_event_hits(hits),
+                hits=notes,
             )
         )
