@@ -10,7 +10,10 @@ from roundtable.conversations.recall import MemorySettings
 from roundtable.memory import MemoryStore
 from roundtable.transcripts import MemoryEvent, MemoryHit, MessageEvent, load
 from roundtable.transcripts.events import Citation
+from roundtable.transcripts.replay import replay
 from roundtable.ui.export import to_markdown
+from roundtable.ui.render import ChainlitRenderer
+from tests.support.chainlit_page import recording_page
 from tests.support.debates import collect, scripted_debate
 
 
@@ -53,6 +56,18 @@ async def test_a_reply_records_its_citations_and_the_export_lists_its_sources(
         Citation(n=1, hit_id=memory.hits[0].id, valid=True),
         Citation(n=4, hit_id=None, valid=False),
     ]
+    # Replayed in the browser: the [1] of the reply opens the passage as a side element.
+    page = recording_page()
+    renderer = ChainlitRenderer(live=False)
+    async for event in replay(load(debate.transcript_path)):
+        await renderer.show(event)
+    (element,) = page.elements.values()
+    assert (element["name"], element["display"], element["type"]) == ("[1]", "side", "text")
+    content = page.session.files[element["chainlitKey"]]["path"].read_text()
+    assert "20 to 40 million euros" in content and "section Trams" in content
+    shown = page.state[element["forId"]]
+    assert "per km [1], not [4]." in shown["output"]
+
     exported = to_markdown(load(debate.transcript_path))
     sources = exported.split("## Sources\n\n", 1)[1].strip().splitlines()
     assert len(sources) == 1  # the invalid [4] is no source
