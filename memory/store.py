@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import hashlib
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -65,6 +65,9 @@ LEXICAL_WEIGHT = 1.0
 """BM25's weight in the fusion, against 1 for the dense ranking (chosen on the retrieval set)."""
 LEXICAL_DEPTH = 3
 """How many of BM25's confident hits join the fusion (more let common words reorder it)."""
+
+PAGE = 5_000
+"""Entries per read when a whole collection is read."""
 
 T = TypeVar("T")
 
@@ -303,8 +306,9 @@ class MemoryStore:
         """Each stored document: its source, how many passages, and its content hash."""
         documents = self._collection(DOCUMENTS, create=True)
         assert documents is not None
-        with infra("listing documents"):
-            metadatas = documents.get(include=["metadatas"])["metadatas"] or []
+        metadatas = [
+            m for page in _pages(documents, ["metadatas"]) for m in page["metadatas"] or []
+        ]
         counts: dict[tuple[str, str], int] = {}
         for meta in metadatas:
             key = (str((meta or {}).get("source", "")), str((meta or {}).get("sha256", "")))
@@ -436,15 +440,13 @@ class MemoryStore:
         with self._lock:
             index = self._lexical
         if index is None:
-            with infra(f"reading {documents.name}"):
-                stored = documents.get(include=["documents", "metadatas"])
-            texts = [
-                _embedding_text(text or "", meta)
-                for text, meta in zip(
-                    stored["documents"] or [], stored["metadatas"] or [], strict=True
-                )
-            ]
-            index = Bm25(stored["ids"], texts)
+            ids: list[str] = []
+            texts: list[str] = []
+            for page in _pages(documents, ["documents", "metadatas"]):
+                ids.extend(page["ids"])
+                pairs = zip(page["documents"] or [], page["metadatas"] or [], strict=True)
+                texts.extend(_embedding_text(text or "", meta) for text, meta in pairs)
+            index = Bm25(ids, texts)
             with self._lock:
                 self._lexical = index
         return index
@@ -597,6 +599,19 @@ def _hit(id_: str, text: str | None, meta: Any, cosine: float) -> Hit:
         turn=meta.get("turn"),
         at=datetime.fromisoformat(at) if isinstance(at, str) else None,
     )
+
+
+def _pages(collection: Collection, include: list[Any]) -> Iterator[Any]:
+    """Every entry of ``collection``, a page at a time (one read of all fails at ~100k:
+    "too many SQL variables")."""
+    offset = 0
+    while True:
+        with infra(f"reading {collection.name}"):
+            page = collection.get(include=include, limit=PAGE, offset=offset)
+        if not page["ids"]:
+            return
+        yield page
+        offset += len(page["ids"])
 
 
 def _embedding_text(text: str, meta: Any) -> str:
