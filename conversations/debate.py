@@ -354,8 +354,9 @@ class Debate:
         pruned = self._state.pruned[speaker]
         in_prompt = [m.seq for m in committed if m.seq not in pruned]
         began = time.monotonic()
+        agent = next(a for a in self._agents if a.name == speaker)
         query, hits = await self._recall.recall(
-            self.question, committed, in_prompt, any_pruned=bool(pruned)
+            self.question, committed, in_prompt, any_pruned=bool(pruned), task=agent.description
         )
         self._record.log(
             "memory_query",
@@ -364,15 +365,16 @@ class Debate:
             top_score=round(hits[0].score, 3) if hits else None,
             ms=round((time.monotonic() - began) * 1000, 1),
         )
-        agent = next(a for a in self._agents if a.name == speaker)
         set_block = getattr(agent.model_context, "set_memory_block", None)
         if callable(set_block):
             set_block(memory_block(hits))
+        notes = as_event_hits(hits)
+        self._state.prompt_notes[speaker] = notes
         self._state.memory_events.append(
             MemoryEvent(
                 **self._record.stamp(turn=self._record.turn + 1),
                 speaker=speaker,
                 query=query,
-                hits=as_event_hits(hits),
+                hits=notes,
             )
         )

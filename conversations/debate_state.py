@@ -22,6 +22,7 @@ from autogen_core.models import LLMMessage
 from roundtable.agents import RoleCard, Team, parse_verdict
 from roundtable.common.errors import Family, stops_run
 from roundtable.conversations.budget import Budget, Tally
+from roundtable.conversations.citations import find_citations
 from roundtable.conversations.context import PruneReport
 from roundtable.conversations.ledger import MANAGER
 from roundtable.conversations.participant import Participant
@@ -30,9 +31,11 @@ from roundtable.conversations.recorder import Recorder
 from roundtable.conversations.selection import Decision, Floor
 from roundtable.transcripts.events import (
     HUMAN,
+    Citation,
     ErrorEvent,
     Event,
     MemoryEvent,
+    MemoryHit,
     MessageEvent,
     PruneEvent,
     SelectionEvent,
@@ -58,6 +61,8 @@ class DebateState:
     """The manager's decision for the turn under way, until it is committed."""
     pick_seconds: float = 0.0
     memory_events: list[MemoryEvent] = field(default_factory=list)
+    prompt_notes: dict[str, list[MemoryHit]] = field(default_factory=dict)
+    """The numbered notes each speaker's prompt holds now: its citations are checked on them."""
     """Memory recalled for the turn under way, committed after its selection."""
     last_selected: str | None = None
     accepted: str | None = None
@@ -98,6 +103,7 @@ def commit_message(
     latency: float = 0.0,
     verdict: str | None = None,
     interrupted: bool = False,
+    citations: list[Citation] | None = None,
 ) -> MessageEvent:
     """Commit a message as the next turn (remembered, and charged when an agent's)."""
     if speaker == HUMAN and record.turn > 0:
@@ -109,6 +115,7 @@ def commit_message(
         latency_s=latency,
         verdict=verdict,  # type: ignore[arg-type]
         interrupted=interrupted,
+        citations=citations,
     )
     state.floor.speakers.append(speaker)
     state.messages.append(event)
@@ -145,6 +152,7 @@ def commit_reply(
         latency=latency,
         verdict=verdict,
         interrupted=interrupted,
+        citations=find_citations(message.content, state.prompt_notes.get(speaker, [])),
     )
     state.floor.last_verdict = verdict
     answerer = state.floor.answerer

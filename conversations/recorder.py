@@ -26,6 +26,7 @@ from roundtable.transcripts.events import (
     HUMAN,
     BranchEvent,
     BranchStatus,
+    Citation,
     ErrorFamily,
     Event,
     Header,
@@ -137,6 +138,7 @@ class Recorder:
         latency_s: float = 0.0,
         verdict: Literal["ACCEPT", "REVISE"] | None = None,
         interrupted: bool = False,
+        citations: list[Citation] | None = None,
     ) -> MessageEvent:
         """Commit a message as the next turn; an agent's is charged to its ledger line."""
         self.turn += 1
@@ -149,6 +151,7 @@ class Recorder:
                 latency_s=round(latency_s, 3),
                 verdict=verdict,
                 interrupted=interrupted,
+                citations=citations or [],
             )
         )
         self._message_seqs.append(event.seq)

@@ -5,6 +5,7 @@ registers the offline MiniLM embedding function with ChromaDB, so collections th
 be opened.
 """
 
+from roundtable.memory.documents import Document, DocumentError, read_document
 from roundtable.memory.embedding import (
     MODEL_SHA256,
     TOKENIZER_SHA256,
@@ -12,13 +13,16 @@ from roundtable.memory.embedding import (
     MiniLMEmbedding,
     make_embedding_function,
 )
-from roundtable.memory.hits import Hit, Kind, MemoryStats
-from roundtable.memory.passages import Passage, split_passages
+from roundtable.memory.hits import DocumentEntry, Hit, Kind, MemoryStats
+from roundtable.memory.passages import Passage, PassageMetadata, describe_added, split_passages
 from roundtable.memory.store import MemoryStore
 
 __all__ = [
     "MODEL_SHA256",
     "TOKENIZER_SHA256",
+    "Document",
+    "DocumentEntry",
+    "DocumentError",
     "EmbeddingSettings",
     "Hit",
     "Kind",
@@ -26,6 +30,9 @@ __all__ = [
     "MemoryStore",
     "MiniLMEmbedding",
     "Passage",
+    "PassageMetadata",
+    "describe_added",
     "make_embedding_function",
+    "read_document",
     "split_passages",
 ]

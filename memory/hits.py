@@ -7,7 +7,7 @@ querying ChromaDB or turning its distances into scores (store.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -33,10 +33,23 @@ class Hit(BaseModel):
     score: float = Field(ge=0.0, le=1.0)
     source: str | None = None
     position: int | None = None
+    page: int | None = None
+    heading: str | None = None
+    line: int | None = None
     conversation_id: str | None = None
     speaker: str | None = None
     turn: int | None = None
     at: datetime | None = None
+
+
+class DocumentEntry(BaseModel):
+    """A document in the store: its source path, content hash and number of passages."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    sha256: str
+    passages: int
 
 
 class MemoryStats(BaseModel):
@@ -72,3 +85,25 @@ def merge_hits(
             best[hit.id] = hit
     ranked = sorted(best.values(), key=lambda h: (-h.score, h.id))
     return ranked[:k]
+
+
+def interleave(first: Sequence[Hit], second: Sequence[Hit], k: int) -> list[Hit]:
+    """Up to ``k`` hits taking from the two ranked lists in turn, the higher-scored head first.
+
+    Neither list can fill every place while the other has hits: documents keep about half
+    the places however many turns resemble the question.
+    """
+    queues = [list(first), list(second)]
+    if queues[0] and queues[1] and queues[1][0].score > queues[0][0].score:
+        queues.reverse()
+    out: list[Hit] = []
+    seen: set[str] = set()
+    turn = 0
+    while len(out) < k and (queues[0] or queues[1]):
+        queue = queues[turn % 2] or queues[(turn + 1) % 2]
+        hit = queue.pop(0)
+        if hit.id not in seen:
+            seen.add(hit.id)
+            out.append(hit)
+        turn += 1
+    return out

@@ -24,13 +24,14 @@ import asyncio
 import contextlib
 import hashlib
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
+import numpy as np
 from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Documents, EmbeddingFunction, Metadata
 
@@ -43,20 +44,30 @@ from roundtable.memory.backend import (
     open_collection,
     open_embedded,
 )
+from roundtable.memory.documents import DEFAULT_MAX_BYTES, Document
 from roundtable.memory.embedding import MiniLMEmbedding
-from roundtable.memory.hits import Hit, Kind, MemoryStats, merge_hits
+from roundtable.memory.hits import DocumentEntry, Hit, Kind, MemoryStats, interleave, merge_hits
+from roundtable.memory.lexical import Bm25, rrf
 from roundtable.memory.passages import (
-    DEFAULT_MAX_BYTES,
     DEFAULT_MAX_TOKENS,
     Passage,
+    PassageMetadata,
     TokenCounter,
     estimate_tokens,
-    load_passages,
+    load_documents,
 )
 
 DOCUMENTS = "roundtable-documents"
 ARCHIVE = "roundtable-archive"
 CONVERSATION_PREFIX = "roundtable-conv-"
+
+LEXICAL_WEIGHT = 1.0
+"""BM25's weight in the fusion, against 1 for the dense ranking (chosen on the retrieval set)."""
+LEXICAL_DEPTH = 3
+"""How many of BM25's confident hits join the fusion (more let common words reorder it)."""
+
+PAGE = 5_000
+"""Entries per read when a whole collection is read."""
 
 T = TypeVar("T")
 
@@ -66,8 +77,9 @@ def conversation_collection(conversation_id: str) -> str:
     return CONVERSATION_PREFIX + hashlib.sha256(conversation_id.encode()).hexdigest()[:32]
 
 
-def _document_id(source: str, position: int) -> str:
-    return f"doc:{hashlib.sha256(source.encode()).hexdigest()[:16]}:{position}"
+def _document_id(source: str, sha256: str, position: int) -> str:
+    """A passage's id: its file, that file's content and its place (a changed file: new ids)."""
+    return f"doc:{hashlib.sha256(source.encode()).hexdigest()[:16]}:{sha256[:12]}:{position}"
 
 
 class MemoryStore:
@@ -104,6 +116,7 @@ class MemoryStore:
         self._lock = threading.RLock()  # guards the collection cache and closing
         self._write_lock = threading.Lock()  # one write sequence at a time
         self._collections: dict[str, Collection] = {}
+        self._lexical: Bm25 | None = None  # of the documents; None: rebuild on next search
         self._directory_lock: DirectoryLock | None = None
         self._closed = False
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memory-writer")
@@ -208,31 +221,65 @@ class MemoryStore:
                     metadatas=[cast(Metadata, metadata)],
                 )
 
-    def add_documents(self, paths: Iterable[Path | str]) -> list[Passage]:
-        """Split text and Markdown files into passages and remember them.
+    def add_documents(
+        self, paths: Iterable[Path | str], *, extra: dict[str, str] | None = None
+    ) -> list[Passage]:
+        """``add_files``, returning every passage of every file in order."""
+        return [p for _, passages in self.add_files(paths, extra=extra) for p in passages]
 
-        Every file is read and checked first: a missing, oversized, non-UTF-8 or non-text file
-        raises a ConfigError naming it and nothing is stored. Adding a file again replaces its
-        passages.
+    def add_files(
+        self, paths: Iterable[Path | str], *, extra: dict[str, str] | None = None
+    ) -> list[tuple[Document, list[Passage]]]:
+        """Convert files (PDF, DOCX, HTML, Markdown, text) into passages and remember them.
+
+        Every file is read and checked first: a missing, oversized, encrypted, corrupt, empty
+        or unsupported file raises a ConfigError naming it and nothing is stored. Adding a
+        changed file again replaces its passages (ids carry its content hash); an unchanged
+        one is not embedded again. ``extra`` is metadata for every passage (an ``owner``).
         """
-        passages = load_passages(
+        loaded = load_documents(
             [Path(p) for p in paths],
             max_bytes=self._max_document_bytes,
             max_tokens=self._passage_tokens,
             count_tokens=self._count_tokens,
         )
-        if not passages:
-            return []
         documents = self._collection(DOCUMENTS, create=True)
         assert documents is not None
-        embeddings = self._ef([p.text for p in passages])
-        ids = [_document_id(p.source, p.position) for p in passages]
+        for document, passages in loaded:
+            self._write_document(documents, document, passages, extra or {})
+        return loaded
+
+    def _write_document(
+        self,
+        documents: Collection,
+        document: Document,
+        passages: list[Passage],
+        extra: dict[str, str],
+    ) -> None:
+        ids = [_document_id(p.source, document.sha256, p.position) for p in passages]
+        with infra("reading stored passages"):
+            old = set(documents.get(where={"source": document.source}, include=[])["ids"])
+        if old == set(ids):
+            return  # the same content is stored already
+        embeddings = self._ef([p.embedding_text() for p in passages])
         metadatas: list[Metadata] = [
-            {"kind": "document", "source": p.source, "position": p.position, "line": p.line}
+            cast(
+                Metadata,
+                PassageMetadata(
+                    source=p.source,
+                    position=p.position,
+                    line=p.line,
+                    sha256=document.sha256,
+                    page=p.page,
+                    heading=p.heading,
+                    **extra,
+                ).as_chroma(),
+            )
             for p in passages
         ]
         batch = self._client.get_max_batch_size()
         with self._write_lock:
+            self._lexical = None
             written: list[str] = []
             try:
                 with infra("writing document passages"):
@@ -248,17 +295,43 @@ class MemoryStore:
             except InfraError:
                 with contextlib.suppress(Exception):
                     if written:
-                        documents.delete(ids=written)
+                        documents.delete(ids=sorted(set(written) - old))
                 raise
-            # Passages left over from a longer earlier version of a file (a one-off filtered
-            # read, not on the search path).
-            with infra("removing stale passages"):
-                for source in sorted({p.source for p in passages}):
-                    old = documents.get(where={"source": source}, include=[])
-                    stale = sorted(set(old["ids"]) - set(ids))
-                    if stale:
-                        documents.delete(ids=stale)
-        return passages
+            stale = sorted(old - set(ids))
+            if stale:
+                with infra("removing the passages of the earlier version"):
+                    documents.delete(ids=stale)
+
+    def list_documents(self) -> list[DocumentEntry]:
+        """Each stored document: its source, how many passages, and its content hash."""
+        documents = self._collection(DOCUMENTS, create=True)
+        assert documents is not None
+        metadatas = [
+            m for page in _pages(documents, ["metadatas"]) for m in page["metadatas"] or []
+        ]
+        counts: dict[tuple[str, str], int] = {}
+        for meta in metadatas:
+            key = (str((meta or {}).get("source", "")), str((meta or {}).get("sha256", "")))
+            counts[key] = counts.get(key, 0) + 1
+        return [
+            DocumentEntry(source=source, sha256=sha, passages=n)
+            for (source, sha), n in sorted(counts.items())
+        ]
+
+    def remove_document(self, source: str) -> int:
+        """Forget every passage of ``source`` (as listed, or a path); how many were removed."""
+        documents = self._collection(DOCUMENTS, create=True)
+        assert documents is not None
+        names = {source, str(Path(source).resolve())}
+        removed = 0
+        with self._write_lock, infra(f"removing {source}"):
+            self._lexical = None
+            for name in sorted(names):
+                ids = documents.get(where={"source": name}, include=[])["ids"]
+                if ids:
+                    documents.delete(ids=ids)
+                    removed += len(ids)
+        return removed
 
     # -- searching -----------------------------------------------------------------------
 
@@ -272,41 +345,111 @@ class MemoryStore:
         exclude_ids: Iterable[str] = (),
         k: int = 5,
         min_score: float = 0.3,
+        document_min_score: float | None = None,
+        also: Sequence[str] = (),
     ) -> list[Hit]:
-        """The ``k`` entries most similar to ``query`` with cosine similarity >= ``min_score``.
+        """The ``k`` entries that best answer ``query``, documents and turns taken in turn.
 
-        Draws from the earlier turns of ``conversation_id``, the documents (if
-        ``include_documents``) and every other conversation (if ``include_past``); never
-        returns an id in ``exclude_ids``.
+        Turns: the earlier turns of ``conversation_id`` and every other conversation (if
+        ``include_past``), by cosine similarity >= ``min_score``. Documents (if
+        ``include_documents``): dense and BM25 rankings of ``query`` and each of ``also``
+        fused by reciprocal rank, kept at cosine >= ``document_min_score`` (``min_score`` if
+        None). The two lists alternate, the better head first, so turns that resemble the
+        question cannot crowd out a passage that answers it. Never returns an id in
+        ``exclude_ids``.
         """
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        if not 0.0 <= min_score <= 1.0:
-            raise ValueError(f"min_score must be within [0, 1], got {min_score}")
+        floor = min_score if document_min_score is None else document_min_score
+        for score in (min_score, floor):
+            if not 0.0 <= score <= 1.0:
+                raise ValueError(f"min_score must be within [0, 1], got {score}")
         excluded = frozenset(exclude_ids)
         names: list[str] = []
         if include_past:
             names.append(ARCHIVE)
         elif conversation_id is not None:
             names.append(conversation_collection(conversation_id))
-        if include_documents:
-            names.append(DOCUMENTS)
         collections = [c for c in (self._collection(n, create=False) for n in names) if c]
-        if not query.strip() or not collections:
+        documents = self._collection(DOCUMENTS, create=False) if include_documents else None
+        if not query.strip() or not (collections or documents):
             return []
-        vector = self._ef.embed_query([query])
-        # Excluded ids can take at most len(excluded) places in each collection's answer.
-        n_results = k + len(excluded)
-        candidates: list[Hit] = []
+        queries = [query, *(q for q in also if q.strip() and q != query)]
+        vectors = self._ef.embed_query(queries)
+        turns: list[Hit] = []
         for collection in collections:
             with infra(f"searching {collection.name}"):
                 result = collection.query(
-                    query_embeddings=vector,
-                    n_results=n_results,
+                    query_embeddings=vectors[:1],
+                    n_results=k + len(excluded),  # excluded ids take at most that many places
                     include=["documents", "metadatas", "distances"],
                 )
-            candidates.extend(_hits(result))
-        return merge_hits(candidates, k=k, min_score=min_score, exclude_ids=excluded)
+            turns.extend(_hits(result))
+        ranked_turns = merge_hits(turns, k=k, min_score=min_score, exclude_ids=excluded)
+        passages: list[Hit] = []
+        if documents is not None and documents.count():
+            passages = self._document_hits(documents, queries, vectors, k, floor, excluded)
+        return interleave(passages, ranked_turns, k)
+
+    def _document_hits(
+        self,
+        documents: Collection,
+        queries: Sequence[str],
+        vectors: Any,
+        k: int,
+        floor: float,
+        excluded: frozenset[str],
+    ) -> list[Hit]:
+        """Passages by fused dense and BM25 rank; score: best cosine over the queries."""
+        depth = max(4 * k, 20)
+        rankings: list[tuple[float, list[str]]] = []
+        found: dict[str, Hit] = {}
+        with infra(f"searching {documents.name}"):
+            result = documents.query(
+                query_embeddings=vectors,
+                n_results=depth,
+                include=["documents", "metadatas", "distances"],
+            )
+        for row in range(len(queries)):
+            hits = _hits(result, row)
+            rankings.append((1.0, [h.id for h in hits]))
+            for hit in hits:
+                if hit.id not in found or hit.score > found[hit.id].score:
+                    found[hit.id] = hit
+        lexical = self._lexical_index(documents)
+        rankings.extend((LEXICAL_WEIGHT, lexical.confident(q, LEXICAL_DEPTH)) for q in queries)
+        fused = [i for i in rrf(rankings) if i not in excluded][: 2 * depth]
+        missing = [i for i in fused if i not in found]
+        if missing:
+            with infra(f"reading {documents.name}"):
+                got = documents.get(ids=missing, include=["documents", "metadatas", "embeddings"])
+            query_matrix = np.asarray(vectors, dtype=np.float32)
+            for id_, text, meta, vector in zip(
+                got["ids"],
+                got["documents"] or [],
+                got["metadatas"] or [],
+                [] if got["embeddings"] is None else list(got["embeddings"]),
+                strict=True,
+            ):
+                cosine = float(np.max(query_matrix @ np.asarray(vector, dtype=np.float32)))
+                found[id_] = _hit(id_, text, meta, cosine)
+        return [found[i] for i in fused if i in found and found[i].score >= floor][:k]
+
+    def _lexical_index(self, documents: Collection) -> Bm25:
+        """The BM25 index of the passages, built on the first search after a write."""
+        with self._lock:
+            index = self._lexical
+        if index is None:
+            ids: list[str] = []
+            texts: list[str] = []
+            for page in _pages(documents, ["documents", "metadatas"]):
+                ids.extend(page["ids"])
+                pairs = zip(page["documents"] or [], page["metadatas"] or [], strict=True)
+                texts.extend(_embedding_text(text or "", meta) for text, meta in pairs)
+            index = Bm25(ids, texts)
+            with self._lock:
+                self._lexical = index
+        return index
 
     def stats(self) -> MemoryStats:
         """How many messages, passages and pruned turns the store holds."""
@@ -356,10 +499,12 @@ class MemoryStore:
             lambda: self.add_pruned(conversation_id, speaker, turn, text, message_id)
         )
 
-    def aadd_documents(self, paths: Iterable[Path | str]) -> asyncio.Future[list[Passage]]:
-        """``add_documents`` queued on the worker thread at call time."""
+    def aadd_files(
+        self, paths: Iterable[Path | str], *, extra: dict[str, str] | None = None
+    ) -> asyncio.Future[list[tuple[Document, list[Passage]]]]:
+        """``add_files`` queued on the worker thread at call time."""
         paths = list(paths)
-        return self._submit(lambda: self.add_documents(paths))
+        return self._submit(lambda: self.add_files(paths, extra=extra))
 
     def asearch(
         self,
@@ -423,29 +568,53 @@ def _check_turn(conversation_id: str, message_id: str, turn: int) -> None:
         raise ValueError(f"turn must be >= 0, got {turn}")
 
 
-def _hits(result: Any) -> list[Hit]:
-    """Chroma's answer to one query as hits; score = cosine similarity = 1 - cosine distance."""
-    ids: Sequence[str] = result["ids"][0]
-    texts = (result.get("documents") or [[]])[0]
-    metadatas = (result.get("metadatas") or [[]])[0]
-    distances = (result.get("distances") or [[]])[0]
-    hits = []
-    for id_, text, meta, distance in zip(ids, texts, metadatas, distances, strict=True):
-        meta = meta or {}
-        kind: Kind = meta.get("kind", "message")
-        at = meta.get("at")
-        hits.append(
-            Hit(
-                id=id_,
-                text=text or "",
-                kind=kind,
-                score=min(1.0, max(0.0, 1.0 - float(distance))),
-                source=meta.get("source"),
-                position=meta.get("position"),
-                conversation_id=meta.get("conversation_id"),
-                speaker=meta.get("speaker"),
-                turn=meta.get("turn"),
-                at=datetime.fromisoformat(at) if isinstance(at, str) else None,
-            )
-        )
-    return hits
+def _hits(result: Any, row: int = 0) -> list[Hit]:
+    """Chroma's answer to query ``row`` as hits; score = cosine similarity = 1 - distance."""
+    ids: Sequence[str] = result["ids"][row]
+    texts = (result.get("documents") or [[]])[row]
+    metadatas = (result.get("metadatas") or [[]])[row]
+    distances = (result.get("distances") or [[]])[row]
+    return [
+        _hit(id_, text, meta, 1.0 - float(distance))
+        for id_, text, meta, distance in zip(ids, texts, metadatas, distances, strict=True)
+    ]
+
+
+def _hit(id_: str, text: str | None, meta: Any, cosine: float) -> Hit:
+    meta = meta or {}
+    kind: Kind = meta.get("kind", "message")
+    at = meta.get("at")
+    return Hit(
+        id=id_,
+        text=text or "",
+        kind=kind,
+        score=min(1.0, max(0.0, cosine)),
+        source=meta.get("source"),
+        position=meta.get("position"),
+        page=meta.get("page"),
+        heading=meta.get("heading"),
+        line=meta.get("line"),
+        conversation_id=meta.get("conversation_id"),
+        speaker=meta.get("speaker"),
+        turn=meta.get("turn"),
+        at=datetime.fromisoformat(at) if isinstance(at, str) else None,
+    )
+
+
+def _pages(collection: Collection, include: list[Any]) -> Iterator[Any]:
+    """Every entry of ``collection``, a page at a time (one read of all fails at ~100k:
+    "too many SQL variables")."""
+    offset = 0
+    while True:
+        with infra(f"reading {collection.name}"):
+            page = collection.get(include=include, limit=PAGE, offset=offset)
+        if not page["ids"]:
+            return
+        yield page
+        offset += len(page["ids"])
+
+
+def _embedding_text(text: str, meta: Any) -> str:
+    """What a stored passage was embedded as (its heading, then its text): BM25 reads it too."""
+    heading = (meta or {}).get("heading")
+    return f"{heading}\n{text}" if heading and not text.lstrip().startswith("#") else text

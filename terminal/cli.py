@@ -39,7 +39,7 @@ from roundtable.conversations.modes import MODES
 from roundtable.conversations.participant import MAX_QUESTION_CHARS
 from roundtable.conversations.recall import open_memory, origin
 from roundtable.conversations.settings import Settings, load_settings
-from roundtable.memory import MemoryStore
+from roundtable.memory import MemoryStore, describe_added
 from roundtable.terminal import teams
 from roundtable.terminal.render import TerminalRenderer
 from roundtable.transcripts.catalogue import catalogue
@@ -176,6 +176,14 @@ def _parser() -> argparse.ArgumentParser:
         "--demo", action="store_true", help="a scripted debate: no model, to see how it works"
     )
     ask.add_argument("--json", action="store_true", help=JSON_HELP)
+    ask.add_argument(
+        "--doc",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="a document for this run only (PDF, DOCX, HTML, Markdown, text); repeatable",
+    )
     ask.set_defaults(func=_ask)
 
     rep = commands.add_parser("replay", help="replay a saved transcript")
@@ -198,9 +206,14 @@ def _parser() -> argparse.ArgumentParser:
     mem_commands = mem.add_subparsers(
         dest="memory_command", required=True, metavar="COMMAND", help="what to do"
     )
-    add = mem_commands.add_parser("add", help="add text or Markdown documents")
-    add.add_argument("paths", nargs="+", type=Path, help="text or Markdown files")
+    add = mem_commands.add_parser("add", help="add documents (PDF, DOCX, HTML, Markdown, text)")
+    add.add_argument("paths", nargs="+", type=Path, help="the files to add")
     add.set_defaults(func=_memory_add)
+    listing = mem_commands.add_parser("list", help="the documents in memory")
+    listing.set_defaults(func=_memory_list)
+    remove = mem_commands.add_parser("remove", help="forget a document's passages")
+    remove.add_argument("source", help="the document's path, as `memory list` shows it")
+    remove.set_defaults(func=_memory_remove)
     search = mem_commands.add_parser("search", help="search memory, best hits first")
     search.add_argument("query", help="what to look for")
     search.add_argument("-k", type=_positive, default=5, help="how many hits at most")
@@ -248,7 +261,10 @@ def _ask(args: argparse.Namespace) -> int:
     )
     asyncio.run(preflight(setup.settings, setup.cast))
     store = _open_memory_or_warn(setup.settings)
+    added: list[str] = []
     try:
+        if args.doc:
+            added = _add_run_documents(store, args.doc)
         run = setup.build(question, transcript=args.transcript, memory=store)
         show: Callable[[LiveEvent], None] = _json_line if args.json else TerminalRenderer()
 
@@ -261,6 +277,8 @@ def _ask(args: argparse.Namespace) -> int:
         code = asyncio.run(drive())
     finally:
         if store is not None:
+            for source in added:
+                store.remove_document(source)
             store.close()
     print(f"Transcript: {run.transcript_path}", file=sys.stderr)
     return code
@@ -299,12 +317,42 @@ def _open_memory_or_warn(settings: Settings) -> MemoryStore | None:
         return None
 
 
+def _add_run_documents(store: MemoryStore | None, paths: list[Path]) -> list[str]:
+    """Add ``--doc`` files for one run; the sources to remove after it (those not kept before)."""
+    if store is None:
+        raise ConfigError("--doc needs shared memory, which is off for this run")
+    kept = {entry.source for entry in store.list_documents()}
+    added = store.add_files(paths)
+    print(describe_added(added), file=sys.stderr)
+    return [document.source for document, _ in added if document.source not in kept]
+
+
 def _memory_add(args: argparse.Namespace) -> int:
     settings = load_settings()
     with open_memory(settings.memory, settings.data_dir) as store:
-        passages = store.add_documents(args.paths)
-    files = len({p.source for p in passages})
-    print(f"Added {len(passages)} passage(s) from {files} file(s).")
+        added = store.add_files(args.paths)
+    print(describe_added(added))
+    return 0
+
+
+def _memory_list(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    with open_memory(settings.memory, settings.data_dir) as store:
+        entries = store.list_documents()
+    if not entries:
+        print("No documents.")
+    for entry in entries:
+        print(f"{entry.passages:5d} passage(s)  {entry.sha256[:12]}  {entry.source}")
+    return 0
+
+
+def _memory_remove(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    with open_memory(settings.memory, settings.data_dir) as store:
+        removed = store.remove_document(args.source)
+    if not removed:
+        raise ConfigError(f"memory: no document {args.source} (see `roundtable memory list`)")
+    print(f"Removed {removed} passage(s) of {args.source}.")
     return 0
 
 

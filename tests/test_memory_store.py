@@ -421,13 +421,18 @@ def test_documents_are_split_with_source_and_position(store: MemoryStore, tmp_pa
     assert passages[1].text.startswith("## Birds\n\nSentence 0 ")
     assert len(passages) >= 5  # the long section is cut at sentence ends
     counter = MiniLMEmbedding().count_tokens
-    assert all(counter(p.text) <= 200 for p in passages)
-    assert passages[-1].text.startswith("## Trees")
+    assert all(counter(p.embedding_text()) <= 128 for p in passages)
+    assert passages[-2].text.startswith("## Trees\n\nOaks live")
     assert passages[-1].text.endswith("still the same block\n```")
+    assert passages[-1].heading == "Trees"
 
     hits = store.search("How long do oak trees live?")
     assert hits[0].kind == "document"
-    assert (hits[0].source, hits[0].position) == (source, len(passages) - 1)
+    assert (hits[0].source, hits[0].position, hits[0].heading) == (
+        source,
+        len(passages) - 2,
+        "Trees",
+    )
     assert store.stats().document == len(passages)
 
 
@@ -445,8 +450,9 @@ def test_readding_a_shorter_file_replaces_its_passages(store: MemoryStore, tmp_p
     ("name", "content", "message"),
     [
         ("latin1.txt", "caf\xe9".encode("latin-1"), "not UTF-8"),
-        ("big.md", b"word " * 400, "over the limit of 1000 bytes"),
-        ("slides.pdf", b"%PDF-1.7", "not a text or Markdown file"),
+        ("big.md", b"word " * 400, "over the size limit of 1000 bytes"),
+        ("slides.pdf", b"%PDF-1.7", "corrupt PDF"),
+        ("slides.key", b"PK", "unsupported type .key"),
         ("missing.md", None, "cannot read it"),
     ],
 )

@@ -51,7 +51,8 @@ async def test_each_speaker_is_reminded_and_every_turn_is_remembered(
 
     memory = [e for e in events if isinstance(e, MemoryEvent)]
     assert [m.speaker for m in memory] == ["researcher", "writer", "critic"]
-    assert memory[0].query == "How much would a new tram line cost our town?"
+    # The speaker's own query: the question, then what the speaker's card says it does.
+    assert memory[0].query.startswith("How much would a new tram line cost our town?\nGathers ")
     assert memory[0].hits and "20 to 40 million euros" in memory[0].hits[0].text
     assert memory[0].hits[0].source.startswith(f"document {doc}")
     # never a turn that is already in the speaker's prompt

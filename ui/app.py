@@ -60,6 +60,7 @@ from roundtable.ui.render import EXPORT_ACTION, STOP_ACTION, ChainlitRenderer
 from roundtable.ui.replay_view import REPLAY_ACTION, listing, pick
 from roundtable.ui.server import HOST_ENV
 from roundtable.ui.session import Refusal, SessionRunner
+from roundtable.ui.uploads import add_uploads, uploaded_files
 
 LEAVE_GRACE_S = 30.0
 """A debate whose page went away stops after this long, unless the page reconnects."""
@@ -284,7 +285,14 @@ async def _settings_update(values: dict[str, Any]) -> None:
 
 @cl.on_message
 async def _on_message(message: cl.Message) -> None:
+    files = uploaded_files(message.elements or [])
+    if files:  # before the question they came with: the run can recall them
+        user = cl.user_session.get("user")
+        owner = user.identifier if isinstance(user, cl.User) else LOCAL_USER
+        await add_uploads(MEMORY, files, SETTINGS.data_dir, owner)
     text = message.content or ""
+    if files and not text.strip():
+        return
     refused = cmd.check_size(text, UI.max_input_chars)
     command = refused or cmd.parse(text, message.command, roles=tuple(_team().roster))
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 
 from roundtable.transcripts import (
     HUMAN,
@@ -61,7 +62,32 @@ def to_markdown(transcript: Transcript) -> str:
     }
     for event in transcript.events:
         lines.extend(_event_lines(event, answers.get(event.seq)))
+    lines.extend(_source_lines(transcript.events))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _source_lines(events: Sequence[Event]) -> list[str]:
+    """The passages the replies cite, once each: a Sources section at the end (or nothing).
+
+    Only valid citations count: a number the speaker never saw is no source.
+    """
+    hits = {hit.id: hit for e in events if isinstance(e, MemoryEvent) for hit in e.hits}
+    lines: list[str] = []
+    seen: set[str] = set()
+    for event in events:
+        if not isinstance(event, MessageEvent):
+            continue
+        for citation in event.citations:
+            hit = hits.get(citation.hit_id or "")
+            if not citation.valid or hit is None or hit.id in seen:
+                continue
+            seen.add(hit.id)
+            text = escape_md(" ".join(hit.text.split())[:300])
+            lines.append(
+                f"- [{citation.n}] turn {event.turn}, {event.speaker}: "
+                f"{escape_md(hit.source)}: {text}"
+            )
+    return ["## Sources", "", *lines, ""] if lines else []
 
 
 def _event_lines(event: Event, branch: str | None = None) -> list[str]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import chainlit as cl
 
@@ -38,6 +39,7 @@ from roundtable.transcripts import (
     LedgerRow,
     LiveEvent,
     MemoryEvent,
+    MemoryHit,
     MessageEvent,
     Mode,
     PlanEvent,
@@ -163,6 +165,8 @@ class ChainlitRenderer:
     _unlabelled: dict[int, tuple[cl.Message, MessageEvent]] = field(default_factory=dict)
     """Branch answers drawn before it was known which branch they answer, by seq."""
     _status: cl.Message | None = None
+    _notes: dict[str, MemoryHit] = field(default_factory=dict)
+    """Every passage recalled so far, by id: a reply's citations point into it."""
 
     def __post_init__(self) -> None:
         if self.budget is not None and self.progress is None:
@@ -254,13 +258,15 @@ class ChainlitRenderer:
             return
         branch = self.work.branch_of(event.speaker)
         content = _message_text(event, branch)
+        sources = source_elements(event, self._notes)
         message = self._streams.pop((event.turn, event.speaker), None)
         if message is None:
             await self._clear_status()
-            message = cl.Message(content=content, author=event.speaker)
+            message = cl.Message(content=content, author=event.speaker, elements=sources)
             await message.send()
         else:
             message.content = content
+            message.elements = cast(list[Any], sources)
             await message.update()
         if branch is None and self.work.busy(event.speaker):
             self._unlabelled[event.seq] = (message, event)
@@ -295,8 +301,10 @@ class ChainlitRenderer:
         await step.send()
 
     async def _memory(self, event: MemoryEvent) -> None:
+        self._notes.update((hit.id, hit) for hit in event.hits)
         hits = "\n\n".join(
-            f"{hit.score:.2f} · {hit.source}: {hit.text[:300]}" for hit in event.hits
+            f"[{hit.n or i}] {hit.score:.2f} · {hit.source}: {hit.text[:300]}"
+            for i, hit in enumerate(event.hits, start=1)
         )
         body = f"Query: {event.query}\n\n{hits or 'no passages'}"
         await self._step(f"Memory for {event.speaker} {len(event.hits)} hits", body, "retrieval")
@@ -350,6 +358,29 @@ class ChainlitRenderer:
             message.content += note
             await message.update()
         self._streams.clear()
+
+
+def source_elements(event: MessageEvent, notes: dict[str, MemoryHit]) -> list[cl.Text]:
+    """A side element per valid citation, named as cited (``[n]``): Chainlit turns each
+    ``[n]`` of the reply into a link that opens the passage. Invalid ones get none."""
+    elements: list[cl.Text] = []
+    for citation in event.citations:
+        hit = notes.get(citation.hit_id or "")
+        if citation.valid and hit is not None:
+            elements.append(
+                cl.Text(name=f"[{citation.n}]", content=passage_text(hit), display="side")
+            )
+    return elements
+
+
+def passage_text(hit: MemoryHit) -> str:
+    """A passage as its side element shows it: where it is from, then its text."""
+    place = [hit.source]
+    if hit.heading:
+        place.append(f"section {hit.heading}")
+    if hit.line:
+        place.append(f"line {hit.line}")
+    return f"**{' · '.join(place)}**\n\n{hit.text}"
 
 
 def _message_text(event: MessageEvent, branch: str | None) -> str:

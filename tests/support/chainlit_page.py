@@ -37,6 +37,7 @@ class RecordingEmitter(BaseChainlitEmitter):
         super().__init__(session)
         self.state: dict[str, dict[str, Any]] = {}
         self.updates: dict[str, int] = {}
+        self.elements: dict[str, dict[str, Any]] = {}
 
     async def send_step(self, step_dict: Any) -> None:
         self.state[step_dict["id"]] = dict(step_dict)
@@ -47,6 +48,9 @@ class RecordingEmitter(BaseChainlitEmitter):
     async def update_step(self, step_dict: Any) -> None:
         self.state.setdefault(step_dict["id"], {}).update(step_dict)
         self.updates[step_dict["id"]] = self.updates.get(step_dict["id"], 0) + 1
+
+    async def send_element(self, element_dict: Any) -> None:
+        self.elements[element_dict["id"]] = dict(element_dict)
 
     async def delete_step(self, step_dict: Any) -> None:
         self.state.pop(step_dict["id"], None)

@@ -1,0 +1,42 @@
+"""Uploads from the browser: added to the person's library with their identifier, or refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from roundtable.memory import MemoryStore
+from roundtable.memory.store import DOCUMENTS
+from roundtable.ui.uploads import add_uploads, user_folder
+from tests.support.chainlit_page import recording_page
+from tests.support.docfiles import make_pdf
+
+
+async def test_an_uploaded_pdf_is_added_for_its_owner_and_reported(tmp_path: Path) -> None:
+    page = recording_page()
+    upload = make_pdf(tmp_path / "0f3a-upload", [["Trams cost 31 million euros per km."], ["x."]])
+    with MemoryStore(tmp_path / "memory") as store:
+        await add_uploads(store, [("tram brief.pdf", upload)], tmp_path, "ana")
+        stored = store._collection(DOCUMENTS, create=False)
+        assert stored is not None
+        metadatas = stored.get(include=["metadatas"])["metadatas"] or []
+
+    assert page.messages()[-1].endswith(
+        "Added 2 passage(s) from 1 file(s), 2 PDF page(s). "
+        "The team can now recall them, citing [n]."
+    )
+    assert {m["owner"] for m in metadatas} == {"ana"}
+    assert {m["source"] for m in metadatas} == {
+        str(user_folder(tmp_path, "ana") / "tram brief.pdf")
+    }
+
+
+async def test_a_bad_upload_is_refused_in_one_line_and_nothing_is_added(tmp_path: Path) -> None:
+    page = recording_page()
+    upload = tmp_path / "blob"
+    upload.write_bytes(b"MZ")
+    with MemoryStore(tmp_path / "memory") as store:
+        await add_uploads(store, [("tool.exe", upload)], tmp_path, "ana")
+        assert store.list_documents() == []
+
+    last = page.messages()[-1]
+    assert last.startswith("Nothing added: document ") and "unsupported type .exe" in last

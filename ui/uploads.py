@@ -1,0 +1,80 @@
+"""Documents the person drops into the chat: into their own library, tagged with who they are.
+
+Owns: taking the files of a Chainlit message (dragged in, attached, or attached to a question),
+copying each under its own name into the person's upload folder, adding them to shared memory
+with ``owner`` = the Chainlit user's identifier, and the progress line and the summary the person
+sees. Does not own: reading formats or refusing bad files (memory.documents), nor filtering
+searches by owner (the memory store's isolation).
+
+Scope: the person's library. A document added in one conversation is recalled in their later
+ones too; each passage records its owner, and the folder is per user (a hash of the
+identifier), so two people's files of the same name never replace each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import chainlit as cl
+
+from roundtable.common.errors import ConfigError
+from roundtable.memory import MemoryStore, describe_added
+
+_UNSAFE = re.compile(r"[^\w.\- ]+")
+
+
+def uploaded_files(elements: Sequence[Any]) -> list[tuple[str, Path]]:
+    """(name, path on the server) of each file element of a message."""
+    return [
+        (str(element.name), Path(element.path))
+        for element in elements
+        if isinstance(element, cl.File) and element.path
+    ]
+
+
+def user_folder(data_dir: Path, owner: str) -> Path:
+    """Where the person's uploads are kept: one folder per user identifier."""
+    return data_dir / "uploads" / hashlib.sha256(owner.encode()).hexdigest()[:16]
+
+
+def keep(files: Sequence[tuple[str, Path]], folder: Path) -> list[Path]:
+    """Copy uploads under their own (sanitised) names: the name carries the type and is shown
+    as the source of every passage."""
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = []
+    for name, path in files:
+        safe = _UNSAFE.sub("_", Path(name).name).strip(" .") or "upload"
+        target = folder / safe[:120]
+        shutil.copyfile(path, target)
+        kept.append(target)
+    return kept
+
+
+async def add_uploads(
+    store: MemoryStore | None, files: Sequence[tuple[str, Path]], data_dir: Path, owner: str
+) -> None:
+    """Add the files to the person's library, saying so while it runs and what was added."""
+    if not files:
+        return
+    names = ", ".join(name for name, _ in files)
+    # Any: Chainlit leaves send and update unannotated.
+    status: Any = cl.Message(content=f"Adding {names} to your library…", author="Roundtable")
+    await status.send()
+    if store is None:
+        status.content = "Documents cannot be added: shared memory is off."
+        await status.update()
+        return
+    try:
+        paths = keep(files, user_folder(data_dir, owner))
+        added = await store.aadd_files(paths, extra={"owner": owner})
+    except (ConfigError, OSError) as exc:
+        status.content = f"Nothing added: {exc}"
+        await status.update()
+        return
+    status.content = describe_added(added) + " The team can now recall them, citing [n]."
+    await status.update()
