@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ctypes
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import llama_cpp
@@ -37,7 +37,7 @@ class _Saved:
     data: bytes
 
 
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix(a: Iterable[int], b: Iterable[int]) -> int:
     """How many leading tokens ``a`` and ``b`` share."""
     n = 0
     for x, y in zip(a, b, strict=False):
@@ -55,6 +55,10 @@ class PrefixStates:
         self._states: OrderedDict[str, _Saved] = OrderedDict()
         self.restores = 0
         """How many times a saved state replaced the live context (for tests and the bench)."""
+
+    def clear(self) -> None:
+        """Forget every saved state."""
+        self._states.clear()
 
     @property
     def size_bytes(self) -> int:
@@ -109,4 +113,4 @@ def _load(llama: llama_cpp.Llama, saved: _Saved) -> None:
     n = len(saved.ids)
     llama.input_ids[:n] = saved.ids
     llama.n_tokens = n
-    llama._requires_eval = True  # noqa: SLF001 - the logits are not part of the saved state
+    llama._requires_eval = True  # the logits are not part of the saved state

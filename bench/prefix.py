@@ -106,7 +106,7 @@ async def _debate(layout: Layout, cache_mb: int, turns: int, name: str) -> Trace
     engine = LlamaEngine.load(settings)
     engine.llama.reset()
     with engine.lock:
-        engine.states._states.clear()  # noqa: SLF001 - each layout starts cold
+        engine.states.clear()  # each layout starts cold
     callers = (*ROLES, "manager")
     clients = {
         c: LlamaChatClient(
