@@ -199,8 +199,11 @@ class Debate:
 
     # -- the run ----------------------------------------------------------------------------
 
-    async def run(self) -> AsyncIterator[LiveEvent]:
+    def run(self) -> AsyncIterator[LiveEvent]:
         """Run to a stated stop, yielding the header, every committed event and token deltas."""
+        return self._record.reported(self._run())
+
+    async def _run(self) -> AsyncIterator[LiveEvent]:
         self._control.start()
         state, record = self._state, self._record
         try:

@@ -148,8 +148,11 @@ class Panel:
 
     # -- the run ----------------------------------------------------------------------------
 
-    async def run(self) -> AsyncIterator[LiveEvent]:
+    def run(self) -> AsyncIterator[LiveEvent]:
         """Header, plan, question, branches, comparison, answer, stop (or the fallback's run)."""
+        return self._deps.record.reported(self._run())
+
+    async def _run(self) -> AsyncIterator[LiveEvent]:
         deps = self._deps
         record = deps.record
         self._control.start()
