@@ -86,7 +86,10 @@ def markdown(report: EvalReport) -> str:
 
 
 def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3g}"
+    """Three significant figures; whole numbers from 1,000 up written out ("1,375")."""
+    if value is None:
+        return "n/a"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
 def _stat(stat: Stat) -> str:

@@ -83,6 +83,8 @@ async def _score(
         rubric, problem = await judge(
             config.settings, plan.judge, question.question, result.answer, _debate(result)
         )
+    elif plan.judge is not None:
+        problem = "no answer to judge"
     return RunScore(
         config=config.name,
         question=question.id,
