@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from pathlib import Path
 
 from autogen_agentchat.messages import BaseChatMessage
@@ -114,7 +114,7 @@ class Pipeline:
         """The header, the plan, the question, then each stage to the writer's answer."""
         return self._record.reported(self._run())
 
-    async def _run(self) -> AsyncIterator[LiveEvent]:
+    async def _run(self) -> AsyncGenerator[LiveEvent, None]:
         record = self._record
         self._control.start()
         try:

@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 
-from roundtable.conversations.overlap import containment, distinctness, words
+from roundtable.conversations.overlap import contained, ngrams, words
 from roundtable.transcripts.events import (
     HUMAN,
     AggregateEvent,
@@ -45,6 +45,8 @@ from roundtable.transcripts.events import (
     SelectionEvent,
     Usage,
 )
+
+Grams = set[tuple[str, ...]]
 
 COPY_THRESHOLD = 0.6
 """Containment above which a reply counts as a copy; the copy guard may tune it."""
@@ -68,29 +70,31 @@ def report(
     ``ledger`` gives the cost (the stop's ledger when scoring a saved run); ``ended`` is when
     the run ended (the last event's time by default)."""
     instructions = _instructions(header)
-    replies: list[float | None] = []
-    earlier: list[str] = []
+    seen: Grams = set()
+    """The trigrams of every message so far: each reply is measured against it once."""
+    replies: list[float] = []
     copied, revisions, pointed = 0, 0, 0
     for message in (e for e in events if isinstance(e, MessageEvent)):
+        grams = ngrams(message.content)
         if message.speaker != HUMAN:
-            own = instructions.get(message.speaker, "")
-            replies.append(distinctness(message.content, earlier))
-            if _copies(message.content, [*earlier, own], copy_threshold):
-                copied += 1
+            own = instructions.get(message.speaker, set())
+            before = (grams & seen) | (grams & own)  # what it repeats, without copying `seen`
+            if grams:
+                replies.append(1.0 - contained(grams, seen))
+            copied += contained(grams, before) > copy_threshold
             if message.verdict == "REVISE":
                 revisions += 1
-                pointed += has_point(message.content, [*earlier, own], copy_threshold)
-        earlier.append(message.content)
+                pointed += _pointed(message.content, before, copy_threshold)
+        seen |= grams
     messages = [e for e in events if isinstance(e, MessageEvent) and e.speaker != HUMAN]
     guards = [e for e in events if isinstance(e, GuardEvent)]
-    scored = [d for d in replies if d is not None]
     return QualityReport(
         turns=len(messages),
         revisions=revisions,
         revisions_with_point=pointed,
         rejected_copies=sum(g.rule == "copy" and g.action == "rejected" for g in guards),
         copied_turns=copied,
-        distinctness=round(sum(scored) / len(scored), 4) if scored else None,
+        distinctness=round(sum(replies) / len(replies), 4) if replies else None,
         citations=sum(len(m.citations) for m in messages),
         invalid_citations=sum(not c.valid for m in messages for c in m.citations),
         methods=_methods(events),
@@ -103,11 +107,19 @@ def report(
 
 
 def has_point(content: str, earlier: Sequence[str], threshold: float = COPY_THRESHOLD) -> bool:
-    """Whether a REVISE verdict carries a concrete point (see the module's definition)."""
+    """Whether a REVISE verdict carries a concrete point (see the module's definition):
+    ``earlier`` are the texts it must not copy (earlier turns, the speaker's instructions)."""
+    seen: Grams = set()
+    for text in earlier:
+        seen |= ngrams(text)
+    return _pointed(content, seen, threshold)
+
+
+def _pointed(content: str, seen: Grams, threshold: float) -> bool:
     _, colon, point = content.partition(":")
     if not colon or len(words(point)) < POINT_WORDS:
         return False
-    return not _copies(point, earlier, threshold)
+    return contained(ngrams(point), seen) <= threshold
 
 
 def names_only(reason: str, chosen: str, roster: Sequence[str]) -> bool:
@@ -122,14 +134,11 @@ def _mentions(text: str, name: str) -> bool:
     return re.search(rf"(?<![\w-]){spelled}(?![\w-])", text, re.IGNORECASE) is not None
 
 
-def _copies(text: str, earlier: Sequence[str], threshold: float) -> bool:
-    return containment(text, earlier) > threshold
-
-
-def _instructions(header: Header) -> dict[str, str]:
+def _instructions(header: Header) -> dict[str, Grams]:
+    """Each role's instructions as trigrams (a reply must not echo its own)."""
     if header.team is None:
         return {}
-    return {card.name: card.instructions for card in header.team.roles}
+    return {card.name: ngrams(card.instructions) for card in header.team.roles}
 
 
 def _methods(events: Sequence[Event]) -> dict[Method, int]:

@@ -14,7 +14,7 @@ Does not own: what is said or when (``debate``, ``pipeline``, ``panel``), the fi
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from datetime import datetime
 from pathlib import Path
@@ -221,10 +221,10 @@ class Recorder:
         self.log("stop", code=code, reason=reason, **fields)
         return self.commit(StopEvent(**self.stamp(), code=code, reason=reason, ledger=rows))
 
-    async def reported(self, events: AsyncIterator[LiveEvent]) -> AsyncIterator[LiveEvent]:
+    async def reported(self, events: AsyncGenerator[LiveEvent, None]) -> AsyncIterator[LiveEvent]:
         """A mode's ``events`` with the quality report committed by ``stop`` yielded just
         before the stop event: the one place every mode's stream gets it."""
-        async with aclosing(events) as stream:  # type: ignore[type-var]
+        async with aclosing(events) as stream:
             async for event in stream:
                 if isinstance(event, StopEvent) and self._quality is not None:
                     quality, self._quality = self._quality, None

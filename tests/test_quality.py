@@ -11,7 +11,8 @@ import pytest
 
 import roundtable
 from roundtable.conversations import Settings, load_settings
-from roundtable.conversations.quality import has_point, names_only, report
+from roundtable.conversations.overlap import containment, distinctness
+from roundtable.conversations.quality import COPY_THRESHOLD, has_point, names_only, report
 from roundtable.terminal.render import TerminalRenderer
 from roundtable.transcripts import (
     GuardEvent,
@@ -158,3 +159,22 @@ def test_the_report_is_shown_after_the_stop_in_the_terminal_browser_and_export()
         saved.model_copy(update={"events": [*saved.events[:-1], quality, moved]})
     )
     assert "## Quality\n\n- 6 turn(s), 1 revision(s)" in exported
+
+
+def test_the_report_measures_with_overlap_turn_by_turn() -> None:
+    """Measured incrementally, the report agrees with ``overlap`` applied to each reply."""
+    saved = load(GOLDEN)
+    said = [e for e in saved.events if isinstance(e, MessageEvent)]
+    replies = [
+        (e, [m.content for m in said[:i]]) for i, e in enumerate(said) if e.speaker != "human"
+    ]
+    shares = [d for e, before in replies if (d := distinctness(e.content, before)) is not None]
+    got = report(saved.header, saved.events)
+    assert got.distinctness == round(sum(shares) / len(shares), 4)
+    cards = saved.header.team
+    assert cards is not None
+    copies = sum(
+        containment(e.content, [*before, cards.card(e.speaker).instructions]) > COPY_THRESHOLD
+        for e, before in replies
+    )
+    assert got.copied_turns == copies
