@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from roundtable.agents.cards import FLAGS, SAFE_NAME, RoleCard, RoleName
 from roundtable.common.errors import ConfigError
+from roundtable.common.yamlfile import line_of, read_yaml
 
 DEFAULT_TEAM = "default"
 MAX_TEAM_FILE_BYTES = 256 * 1024
@@ -149,24 +150,7 @@ def builtin_teams_dir() -> Path:
 
 def load_team(path: Path) -> Team:
     """Load one team file; any problem is a ConfigError naming file, line and field."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_TEAM_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"team file {path}: cannot read ({exc.strerror or exc})") from exc
-    if len(data) > MAX_TEAM_FILE_BYTES:
-        raise ConfigError(f"team file {path}: larger than {MAX_TEAM_FILE_BYTES // 1024} KiB")
-    try:
-        text = data.decode("utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}{line}: not valid YAML ({problem})") from exc
+    raw, node = read_yaml(path, MAX_TEAM_FILE_BYTES, "team file")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}:1: a team file is a mapping with name and roles")
     try:
@@ -188,7 +172,7 @@ def describe(path: Path, node: yaml.Node | None, exc: ValidationError) -> str:
     else:
         message = str(err["msg"]).removeprefix("Value error, ")
     field = ".".join(str(p) for p in loc) or "team"
-    return f"{path}:{_line(node, loc)}: field {field!r}: {message}"
+    return f"{path}:{line_of(node, loc)}: field {field!r}: {message}"
 
 
 def _allowed(loc: Sequence[str | int]) -> list[str]:
@@ -204,28 +188,6 @@ def _allowed(loc: Sequence[str | int]) -> list[str]:
         elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
             model = annotation
     return list(model.model_fields)
-
-
-def _line(node: yaml.Node | None, loc: Sequence[str | int]) -> int:
-    """The 1-based line of the deepest node of ``loc`` found in the YAML tree."""
-    if node is None:
-        return 1
-    line = node.start_mark.line + 1
-    for part in loc:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == str(part):
-                    child = value if isinstance(value, yaml.CollectionNode) else key
-                    line = key.start_mark.line + 1
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            child = node.value[part] if 0 <= part < len(node.value) else None
-            line = child.start_mark.line + 1 if child is not None else line
-        if child is None:
-            break
-        node = child
-    return line
 
 
 def find_team(spec: str, teams_dir: Path | None = None) -> Path:
@@ -272,7 +234,7 @@ def load_teams(teams_dir: Path | None = None, configured: str | None = None) -> 
     for stem, path in team_files(teams_dir).items():
         team = load_team(path)
         if team.name != stem:  # a team is picked by its file's name and shown by its own
-            line = _line(yaml.compose(path.read_text("utf-8"), Loader=yaml.SafeLoader), ["name"])
+            line = line_of(yaml.compose(path.read_text("utf-8"), Loader=yaml.SafeLoader), ["name"])
             raise ConfigError(
                 f"{path}:{line}: field 'name': {team.name!r} differs from the file's name {stem!r}"
             )

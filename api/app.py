@@ -24,7 +24,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roundtable.agents import DEFAULT_TEAM, Team, Teams, load_teams
 from roundtable.api.config import ApiSettings
-from roundtable.api.registry import LiveRun, RunRegistry, answer_of, mode_of, outcome_of, stop_of
+from roundtable.api.registry import (
+    LiveRun,
+    RunRegistry,
+    answer_of,
+    mode_of,
+    outcome_of,
+    quality_of,
+    stop_of,
+)
 from roundtable.api.schemas import (
     RUN_ID_PATTERN,
     Accepted,
@@ -352,6 +360,7 @@ def _detail(
         header=header,
         events=events,
         answer=answer_of(events, header),
+        quality=quality_of(events),
         failure=live.failure if live else None,
         webhook=live.webhook if live else None,
     )

@@ -30,6 +30,8 @@ from roundtable.transcripts import (
     MessageEvent,
     Mode,
     PlanEvent,
+    QualityEvent,
+    QualityReport,
     StopEvent,
     TokenDelta,
 )
@@ -190,6 +192,12 @@ def mode_of(events: list[Event]) -> Mode:
 def stop_of(events: list[Event]) -> StopInfo | None:
     stop = next((e for e in reversed(events) if isinstance(e, StopEvent)), None)
     return StopInfo(code=stop.code, reason=stop.reason) if stop else None
+
+
+def quality_of(events: list[Event]) -> QualityReport | None:
+    """The run's latest quality report, if it has one."""
+    found = next((e for e in reversed(events) if isinstance(e, QualityEvent)), None)
+    return found.report if found else None
 
 
 def answer_of(events: list[Event], header: Header | None = None) -> str | None:

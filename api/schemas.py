@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from roundtable.api.webhooks import Delivery
 from roundtable.conversations import MAX_QUESTION_CHARS, RunSettings
 from roundtable.conversations.options import RoleName, TeamName
-from roundtable.transcripts import Event, Header, Mode
+from roundtable.transcripts import Event, Header, Mode, QualityReport
 
 RunState = Literal["running", "finished", "failed", "interrupted"]
 """``finished``: it stopped with a reason; ``failed``: it could not go on (see ``failure``);
@@ -74,6 +74,8 @@ class RunDetail(RunSummary):
     events: list[Event]
     answer: str | None = None
     """The last thing an agent said (the writer's answer when the run went well)."""
+    quality: QualityReport | None = None
+    """The run's quality report (recorded just before its stop; none while it runs)."""
     failure: str | None = None
     webhook: Delivery | None = None
 

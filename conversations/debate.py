@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from pathlib import Path
 
 from autogen_agentchat.base import ChatAgent, TaskResult
@@ -199,8 +199,11 @@ class Debate:
 
     # -- the run ----------------------------------------------------------------------------
 
-    async def run(self) -> AsyncIterator[LiveEvent]:
+    def run(self) -> AsyncIterator[LiveEvent]:
         """Run to a stated stop, yielding the header, every committed event and token deltas."""
+        return self._record.reported(self._run())
+
+    async def _run(self) -> AsyncGenerator[LiveEvent, None]:
         self._control.start()
         state, record = self._state, self._record
         try:

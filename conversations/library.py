@@ -155,7 +155,7 @@ async def collect(run: Run, *, on_event: Callable[[LiveEvent], None] | None = No
         raise RoundtableError(f"run {run.conversation_id} ended without a stop event")
     return RunResult(
         conversation_id=run.conversation_id,
-        answer=_answer(header, committed),
+        answer=answer_of(header, committed),
         stop=stop,
         ledger=stop.ledger,
         transcript=run.transcript_path,
@@ -170,7 +170,8 @@ def _closing(run: Run) -> AbstractAsyncContextManager[AsyncGenerator[LiveEvent, 
     return aclosing(cast(AsyncGenerator[LiveEvent, None], run.run()))
 
 
-def _answer(header: Header, events: Sequence[Event]) -> str | None:
+def answer_of(header: Header, events: Sequence[Event]) -> str | None:
+    """The answerer's last message, else the last agent's (see ``RunResult.answer``)."""
     messages = [e for e in events if isinstance(e, MessageEvent) and e.speaker != HUMAN]
     answerer = header.team.holder("answers") if header.team is not None else None
     picks = [m for m in messages if m.speaker == answerer] or messages

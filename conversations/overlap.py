@@ -40,13 +40,16 @@ def containment(text: str, earlier: Iterable[str], n: int = N) -> float:
     Containment, not Jaccard similarity: a reply that copies half of a long turn and adds
     nothing is a copy even though the long turn has many n-grams the reply lacks.
     """
-    mine = ngrams(text, n)
-    if not mine:
-        return 0.0
     seen: set[tuple[str, ...]] = set()
     for other in earlier:
         seen |= ngrams(other, n)
-    return len(mine & seen) / len(mine)
+    return contained(ngrams(text, n), seen)
+
+
+def contained(mine: set[tuple[str, ...]], seen: set[tuple[str, ...]]) -> float:
+    """``containment`` of n-gram sets already made (0.0 for none): for a caller measuring
+    each turn of a long run against the growing set of the turns before it."""
+    return len(mine & seen) / len(mine) if mine else 0.0
 
 
 def distinctness(text: str, earlier: Iterable[str], n: int = N) -> float | None:

@@ -21,7 +21,7 @@ Does not own: the phases themselves (above), plans (``plan``), the transcript
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 
 from autogen_core.models import ChatCompletionClient
@@ -148,8 +148,11 @@ class Panel:
 
     # -- the run ----------------------------------------------------------------------------
 
-    async def run(self) -> AsyncIterator[LiveEvent]:
+    def run(self) -> AsyncIterator[LiveEvent]:
         """Header, plan, question, branches, comparison, answer, stop (or the fallback's run)."""
+        return self._deps.record.reported(self._run())
+
+    async def _run(self) -> AsyncGenerator[LiveEvent, None]:
         deps = self._deps
         record = deps.record
         self._control.start()

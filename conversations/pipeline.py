@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from pathlib import Path
 
 from autogen_agentchat.messages import BaseChatMessage
@@ -110,8 +110,11 @@ class Pipeline:
     def request_stop(self, reason: str = "stopped by the person") -> None:
         self._control.request_stop(reason)
 
-    async def run(self) -> AsyncIterator[LiveEvent]:
+    def run(self) -> AsyncIterator[LiveEvent]:
         """The header, the plan, the question, then each stage to the writer's answer."""
+        return self._record.reported(self._run())
+
+    async def _run(self) -> AsyncGenerator[LiveEvent, None]:
         record = self._record
         self._control.start()
         try:

@@ -4,7 +4,8 @@ Owns: opening the run's transcript (a new file, an existing one continued, or a 
 starts with a renumbered copy of another's events: a fork); stamping events (seq, time,
 turn); committing them (written and fsynced before anything is yielded); committing messages
 as the next turn, remembering them in shared memory and charging them to the cost ledger;
-the stop event; and the run's log lines with their context.
+the stop event with the run's quality report just before it (``reported`` yields that report
+in every mode's stream); and the run's log lines with their context.
 
 Does not own: what is said or when (``debate``, ``pipeline``, ``panel``), the file format
 (``transcripts.store``).
@@ -13,13 +14,15 @@ Does not own: what is said or when (``debate``, ``pipeline``, ``panel``), the fi
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypedDict, TypeVar
 
 from roundtable.conversations import observe
 from roundtable.conversations.ledger import Ledger, Price
+from roundtable.conversations.quality import report
 from roundtable.conversations.recall import Recall, as_event_hits, message_id
 from roundtable.conversations.tools import ToolResult
 from roundtable.transcripts.events import (
@@ -31,9 +34,11 @@ from roundtable.transcripts.events import (
     Event,
     Header,
     LedgerRow,
+    LiveEvent,
     MemoryEvent,
     MessageEvent,
     PlanStep,
+    QualityEvent,
     StopCode,
     StopEvent,
     Usage,
@@ -70,6 +75,10 @@ class Recorder:
         """The turn of the latest committed message; the question is turn 0."""
         self._writer: TranscriptWriter | None = None
         self._message_seqs: list[int] = []
+        self._events: list[Event] = []
+        """Every event of the transcript so far: what the quality report is measured on."""
+        self._quality: QualityEvent | None = None
+        """The report committed with the stop, until ``reported`` has yielded it."""
 
     @property
     def remembered(self) -> list[str]:
@@ -85,6 +94,7 @@ class Recorder:
     def reopen(self, prior: Transcript) -> Header:
         """Continue ``prior`` in its own file, after its last event."""
         self._writer = TranscriptWriter.reopen(prior)
+        self._events = list(prior.events)
         return self.header
 
     def copy(self, events: Sequence[Event], *, until_turn: int) -> list[Event]:
@@ -93,7 +103,7 @@ class Recorder:
         renumbered: dict[int, int] = {}
         copied: list[Event] = []
         for event in events:
-            if event.turn > until_turn or isinstance(event, StopEvent):
+            if event.turn > until_turn or isinstance(event, StopEvent | QualityEvent):
                 continue
             update: dict[str, Any] = {"seq": self.next_seq()}
             if isinstance(event, BranchEvent) and event.message_seq is not None:
@@ -127,6 +137,7 @@ class Recorder:
         """Write ``event`` durably; only then may it be yielded."""
         assert self._writer is not None, "the transcript is not open"
         self._writer.append(event)
+        self._events.append(event)
         return event
 
     def message(
@@ -204,9 +215,24 @@ class Recorder:
         )
 
     def stop(self, code: StopCode, reason: str, **fields: Any) -> StopEvent:
-        """Commit the run's stop with the ledger; ``fields`` go to its log line."""
+        """Commit the run's quality report, then its stop with the ledger; ``fields`` go to
+        the stop's log line."""
+        rows = self.rows()
+        stamp = self.stamp()
+        quality = report(self.header, self._events, ledger=rows, ended=stamp["at"])
+        self._quality = self.commit(QualityEvent(**stamp, report=quality))
         self.log("stop", code=code, reason=reason, **fields)
-        return self.commit(StopEvent(**self.stamp(), code=code, reason=reason, ledger=self.rows()))
+        return self.commit(StopEvent(**self.stamp(), code=code, reason=reason, ledger=rows))
+
+    async def reported(self, events: AsyncGenerator[LiveEvent, None]) -> AsyncIterator[LiveEvent]:
+        """A mode's ``events`` with the quality report committed by ``stop`` yielded just
+        before the stop event: the one place every mode's stream gets it."""
+        async with aclosing(events) as stream:
+            async for event in stream:
+                if isinstance(event, StopEvent) and self._quality is not None:
+                    quality, self._quality = self._quality, None
+                    yield quality
+                yield event
 
     def rows(self) -> list[LedgerRow]:
         return self.ledger.rows()

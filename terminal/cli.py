@@ -39,6 +39,7 @@ from roundtable.conversations.modes import MODES
 from roundtable.conversations.participant import MAX_QUESTION_CHARS
 from roundtable.conversations.recall import open_memory, origin
 from roundtable.conversations.settings import Settings, load_settings
+from roundtable.evaluation import add_command as add_eval
 from roundtable.memory import MemoryStore, describe_added
 from roundtable.terminal import teams
 from roundtable.terminal.render import TerminalRenderer
@@ -196,6 +197,7 @@ def _parser() -> argparse.ArgumentParser:
     lst.set_defaults(func=_list)
 
     teams.add_commands(commands)
+    add_eval(commands)
 
     ui = commands.add_parser("ui", help="start the browser UI (http://127.0.0.1:8000)")
     ui.add_argument("--host", help="address to bind (default loopback)")

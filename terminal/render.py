@@ -26,10 +26,12 @@ from roundtable.transcripts.events import (
     PlanEvent,
     PlanStep,
     PruneEvent,
+    QualityEvent,
     SelectionEvent,
     StopEvent,
     TokenDelta,
 )
+from roundtable.transcripts.summary import quality_lines
 
 _PALETTE = tuple(f"\033[{code}m" for code in (36, 33, 35, 32, 34, 96, 93, 95))
 """Speaker colours, given out in the order of the team's roles (a team has at most 8)."""
@@ -45,6 +47,8 @@ class TerminalRenderer:
         self.colour = wants_colour(self.out) if colour is None else colour
         self._streaming: tuple[int, str] | None = None
         self._colours: dict[str, str] = {HUMAN: _HUMAN_COLOUR}
+        self._quality: QualityEvent | None = None
+        """The run's quality report, shown after its stop line and ledger."""
 
     def __call__(self, event: LiveEvent) -> None:
         if isinstance(event, TokenDelta):
@@ -81,10 +85,16 @@ class TerminalRenderer:
             self._line(f"  note: {event.message}", _DIM)
         elif isinstance(event, PlanEvent | BranchEvent | AggregateEvent):
             self._work(event)
+        elif isinstance(event, QualityEvent):
+            self._quality = event
         elif isinstance(event, StopEvent):
             self._line(f"Stopped ({event.code}): {event.reason}", "\033[1m")
             for row in event.ledger:
                 self._line(ledger_line(row), _DIM)
+            if self._quality is not None:
+                for line in quality_lines(self._quality.report):
+                    self._line(f"  quality: {line}", _DIM)
+                self._quality = None
 
     def _work(self, event: PlanEvent | BranchEvent | AggregateEvent) -> None:
         """A pipeline's or panel's plan, branches and aggregation."""

@@ -25,7 +25,7 @@ from roundtable.api.webhooks import (
     verify,
 )
 from roundtable.conversations import Budget, Settings, load_settings
-from roundtable.transcripts import load
+from roundtable.transcripts import QualityEvent, load
 from tests.support.api_server import (
     AUTH,
     SECRET,
@@ -192,6 +192,8 @@ def test_a_run_started_by_post_answers_at_once_and_ends_with_its_transcript(
     saved = load(tmp_path / "data" / "transcripts" / f"{run_id}.jsonl")
     assert [e["seq"] for e in detail["events"]] == [e.seq for e in saved.events]
     assert detail["header"]["question"] == QUESTION
+    quality = [e for e in saved.events if isinstance(e, QualityEvent)]
+    assert detail["quality"] == quality[-1].report.model_dump(mode="json")
 
     listed = httpx.get(f"{api.url}/runs", headers=AUTH).json()["runs"]
     assert [r["id"] for r in listed] == [run_id]

@@ -192,7 +192,9 @@ def test_the_recorder_numbers_charges_and_stops(tmp_path: Path) -> None:
     assert (question.seq, question.turn, answer.seq, answer.turn) == (1, 0, 2, 1)
     assert record.tokens == 10
     assert [(r.speaker, r.calls, r.prompt_tokens) for r in stop.ledger] == [("analyst", 1, 7)]
-    assert load(tmp_path / "t.jsonl").events == [question, answer, stop]
+    saved = load(tmp_path / "t.jsonl").events
+    assert saved[:2] == [question, answer] and saved[3] == stop
+    assert saved[2].kind == "quality" and saved[2].seq == stop.seq - 1  # the report, then the stop
 
 
 def test_the_recorder_reopens_and_copies_renumbered(tmp_path: Path) -> None:

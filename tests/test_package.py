@@ -35,7 +35,17 @@ from roundtable.ui.server import free_port
 pytestmark = [pytest.mark.package, pytest.mark.timeout(1200)]
 
 CHECKOUT = Path(__file__).resolve().parent.parent
-LINKED = ("agents", "conversations", "memory", "ui", "api", "common", "transcripts", "terminal")
+LINKED = (
+    "agents",
+    "conversations",
+    "memory",
+    "ui",
+    "api",
+    "common",
+    "transcripts",
+    "terminal",
+    "evaluation",
+)
 """The folders ``roundtable/`` links to: none of them may be a top-level module once installed."""
 SHIPPED_DATA = (".chainlit", "public", "chainlit.md")
 UV = Path(sys.executable).parent / "uv"

@@ -257,7 +257,7 @@ def test_a_subset_keeps_team_order_and_needs_two_roles() -> None:
 
 # -- no role name in the engine -----------------------------------------------------------------
 
-ENGINE = ["agents", "conversations", "memory", "common", "api", "ui"]
+ENGINE = ["agents", "conversations", "memory", "common", "api", "ui", "evaluation"]
 
 
 def test_no_role_name_is_a_string_literal_in_the_engine() -> None:

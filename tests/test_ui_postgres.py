@@ -430,6 +430,8 @@ FOLLOW_UP = "And what about deliveries?"
 CONVERSATION_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
 SECONDS = re.compile(r"\| \d+\.\d \|")
 """The cost ledger's seconds column: timings differ between two runs."""
+REPORT_SECONDS = re.compile(r"tokens, \d+\.\d s")
+"""The quality report's seconds, under the stop line."""
 
 
 class _Persistence:
@@ -557,7 +559,10 @@ async def _debate_thread(
             (
                 str(s["type"]),
                 CONVERSATION_ID.sub("<id>", s["name"]),
-                SECONDS.sub("| <s> |", CONVERSATION_ID.sub("<id>", s["output"] or "")),
+                REPORT_SECONDS.sub(
+                    "tokens, <s>",
+                    SECONDS.sub("| <s> |", CONVERSATION_ID.sub("<id>", s["output"] or "")),
+                ),
             )
             for s in thread["steps"]
         ]

@@ -52,6 +52,7 @@ from roundtable.transcripts.store import (
     load,
     save,
 )
+from roundtable.transcripts.summary import quality_lines
 
 __all__ = [
     "EVENT_ADAPTER",
@@ -95,6 +96,7 @@ __all__ = [
     "catalogue",
     "load",
     "now",
+    "quality_lines",
     "replay",
     "save",
     "summarise",

@@ -23,9 +23,11 @@ from roundtable.transcripts import (
     MessageEvent,
     PlanEvent,
     PruneEvent,
+    QualityEvent,
     SelectionEvent,
     StopEvent,
     Transcript,
+    quality_lines,
 )
 
 _MARKED = {"failed": "**failed**", "timeout": "**timed out**"}
@@ -112,6 +114,8 @@ def _event_lines(event: Event, branch: str | None = None) -> list[str]:
         return [f"> pruned {event.dropped} turn(s) for {event.speaker}", ""]
     if isinstance(event, StopEvent):
         return [f"**Stopped ({event.code}):** {escape_md(event.reason)}", ""]
+    if isinstance(event, QualityEvent):
+        return ["## Quality", "", *(f"- {line}" for line in quality_lines(event.report)), ""]
     return []
 
 

@@ -44,9 +44,12 @@ from roundtable.transcripts import (
     Mode,
     PlanEvent,
     PruneEvent,
+    QualityEvent,
+    QualityReport,
     SelectionEvent,
     StopEvent,
     TokenDelta,
+    quality_lines,
 )
 from roundtable.ui.plan_view import PlanView
 
@@ -98,6 +101,13 @@ def stop_text(event: StopEvent, progress: Progress | None, mode: Mode = "debate"
     ledger = f"\n\n{ledger_table(event.ledger)}" if event.ledger else ""
     ended = "finished" if event.code in ("completed", "partial") else "stopped"
     return f"**{mode.capitalize()} {ended}** ({event.code}): {event.reason}{spent}{ledger}"
+
+
+def quality_text(report: QualityReport | None) -> str:
+    """The run's quality report as a compact list under the stop line (none: nothing)."""
+    if report is None:
+        return ""
+    return "\n\n**Quality**\n" + "".join(f"\n- {line}" for line in quality_lines(report))
 
 
 def ledger_table(rows: Sequence[LedgerRow]) -> str:
@@ -167,6 +177,8 @@ class ChainlitRenderer:
     _status: cl.Message | None = None
     _notes: dict[str, MemoryHit] = field(default_factory=dict)
     """Every passage recalled so far, by id: a reply's citations point into it."""
+    _quality: QualityReport | None = None
+    """The run's quality report, shown after its stop line."""
 
     def __post_init__(self) -> None:
         if self.budget is not None and self.progress is None:
@@ -206,6 +218,8 @@ class ChainlitRenderer:
             await self._prune(event)
         elif isinstance(event, PlanEvent | BranchEvent | AggregateEvent):
             await self._work(event)
+        elif isinstance(event, QualityEvent):
+            self._quality = event.report
         elif isinstance(event, StopEvent):
             await self._stop(event)
 
@@ -324,9 +338,9 @@ class ChainlitRenderer:
             cl.Action(name=EXPORT_ACTION, payload={"fmt": "json"}, label="Download JSON"),
         ]
         progress = self.progress if self.live else None
-        await cl.Message(
-            content=stop_text(event, progress, self.mode), author="Roundtable", actions=actions
-        ).send()
+        text = stop_text(event, progress, self.mode) + quality_text(self._quality)
+        self._quality = None
+        await cl.Message(content=text, author="Roundtable", actions=actions).send()
 
     # -- helpers ------------------------------------------------------------------------------
 
