@@ -6,7 +6,7 @@ from pathlib import Path
 
 from roundtable.memory import MemoryStore
 from roundtable.memory.store import DOCUMENTS
-from roundtable.ui.uploads import add_uploads, user_folder
+from roundtable.ui.uploads import SHARED_REFUSAL, add_uploads, user_folder
 from tests.support.chainlit_page import recording_page
 from tests.support.docfiles import make_pdf
 
@@ -40,3 +40,12 @@ async def test_a_bad_upload_is_refused_in_one_line_and_nothing_is_added(tmp_path
 
     last = page.messages()[-1]
     assert last.startswith("Nothing added: document ") and "unsupported type .exe" in last
+
+
+async def test_uploads_are_refused_while_several_users_share_the_server(tmp_path: Path) -> None:
+    page = recording_page()
+    upload = make_pdf(tmp_path / "brief", [["Trams cost 31 million euros per km."]])
+    with MemoryStore(tmp_path / "memory") as store:
+        await add_uploads(store, [("brief.pdf", upload)], tmp_path, "ana", shared=True)
+        assert store.list_documents() == []
+    assert page.messages()[-1] == SHARED_REFUSAL

@@ -289,7 +289,7 @@ async def _on_message(message: cl.Message) -> None:
     if files:  # before the question they came with: the run can recall them
         user = cl.user_session.get("user")
         owner = user.identifier if isinstance(user, cl.User) else LOCAL_USER
-        await add_uploads(MEMORY, files, SETTINGS.data_dir, owner)
+        await add_uploads(MEMORY, files, SETTINGS.data_dir, owner, shared=bool(USERS))
     text = message.content or ""
     if files and not text.strip():
         return

@@ -55,11 +55,29 @@ def keep(files: Sequence[tuple[str, Path]], folder: Path) -> list[Path]:
     return kept
 
 
+SHARED_REFUSAL = (
+    "Nothing added: uploads are off while several users share this server, because shared "
+    "memory does not yet keep one person's documents from another's searches."
+)
+
+
 async def add_uploads(
-    store: MemoryStore | None, files: Sequence[tuple[str, Path]], data_dir: Path, owner: str
+    store: MemoryStore | None,
+    files: Sequence[tuple[str, Path]],
+    data_dir: Path,
+    owner: str,
+    *,
+    shared: bool = False,
 ) -> None:
-    """Add the files to the person's library, saying so while it runs and what was added."""
+    """Add the files to the person's library, saying so while it runs and what was added.
+
+    ``shared`` (users are configured): refused, until memory searches filter by owner; a
+    document must never reach another user's prompts."""
     if not files:
+        return
+    if shared:
+        refusal: Any = cl.Message(content=SHARED_REFUSAL, author="Roundtable")
+        await refusal.send()
         return
     names = ", ".join(name for name, _ in files)
     # Any: Chainlit leaves send and update unannotated.
