@@ -14,6 +14,7 @@ from roundtable.agents.cards import (
     parse_verdict,
 )
 from roundtable.agents.endpoints import (
+    REVISE_GRAMMAR,
     VERDICT_GRAMMAR,
     EndpointSettings,
     check_endpoint,
@@ -26,6 +27,7 @@ from roundtable.agents.resilience import CallKey, EndpointFault, call_scope
 from roundtable.agents.scripted import Call, ScriptedChatCompletionClient
 from roundtable.agents.team import (
     DEFAULT_TEAM,
+    Guards,
     Team,
     Teams,
     builtin_teams_dir,
@@ -39,6 +41,7 @@ from roundtable.agents.team import (
 __all__ = [
     "DEFAULT_TEAM",
     "FLAGS",
+    "REVISE_GRAMMAR",
     "SAFE_NAME",
     "VERDICT_GRAMMAR",
     "Call",
@@ -47,6 +50,7 @@ __all__ = [
     "CardModelSettings",
     "EndpointFault",
     "EndpointSettings",
+    "Guards",
     "ManagerPrompts",
     "RoleCard",
     "ScriptedChatCompletionClient",

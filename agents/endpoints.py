@@ -23,7 +23,15 @@ VERDICT_GRAMMAR = r"""root ::= verdict ": " line
 verdict ::= "ACCEPT" | "REVISE"
 line ::= [^\n]+
 """
-"""Forces a reply that starts with the critic's verdict (embedded model only)."""
+"""Forces a reply that starts with the verdict-giver's verdict (where the model takes a
+grammar: the embedded model, llama.cpp's servers)."""
+
+REVISE_GRAMMAR = r"""root ::= "REVISE: " word " " word " " word line
+word ::= [A-Za-z0-9,'()-]+
+line ::= [^\n]*
+"""
+"""A revision request with at least three words of point: used while the protocol guards
+still require a revision (``Guards.min_revisions``)."""
 
 
 class Price(BaseModel):

@@ -320,15 +320,18 @@ class OpenAIEndpointClient(ChatCompletionClient):
         extra_create_args: Mapping[str, Any],
         cancellation_token: CancellationToken | None,
     ) -> AsyncGenerator[str | CreateResult, None]:
-        """A plain reply, under the reply grammar where the server takes one."""
-        grammar = self.reply_grammar if NEGOTIATION.takes_grammar(self._identity) else None
+        """A plain reply, under the reply grammar where the server takes one (a ``grammar`` in
+        ``extra_create_args`` replaces the client's own for this call)."""
+        args = dict(extra_create_args)
+        wanted = args.pop("grammar", None) or self.reply_grammar
+        grammar = wanted if NEGOTIATION.takes_grammar(self._identity) else None
         body = {"extra_body": {"grammar": grammar}} if grammar else None
         stream = self._stream(
             messages,
             tools,
             tool_choice,
             json_output,
-            extra_create_args,
+            args,
             cancellation_token,
             format_args=body,
         )

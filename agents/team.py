@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from roundtable.agents.cards import FLAGS, SAFE_NAME, RoleCard, RoleName
 from roundtable.common.errors import ConfigError
@@ -41,6 +49,22 @@ _NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
 """The flags each mode needs, and what the role holding it does there."""
 
 
+class Guards(BaseModel):
+    """The debate's protocol guards (``conversations.guards``), on by default.
+
+    They act on a reply before it is committed: the verdict-giver cannot accept before it has
+    asked for ``min_revisions`` revisions (unless the budget is nearly spent), a REVISE must
+    name a point, and no reply may mostly repeat an earlier turn or its own instructions
+    (word-trigram containment above ``copy_threshold``). A reply that breaks a rule is asked
+    for once more, with a nudge; if it breaks it again it is not committed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    min_revisions: int = Field(default=1, ge=0, le=5)
+    copy_threshold: float = Field(default=0.6, gt=0.0, le=1.0)
+
+
 class TeamRuleError(ValueError):
     """A team rule broken at ``loc`` (a path of field names and indexes)."""
 
@@ -59,6 +83,9 @@ class Team(BaseModel):
     roles: list[RoleCard] = Field(min_length=2, max_length=8)
     pipeline: list[RoleName] | None = Field(default=None, min_length=1, max_length=8)
     """The pipeline's order (all roles in the order listed, by default)."""
+    guards: Guards = Field(default_factory=Guards)
+    """Left out of the saved form while they are the defaults, so a transcript header written
+    before guards existed saves back byte for byte."""
 
     @model_validator(mode="after")
     def _rules(self) -> Team:
@@ -87,6 +114,13 @@ class Team(BaseModel):
             if (self.pipeline or []).index(name) != index:
                 raise TeamRuleError(("pipeline", index), f"{name!r} is listed twice")
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_default_guards(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        if self.guards == Guards():
+            dumped.pop("guards", None)
+        return dumped
 
     @property
     def roster(self) -> list[str]:

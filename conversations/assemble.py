@@ -132,13 +132,14 @@ def choose_team(
 ) -> Team:
     """The cast of a run: a continued or forked one keeps its transcript's team (the default
     team's cards for a version-1 transcript); a new one takes ``team`` or the configured
-    team. ``roles`` keeps a subset."""
+    team. ``roles`` keeps a subset; configured ``guards`` replace the team's."""
     if prior is not None:
         recorded = prior.header.team or resolve_team(None)
         cast = recorded.only([r.name for r in prior.header.roles])
-        return cast.only(roles) if roles is not None else cast
-    cast = team or resolve_team(settings.team, settings.teams_dir)
-    return cast.only(roles)
+        cast = cast.only(roles) if roles is not None else cast
+    else:
+        cast = (team or resolve_team(settings.team, settings.teams_dir)).only(roles)
+    return settings.guarded(cast)
 
 
 async def preflight(settings: Settings, team: Team) -> None:

@@ -21,12 +21,9 @@ from autogen_core.models import (
     ChatCompletionClient,
     CreateResult,
     LLMMessage,
-    ModelCapabilities,
-    ModelInfo,
-    RequestUsage,
 )
-from autogen_core.tools import Tool, ToolSchema
 
+from roundtable.agents.wrapped import WrappedClient
 from roundtable.common.errors import ModelError
 
 STOP_GRACE_S = 0.5
@@ -108,11 +105,11 @@ class Cutoff:
             self._cancelled.discard(task)
 
 
-class GuardedClient(ChatCompletionClient):
+class GuardedClient(WrappedClient):
     """A model client whose calls end when the cutoff fires; otherwise exactly the inner one."""
 
     def __init__(self, inner: ChatCompletionClient, cutoff: Cutoff) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.cutoff = cutoff
 
     async def create(self, messages: Sequence[LLMMessage], **kwargs: Any) -> CreateResult:
@@ -143,33 +140,6 @@ class GuardedClient(ChatCompletionClient):
         except Exception as exc:
             self.cutoff.failure = exc
             raise
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    def actual_usage(self) -> RequestUsage:
-        return self.inner.actual_usage()
-
-    def total_usage(self) -> RequestUsage:
-        return self.inner.total_usage()
-
-    def count_tokens(
-        self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []
-    ) -> int:
-        return self.inner.count_tokens(messages, tools=tools)
-
-    def remaining_tokens(
-        self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []
-    ) -> int:
-        return self.inner.remaining_tokens(messages, tools=tools)
-
-    @property
-    def capabilities(self) -> ModelCapabilities:
-        return self.inner.capabilities
-
-    @property
-    def model_info(self) -> ModelInfo:
-        return self.inner.model_info
 
 
 def guard(client: ChatCompletionClient, cutoff: Cutoff) -> ChatCompletionClient:

@@ -51,10 +51,13 @@ from roundtable.conversations.debate_state import (
     commit_reply,
     empty_reply,
     flush_decision,
+    flush_guards,
     flush_prune,
+    guard_view,
     record_failure,
     remember_pruned,
 )
+from roundtable.conversations.guards import RETRY_MARK, GuardedReplies
 from roundtable.conversations.ledger import Price
 from roundtable.conversations.participant import (
     Participant,
@@ -68,6 +71,8 @@ from roundtable.conversations.selection import choose, pick_history
 from roundtable.transcripts.events import (
     HUMAN,
     Event,
+    GuardAction,
+    GuardRule,
     LedgerRow,
     LiveEvent,
     MemoryEvent,
@@ -143,10 +148,9 @@ class Debate:
         self._counter: TokenCounter = counter or TiktokenCounter()
         self._window = context_window
         self._contexts = {p.card.name: self._context_for(p) for p in participants}
+        self._guards = team.guards
         self._agents = [
-            build_agent(
-                p.card, self._control.guard(p.client), model_context=self._contexts[p.card.name]
-            )
+            build_agent(p.card, self._guarded(p), model_context=self._contexts[p.card.name])
             for p in participants
         ]
         self._manager = self._control.guard(manager_client) if manager_client else None
@@ -172,6 +176,22 @@ class Debate:
             on_prune=lambda items: remember_pruned(
                 self._state, self._record, self._recall, name, items
             ),
+        )
+
+    def _guarded(self, participant: Participant) -> ChatCompletionClient:
+        """The role's client: bounded by the run's deadlines, its replies checked by the
+        protocol guards before the team sees them."""
+        card = participant.card
+
+        def step(rule: GuardRule, action: GuardAction, detail: str) -> None:
+            self._state.guard_steps.append((card.name, rule, action, detail))
+
+        return GuardedReplies(
+            self._control.guard(participant.client),
+            view=lambda: guard_view(self._state, card, self._guards),
+            on_event=step,
+            max_tokens=card.model.max_tokens,
+            temperature=card.model.temperature,
         )
 
     # -- what the person can do while the debate runs ---------------------------------------
@@ -211,6 +231,7 @@ class Debate:
             yield self.header
             for event in earlier:
                 yield event
+            state.opened = len(state.messages)
             yield commit_message(state, record, HUMAN, self.question)
             pending: list[BaseChatMessage] = [TextMessage(source=HUMAN, content=self.question)]
             while True:
@@ -281,7 +302,7 @@ class Debate:
                 except Exception as exc:  # an agent failed: record it, carry on without it
                     # The team stays usable after an agent's error (checked in tests): no
                     # reset, which would wipe every agent's memory of the debate.
-                    for event in flush_decision(state, record):
+                    for event in (*flush_decision(state, record), *flush_guards(state, record)):
                         yield event
                     yield record_failure(state, record, *self._control.explain(exc))
                     return
@@ -298,6 +319,8 @@ class Debate:
         """What one item of the team's stream commits, and whether it was the reply."""
         state, record = self._state, self._record
         events: list[LiveEvent] = list(flush_decision(state, record))
+        if _ends_a_try(item):  # the guards' steps, between the tries they judged
+            events.extend(flush_guards(state, record))
         if isinstance(item, ModelClientStreamingChunkEvent | TextMessage):
             context = self._contexts.get(item.source)
             report = context.last_prune if context is not None else None
@@ -381,3 +404,10 @@ class Debate:
                 hits=notes,
             )
         )
+
+
+def _ends_a_try(item: BaseAgentEvent | BaseChatMessage | TaskResult) -> bool:
+    """The reply (its last try ended) or the mark streamed before a retry."""
+    if isinstance(item, ModelClientStreamingChunkEvent):
+        return item.content == RETRY_MARK
+    return isinstance(item, TextMessage)

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from autogen_agentchat.messages import TextMessage
 from autogen_core.models import LLMMessage
 
-from roundtable.agents import RoleCard, Team, parse_verdict
+from roundtable.agents import Guards, RoleCard, Team, parse_verdict
 from roundtable.common.errors import Family, stops_run
 from roundtable.conversations.budget import Budget, Tally
 from roundtable.conversations.citations import find_citations
 from roundtable.conversations.context import PruneReport
+from roundtable.conversations.guards import GuardView
 from roundtable.conversations.ledger import MANAGER
 from roundtable.conversations.participant import Participant
 from roundtable.conversations.recall import Recall
@@ -34,6 +35,9 @@ from roundtable.transcripts.events import (
     Citation,
     ErrorEvent,
     Event,
+    GuardAction,
+    GuardEvent,
+    GuardRule,
     MemoryEvent,
     MemoryHit,
     MessageEvent,
@@ -70,6 +74,10 @@ class DebateState:
     fatal: str | None = None
     """Why the run cannot go on (a role's configuration is wrong)."""
     warned: set[str] = field(default_factory=set)
+    opened: int = 0
+    """Where this run's messages begin in ``messages`` (a continued run counts afresh)."""
+    guard_steps: list[tuple[str, GuardRule, GuardAction, str]] = field(default_factory=list)
+    """What the protocol guards did for the reply under way, committed before it."""
 
     @classmethod
     def new(cls, team: Team, cards: Sequence[RoleCard], budget: Budget) -> DebateState:
@@ -82,11 +90,18 @@ class DebateState:
             opener=team.holder("opens"),
             reviewer=team.holder("gives_verdict"),
             answerer=team.holder("answers"),
+            tasks={card.name: card.task or card.description for card in cards},
+            fit_reasons=team.guards.enabled,
         )
         return cls(floor=floor, pruned={card.name: set() for card in cards})
 
     def committed(self) -> list[MessageEvent]:
         return [m for m in self.messages if m is not None]
+
+    def revisions(self) -> int:
+        """REVISE verdicts committed in this run."""
+        mine = self.messages[self.opened :]
+        return sum(m is not None and m.verdict == "REVISE" for m in mine)
 
     def new_turn(self) -> None:
         self.decision = None
@@ -226,6 +241,18 @@ def flush_decision(state: DebateState, record: Recorder) -> list[Event]:
         calls = len(decision.failures) + (1 if decision.method == "model" else 0)
         record.charge(MANAGER, decision.usage, state.pick_seconds, calls=calls)
     state.last_selected = decision.speaker
+    if decision.dropped_reason is not None:
+        events.append(
+            record.commit(
+                GuardEvent(
+                    **record.stamp(turn=turn),
+                    speaker=MANAGER,
+                    rule="reason",
+                    action="rewritten",
+                    detail=f"the reason named another role: {decision.dropped_reason}"[:400],
+                )
+            )
+        )
     events.append(
         record.commit(
             SelectionEvent(
@@ -249,6 +276,41 @@ def flush_decision(state: DebateState, record: Recorder) -> list[Event]:
     memory, state.memory_events = state.memory_events, []
     for event in memory:  # stamped when recalled: re-stamp in commit order
         events.append(record.commit(event.model_copy(update=dict(record.stamp(event.turn)))))
+    return events
+
+
+def guard_view(state: DebateState, card: RoleCard, guards: Guards) -> GuardView:
+    """What the protocol guards judge ``card``'s reply under way against."""
+    return GuardView(
+        speaker=card.name,
+        instructions=card.instructions,
+        gives_verdict=card.gives_verdict,
+        earlier=[m.content for m in state.committed()],
+        revisions=state.revisions(),
+        nearly_spent=state.floor.nearly_spent,
+        guards=guards,
+    )
+
+
+def flush_guards(state: DebateState, record: Recorder) -> list[Event]:
+    """What the guards did for the reply under way, committed before the reply (or its
+    failure)."""
+    steps, state.guard_steps = state.guard_steps, []
+    turn = record.turn + 1
+    events: list[Event] = []
+    for speaker, rule, action, detail in steps:
+        record.log("guard", agent=speaker, rule=rule, action=action, detail=detail)
+        events.append(
+            record.commit(
+                GuardEvent(
+                    **record.stamp(turn=turn),
+                    speaker=speaker,
+                    rule=rule,
+                    action=action,
+                    detail=detail,
+                )
+            )
+        )
     return events
 
 

@@ -66,7 +66,7 @@ class RunOptions(RunSettings):
         """Check these options against ``settings``; ``team`` (a file the caller loaded)
         wins over ``self.team``. Anything not offered is a ConfigError naming it."""
         cast = team or resolve_team(self.team or settings.team, settings.teams_dir)
-        cast = cast.only(self.roles)
+        cast = settings.guarded(cast.only(self.roles))
         cast.require(self.mode)
         for role, endpoint in self.endpoints.items():
             if role not in cast.roster:

@@ -16,7 +16,7 @@ Definitions, kept simple on purpose:
 - *distinctness* is the mean, over agent replies, of the share of each reply's trigrams not
   seen in any earlier turn;
 - a reason *names the pick* when it mentions the chosen role by name and no other role of the
-  roster (the person's own picks are not counted);
+  roster (``reasons.names_only``; the person's own picks are not counted);
 - *seconds* is the span from the header to the last event (a resumed run counts its pause).
 
 Does not own: the guards that act on a reply (the debate), the overlap measure (``overlap``).
@@ -24,12 +24,12 @@ Does not own: the guards that act on a reply (the debate), the overlap measure (
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 
 from roundtable.conversations.overlap import contained, ngrams, words
+from roundtable.conversations.reasons import names_only
 from roundtable.transcripts.events import (
     HUMAN,
     AggregateEvent,
@@ -120,18 +120,6 @@ def _pointed(content: str, seen: Grams, threshold: float) -> bool:
     if not colon or len(words(point)) < POINT_WORDS:
         return False
     return contained(ngrams(point), seen) <= threshold
-
-
-def names_only(reason: str, chosen: str, roster: Sequence[str]) -> bool:
-    """Whether ``reason`` names ``chosen`` and no other role of ``roster``."""
-    named = {name for name in roster if _mentions(reason, name)}
-    return named == {chosen}
-
-
-def _mentions(text: str, name: str) -> bool:
-    """A role's name as a whole word; ``user_researcher`` also as "user researcher"."""
-    spelled = r"[\s_-]+".join(re.escape(part) for part in re.split(r"[_-]", name))
-    return re.search(rf"(?<![\w-]){spelled}(?![\w-])", text, re.IGNORECASE) is not None
 
 
 def _instructions(header: Header) -> dict[str, Grams]:

@@ -28,6 +28,7 @@ from roundtable.agents import manager_prompts
 from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TokenCounter
 from roundtable.common.validation import first_error
 from roundtable.conversations.pruning import prune
+from roundtable.conversations.reasons import fit_reason
 from roundtable.conversations.structured import Refused, ask
 from roundtable.transcripts.events import HUMAN, MessageEvent, Method, Usage
 
@@ -53,6 +54,8 @@ class Decision(BaseModel):
     usage: Usage = Usage()
     failures: list[str] = Field(default_factory=list)
     """Model picks that were refused before this decision (model misbehaviour, recorded)."""
+    dropped_reason: str | None = None
+    """The model's own reason, when it named another role and was left out."""
 
 
 @dataclass
@@ -77,6 +80,10 @@ class Floor:
     """The role whose verdicts accept or revise (``gives_verdict``)."""
     answerer: str | None = None
     """The role that writes the answer (``answers``)."""
+    tasks: dict[str, str] = field(default_factory=dict)
+    """Each role's task, stated in a model pick's reason (``reasons.fit_reason``)."""
+    fit_reasons: bool = False
+    """Whether a model pick's reason is built from the task (the team's guards are on)."""
 
     @property
     def last_speaker(self) -> str | None:
@@ -85,6 +92,11 @@ class Floor:
     @property
     def last_agent(self) -> str | None:
         return next((s for s in reversed(self.speakers) if s != HUMAN), None)
+
+    @property
+    def nearly_spent(self) -> bool:
+        """Two turns or less, or 15% of the tokens or less, are left."""
+        return self.turns_left <= 2 or self.tokens_left_ratio <= 0.15
 
     def agent_spoke_since_human(self) -> bool:
         return bool(self.speakers) and self.speakers[-1] != HUMAN
@@ -125,11 +137,10 @@ def rule_pick(floor: Floor) -> Decision | None:
         return rule(
             answerer, f"the {reviewer} accepted the team's reasoning, so the {answerer} answers"
         )
-    nearly_spent = floor.turns_left <= 2 or floor.tokens_left_ratio <= 0.15
     answered = floor.last_agent == answerer or (
         len(floor.speakers) >= 2 and floor.speakers[-2:] == [answerer, reviewer]
     )
-    if answerer is not None and nearly_spent and not answered:
+    if answerer is not None and floor.nearly_spent and not answered:
         left = f"{floor.turns_left} turn{'s' if floor.turns_left != 1 else ''} left"
         return rule(answerer, f"the budget is nearly spent ({left}), so the {answerer} answers")
     return None
@@ -245,6 +256,10 @@ async def model_pick(
     ]
     if answer.value is not None:
         speaker, reason = answer.value
+        dropped = None
+        if floor.fit_reasons:
+            task = floor.tasks.get(speaker) or floor.descriptions[speaker]
+            reason, dropped = fit_reason(speaker, task, reason, floor.roster)
         return Decision(
             candidates=candidates,
             speaker=speaker,
@@ -252,6 +267,7 @@ async def model_pick(
             reason=reason,
             usage=answer.usage,
             failures=failures,
+            dropped_reason=dropped,
         )
     tries = len(failures)
     decision = fallback_pick(

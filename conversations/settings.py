@@ -32,7 +32,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from roundtable.agents import DEFAULT_TEAM, SAFE_NAME, EndpointSettings
+from roundtable.agents import DEFAULT_TEAM, SAFE_NAME, EndpointSettings, Guards, Team
 from roundtable.agents.llama_client import EmbeddedModelSettings
 from roundtable.common.errors import ConfigError
 from roundtable.common.validation import first_error
@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     path to a team file."""
     teams_dir: Path | None = None
     """A folder of the user's own team files (``NAME.yaml``)."""
+    guards: Guards | None = None
+    """Replaces every team's protocol guards when set (``ROUNDTABLE_GUARDS__ENABLED=false``
+    turns them off); each team's own ``guards`` block otherwise."""
     embedded: EmbeddedModelSettings = Field(default_factory=EmbeddedModelSettings)
     budget: Budget = Field(default_factory=Budget)
     memory: MemorySettings = Field(default_factory=MemorySettings)
@@ -89,6 +92,12 @@ class Settings(BaseSettings):
         if self.manager_endpoint not in self.endpoints:
             raise ValueError(f"manager_endpoint: no endpoint named {self.manager_endpoint!r}")
         return self
+
+    def guarded(self, team: Team) -> Team:
+        """``team`` with the configured ``guards`` in place of its own, when they are set."""
+        if self.guards is None:
+            return team
+        return team.model_copy(update={"guards": self.guards})
 
     def secrets(self) -> list[str]:
         """Every configured secret value, so logs can scrub them."""

@@ -17,6 +17,7 @@ from roundtable.transcripts.events import (
     AggregateEvent,
     BranchEvent,
     ErrorEvent,
+    GuardEvent,
     Header,
     LedgerRow,
     LiveEvent,
@@ -78,6 +79,10 @@ class TerminalRenderer:
                 f"{event.tokens_before} -> {event.tokens_after} tokens (budget {event.budget})",
                 _DIM,
             )
+        elif isinstance(event, GuardEvent):
+            self._line(
+                f"  guard: {event.speaker} {event.rule} ({event.action}): {event.detail}", _DIM
+            )
         elif isinstance(event, ErrorEvent):
             who = f" {event.speaker}" if event.speaker else ""
             self._line(f"  ! {event.family} error{who}: {event.message}", _RED)
@@ -128,6 +133,8 @@ class TerminalRenderer:
             self._end_stream()
             self._write(self._name(event.speaker) + " ")
             self._streaming = key
+            self._write(event.text.lstrip("\n"))  # a retry's mark starts a new line anyway
+            return
         self._write(event.text)
 
     def _message(self, event: MessageEvent) -> None:

@@ -32,12 +32,20 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Each test gets its own data folder and no settings file from the developer's machine."""
+def data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Path]:
+    """Each test gets its own data folder and no settings file from the developer's machine.
+
+    The protocol guards are off unless a test is marked ``guards``: the scripted
+    orchestration tests speak fixed words (an immediate ACCEPT, echoes) that the guards would
+    refuse, which is what ``tests/test_guards*.py`` check."""
     folder = tmp_path / "data"
     monkeypatch.setenv("ROUNDTABLE_DATA_DIR", str(folder))
     monkeypatch.delenv("ROUNDTABLE_CONFIG", raising=False)
     for key in list(__import__("os").environ):
         if key.startswith("ROUNDTABLE_") and key != "ROUNDTABLE_DATA_DIR":
             monkeypatch.delenv(key)
+    if request.node.get_closest_marker("guards") is None:
+        monkeypatch.setenv("ROUNDTABLE_GUARDS__ENABLED", "false")
     yield folder

@@ -101,6 +101,7 @@ def cli_env(data_dir: Path, script_path: Path) -> dict[str, str]:
         ROUNDTABLE_ENDPOINTS__DEFAULT__KIND="scripted",
         ROUNDTABLE_ENDPOINTS__DEFAULT__SCRIPT=str(script_path),
         ROUNDTABLE_MEMORY__ENABLED="false",
+        ROUNDTABLE_GUARDS__ENABLED="false",  # the script accepts at once
         PYTHONUNBUFFERED="1",  # what the renderer printed before the kill reaches the file
     )
     return env

@@ -25,7 +25,15 @@ from roundtable.agents.llama_client import BUNDLED_MODEL
 from roundtable.agents.openai_client import OpenAIEndpointClient
 from roundtable.agents.structured_output import NEGOTIATION
 from roundtable.conversations import Budget, Floor, RunOptions, build_run, choose, load_settings
-from roundtable.transcripts import HUMAN, ErrorEvent, MessageEvent, SelectionEvent, StopEvent, load
+from roundtable.transcripts import (
+    HUMAN,
+    ErrorEvent,
+    MessageEvent,
+    QualityEvent,
+    SelectionEvent,
+    StopEvent,
+    load,
+)
 from roundtable.ui.server import free_port
 
 pytestmark = pytest.mark.model
@@ -94,6 +102,7 @@ async def test_the_managers_pick_is_made_by_the_model_through_the_server(
     assert client.last_form == "json_object"  # json_schema was refused once, then learnt
 
 
+@pytest.mark.guards
 async def test_a_debate_through_the_server_picks_with_the_model(
     llama_server: str, tmp_path: Path
 ) -> None:
@@ -120,3 +129,6 @@ async def test_a_debate_through_the_server_picks_with_the_model(
     reviewer = resolve_team(None).holder("gives_verdict")
     verdicts = [e.verdict for e in said if e.speaker == reviewer]
     assert verdicts and None not in verdicts  # the server constrained them with the grammar
+    assert verdicts[0] == "REVISE"  # with the guards on, a revision comes before acceptance
+    report = next(e for e in saved if isinstance(e, QualityEvent)).report
+    assert report.copied_turns == 0 and report.revisions_with_point >= 1, report

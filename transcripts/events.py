@@ -342,13 +342,16 @@ without a point, a reply copying an earlier turn or its instructions, a manager'
 names another role, a reply not in its role's shape."""
 
 
+GuardAction = Literal["retried", "rewritten", "rejected"]
+
+
 class GuardEvent(_Event):
     """A protocol guard stepped in on a reply or a pick before it was committed."""
 
     kind: Literal["guard"] = "guard"
     speaker: Name
     rule: GuardRule
-    action: Literal["retried", "rewritten", "rejected"]
+    action: GuardAction
     """Asked again; fixed in place (a reason templated, an ACCEPT turned into a REVISE);
     or not committed at all (recorded with an ``error``)."""
     detail: Text

@@ -35,6 +35,7 @@ from roundtable.transcripts import (
     AggregateEvent,
     BranchEvent,
     ErrorEvent,
+    GuardEvent,
     Header,
     LedgerRow,
     LiveEvent,
@@ -216,6 +217,9 @@ class ChainlitRenderer:
             await self._memory(event)
         elif isinstance(event, PruneEvent):
             await self._prune(event)
+        elif isinstance(event, GuardEvent):
+            body = f"{event.speaker}: {event.detail}"
+            await self._step(f"Guard: {event.rule} ({event.action})", body, kind="tool")
         elif isinstance(event, PlanEvent | BranchEvent | AggregateEvent):
             await self._work(event)
         elif isinstance(event, QualityEvent):

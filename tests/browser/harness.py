@@ -73,7 +73,9 @@ def start_server(
     benchmark installs its probe with it); the server is otherwise the same.
     """
     base = {k: v for k, v in os.environ.items() if not k.startswith("ROUNDTABLE_")}
-    base.update({"ROUNDTABLE_DATA_DIR": str(data_dir), **extra_env})
+    # The scripted pages speak fixed words the protocol guards would refuse: off unless asked.
+    guards = {"ROUNDTABLE_GUARDS__ENABLED": "false"}
+    base.update({"ROUNDTABLE_DATA_DIR": str(data_dir), **guards, **extra_env})
     host, port = "127.0.0.1", free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     root = prepare_app_root(data_dir)  # as the launcher does

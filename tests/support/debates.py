@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from roundtable.agents import ScriptedChatCompletionClient, Team, resolve_team
+from roundtable.agents import Guards, ScriptedChatCompletionClient, Team, resolve_team
 from roundtable.agents.scripted import Reply
 from roundtable.conversations import Budget, Debate, Participant
 from roundtable.conversations.recall import MemorySettings, Recall
@@ -35,10 +35,13 @@ def scripted_debate(
     fork_at: int | None = None,
     memory: MemoryStore | None = None,
     memory_settings: MemorySettings | None = None,
+    guards: Guards | None = None,
 ) -> tuple[Debate, dict[str, ScriptedChatCompletionClient], ScriptedChatCompletionClient]:
-    """A debate whose roles and manager speak from scripts."""
+    """A debate whose roles and manager speak from scripts; without the protocol guards
+    unless ``guards`` are given (the scripts predate them)."""
     signal = threading.Event()
     cast = (team or resolve_team(None)).only(roles)
+    cast = cast.model_copy(update={"guards": guards or Guards(enabled=False)})
     cards = cast.roles
     clients = {
         card.name: ScriptedChatCompletionClient(

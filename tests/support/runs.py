@@ -12,7 +12,13 @@ from typing import Any
 import yaml
 from autogen_core.models import ChatCompletionClient
 
-from roundtable.agents import EndpointSettings, ScriptedChatCompletionClient, Team, resolve_team
+from roundtable.agents import (
+    EndpointSettings,
+    Guards,
+    ScriptedChatCompletionClient,
+    Team,
+    resolve_team,
+)
 from roundtable.agents.scripted import Reply, load_script
 from roundtable.conversations import (
     Budget,
@@ -157,9 +163,10 @@ def scripted_panel(
     memory: MemoryStore | None = None,
     team: Team | None = None,
 ) -> tuple[Panel, dict[str, ScriptedChatCompletionClient], ScriptedChatCompletionClient]:
-    """A panel whose manager replies ``plans`` (then ``picks``, if it falls back to a debate)."""
+    """A panel whose manager replies ``plans`` (then ``picks``, if it falls back to a debate,
+    without the protocol guards: the scripts predate them)."""
     signal = threading.Event()
-    cast = team or resolve_team(None)
+    cast = (team or resolve_team(None)).model_copy(update={"guards": Guards(enabled=False)})
     clients = scripted_clients(
         replies, defaults=defaults, chunk_delay=chunk_delay, signal=signal, team=cast
     )

@@ -1,0 +1,250 @@
+"""The protocol guards on scripted debates: each rule blocks, retries, rewrites or rejects.
+
+The scripted client is right here: what is under test is what the debate does with a reply,
+not what a model would say. The real model's side is ``test_guards_model.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from autogen_core.models import UserMessage
+
+from roundtable.agents import REVISE_GRAMMAR, Guards
+from roundtable.conversations import Budget
+from roundtable.conversations.guards import GuardView, check, rewrite
+from roundtable.conversations.reasons import fit_reason, names_only
+from roundtable.transcripts import (
+    ErrorEvent,
+    GuardEvent,
+    MessageEvent,
+    QualityEvent,
+    SelectionEvent,
+    StopEvent,
+    load,
+)
+from tests.support.debates import collect, pick, scripted_debate
+
+pytestmark = pytest.mark.guards
+
+ON = Guards()
+FACTS = "Cities that closed their centres to cars cut traffic by a third within two years."
+ANSWER = "Yes: ban private cars downtown, with delivery windows and better buses first."
+
+
+def guards_of(events: list[object]) -> list[tuple[str, str, str]]:
+    return [(e.speaker, e.rule, e.action) for e in events if isinstance(e, GuardEvent)]
+
+
+def said(events: list[object], speaker: str) -> list[str]:
+    return [e.content for e in events if isinstance(e, MessageEvent) and e.speaker == speaker]
+
+
+def view(**overrides: object) -> GuardView:
+    base: dict[str, object] = {
+        "speaker": "critic",
+        "instructions": "Start with ACCEPT: or REVISE: and say why in one sentence.",
+        "gives_verdict": True,
+        "earlier": ["Should our city ban private cars downtown?", FACTS],
+        "revisions": 0,
+        "nearly_spent": False,
+    }
+    base.update(overrides)
+    return GuardView(**base)  # type: ignore[arg-type]
+
+
+# -- the rules, one by one ------------------------------------------------------------------
+
+
+def test_an_early_acceptance_is_a_problem_until_a_revision_was_asked_for() -> None:
+    accept = "ACCEPT: the answer is sound."
+    problem = check(accept, view())
+    assert problem is not None and problem.rule == "early_accept"
+    assert check(accept, view(revisions=1)) is None
+    assert check(accept, view(nearly_spent=True)) is None
+    assert check(accept, view(guards=Guards(min_revisions=0))) is None
+
+
+def test_a_revise_must_name_a_point_that_is_not_a_copy() -> None:
+    assert check("REVISE: no.", view()).rule == "no_point"  # type: ignore[union-attr]
+    copied = f"REVISE: {FACTS}"
+    assert check(copied, view()).rule == "no_point"  # type: ignore[union-attr]
+    assert check("REVISE: it ignores how deliveries reach the shops.", view()) is None
+
+
+def test_a_reply_without_a_verdict_is_a_format_problem_and_is_rewritten_as_a_revise() -> None:
+    text = "The answer forgets the night buses."
+    problem = check(text, view())
+    assert problem is not None and problem.rule == "format"
+    assert rewrite(text, problem) == "REVISE: The answer forgets the night buses."
+    assert check(text, view(gives_verdict=False)) is None
+
+
+def test_a_copy_of_an_earlier_turn_or_of_its_own_instructions_is_a_problem() -> None:
+    writer = view(speaker="writer", gives_verdict=False, instructions="Write the final answer.")
+    problem = check(f"As they said: {FACTS}", writer)
+    assert problem is not None and problem.rule == "copy" and "%" in problem.detail
+    assert rewrite(FACTS, problem) is None  # a copy is never repaired
+    own = view(speaker="critic", instructions="ACCEPT: if the latest answer is sound.")
+    echo = "ACCEPT: if the latest answer is sound."
+    assert check(echo, own.__class__(**{**own.__dict__, "revisions": 1})).rule == "copy"  # type: ignore[union-attr]
+    assert check("Buses first, then the ban, over two years.", writer) is None
+    assert check(FACTS, view(gives_verdict=False, guards=Guards(copy_threshold=1.0))) is None
+
+
+def test_a_reason_naming_another_role_is_rewritten_to_the_picks_task() -> None:
+    roster = ["researcher", "analyst", "critic", "writer"]
+    task = "Weigh the facts gathered so far."
+    reason, dropped = fit_reason("analyst", task, "who should speak next is the writer", roster)
+    assert dropped == "who should speak next is the writer"
+    assert names_only(reason, "analyst", roster) and "Weigh the facts" in reason
+    kept, none = fit_reason("analyst", task, "the costs are unclear", roster)
+    assert none is None and kept.endswith("(the costs are unclear)")
+    assert names_only(kept, "analyst", roster)
+
+
+# -- in a debate --------------------------------------------------------------------------
+
+
+async def test_an_early_accept_is_retried_with_a_nudge_and_a_revise_grammar(
+    tmp_path: Path,
+) -> None:
+    debate, clients, _ = scripted_debate(
+        tmp_path / "t.jsonl",
+        {
+            "researcher": [FACTS],
+            "critic": [
+                "ACCEPT: that is a great example.",
+                "REVISE: it says nothing about how deliveries reach the shops.",
+                "ACCEPT: deliveries are now covered.",
+            ],
+            "writer": [ANSWER, ANSWER + " Deliveries come before ten."],
+        },
+        picks=[pick("critic", "check the facts")],
+        guards=ON,
+        budget=Budget(max_turns=8),
+    )
+    events = await collect(debate)
+    assert guards_of(events) == [("critic", "early_accept", "retried")]
+    verdicts = [e.verdict for e in events if isinstance(e, MessageEvent) and e.speaker == "critic"]
+    assert verdicts[0] == "REVISE"
+    first, second = clients["critic"].calls[:2]
+    assert first.extra_create_args["grammar"] == REVISE_GRAMMAR  # a revision is still owed
+    nudge = second.messages[-1]
+    assert isinstance(nudge, UserMessage) and "Do not accept yet" in str(nudge.content)
+    assert second.extra_create_args["temperature"] > first.extra_create_args.get("temperature", 0)
+    assert len(clients["critic"].calls) == 3  # once revised, ACCEPT is allowed
+    third = clients["critic"].calls[2]
+    assert "grammar" not in third.extra_create_args
+    stop = events[-1]
+    assert isinstance(stop, StopEvent) and stop.code == "accepted"
+    saved = load(tmp_path / "t.jsonl")
+    assert guards_of(saved.events) == guards_of(events)  # the guard's step is in the transcript
+
+
+async def test_a_copied_reply_is_retried_then_committed_in_its_own_words(tmp_path: Path) -> None:
+    debate, clients, _ = scripted_debate(
+        tmp_path / "t.jsonl",
+        {
+            "researcher": [FACTS],
+            "analyst": [FACTS, "Cleaner air and safer streets, but shops fear the loss."],
+        },
+        picks=[pick("analyst")],
+        guards=ON,
+        budget=Budget(max_turns=2),
+    )
+    events = await collect(debate)
+    assert guards_of(events) == [("analyst", "copy", "retried")]
+    assert said(events, "analyst") == ["Cleaner air and safer streets, but shops fear the loss."]
+    assert len(clients["analyst"].calls) == 2
+    reply = next(e for e in events if isinstance(e, MessageEvent) and e.speaker == "analyst")
+    assert reply.usage.completion_tokens > 0
+    quality = next(e for e in events if isinstance(e, QualityEvent)).report
+    assert quality.copied_turns == 0 and quality.guards == {"copy": 1}
+
+
+async def test_a_reply_copied_twice_is_not_committed_and_is_recorded_as_an_error(
+    tmp_path: Path,
+) -> None:
+    debate, _, _ = scripted_debate(
+        tmp_path / "t.jsonl",
+        {"researcher": [FACTS], "analyst": [FACTS, FACTS.upper()]},
+        picks=[pick("analyst")],
+        defaults={"writer": ANSWER},
+        guards=ON,
+        budget=Budget(max_turns=3),
+    )
+    events = await collect(debate)
+    assert ("analyst", "copy", "rejected") in guards_of(events)
+    assert said(events, "analyst") == []
+    errors = [e for e in events if isinstance(e, ErrorEvent) and e.speaker == "analyst"]
+    assert len(errors) == 1 and "not committed" in errors[0].message
+    quality = next(e for e in events if isinstance(e, QualityEvent)).report
+    assert quality.rejected_copies == 1 and quality.copied_turns == 0
+
+
+async def test_a_revise_without_a_point_is_asked_again(tmp_path: Path) -> None:
+    debate, _, _ = scripted_debate(
+        tmp_path / "t.jsonl",
+        {
+            "researcher": [FACTS],
+            "critic": ["REVISE: no.", "REVISE: the answer never says who pays for the buses."],
+        },
+        picks=[pick("critic")],
+        defaults={"writer": ANSWER, "critic": "ACCEPT: the buses are paid for now."},
+        guards=ON,
+        budget=Budget(max_turns=4),
+    )
+    events = await collect(debate)
+    assert guards_of(events) == [("critic", "no_point", "retried")]
+    assert said(events, "critic")[0] == "REVISE: the answer never says who pays for the buses."
+
+
+async def test_the_managers_reason_states_the_picks_task_and_never_another_role(
+    tmp_path: Path,
+) -> None:
+    debate, _, _ = scripted_debate(
+        tmp_path / "t.jsonl",
+        {"researcher": [FACTS], "analyst": ["Cleaner air, but the shops fear losing trade."]},
+        picks=[pick("analyst", "who should speak next is the writer")],
+        guards=ON,
+        budget=Budget(max_turns=2),
+    )
+    events = await collect(debate)
+    chosen = [e for e in events if isinstance(e, SelectionEvent) and e.method == "model"]
+    assert len(chosen) == 1
+    roster = ["researcher", "analyst", "critic", "writer"]
+    assert names_only(chosen[0].reason, "analyst", roster)
+    assert "Weigh the facts" in chosen[0].reason
+    assert guards_of(events) == [("manager", "reason", "rewritten")]
+    quality = next(e for e in events if isinstance(e, QualityEvent)).report
+    assert quality.reasons_naming_pick == 1.0
+
+
+async def test_with_the_budget_nearly_spent_the_verdict_giver_may_accept_at_once(
+    tmp_path: Path,
+) -> None:
+    debate, clients, _ = scripted_debate(
+        tmp_path / "t.jsonl",
+        {"researcher": [FACTS], "critic": ["ACCEPT: the facts settle it."]},
+        picks=[pick("critic")],
+        guards=ON,
+        budget=Budget(max_turns=2),
+    )
+    events = await collect(debate)
+    assert guards_of(events) == []
+    assert said(events, "critic") == ["ACCEPT: the facts settle it."]
+    assert "grammar" not in clients["critic"].calls[0].extra_create_args
+
+
+async def test_guards_off_commit_the_first_draft_unchanged(tmp_path: Path) -> None:
+    debate, clients, _ = scripted_debate(
+        tmp_path / "t.jsonl",
+        {"researcher": [FACTS], "analyst": [FACTS]},
+        picks=[pick("analyst")],
+        budget=Budget(max_turns=2),
+    )
+    events = await collect(debate)
+    assert guards_of(events) == [] and said(events, "analyst") == [FACTS]
+    assert len(clients["analyst"].calls) == 1

@@ -1,0 +1,77 @@
+"""The protocol guards on the real embedded model (SmolLM2 through llama.cpp), end to end.
+
+Before the guards, the critic accepted the first draft, replies repeated the turn before, and
+the manager's reasons named other roles than its pick. Here a debate on the shipped model must
+show none of that: the verdict-giver's first verdict is a REVISE with a point (the grammar
+forces the form while a revision is owed), no committed reply is a copy, every model pick's
+reason names its pick and no other role, and every rejected reply is recorded as an error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from roundtable.agents import resolve_team
+from roundtable.conversations import Budget, RunOptions, build_run, load_settings
+from roundtable.conversations.quality import has_point
+from roundtable.conversations.reasons import names_only
+from roundtable.transcripts import (
+    HUMAN,
+    ErrorEvent,
+    GuardEvent,
+    MessageEvent,
+    QualityEvent,
+    SelectionEvent,
+    StopEvent,
+    load,
+)
+
+pytestmark = [pytest.mark.model, pytest.mark.guards]
+
+QUESTIONS = [
+    "Should our city ban private cars downtown?",
+    "Is it worth replacing a school's paper textbooks with tablets?",
+]
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+async def test_a_guarded_debate_on_the_embedded_model_revises_before_it_accepts(
+    question: str, tmp_path: Path
+) -> None:
+    settings = load_settings()
+    path = tmp_path / "guarded.jsonl"
+    run = build_run(
+        settings,
+        question,
+        RunOptions(max_turns=6),
+        budget=Budget(max_turns=6, turn_deadline_s=240),
+        transcript_path=path,
+    )
+    events = [event async for event in run.run()]
+    stop = events[-1]
+    assert isinstance(stop, StopEvent) and stop.code in {"accepted", "max_turns"}, stop
+    saved = load(path).events
+    team = resolve_team(None)
+    reviewer = team.holder("gives_verdict")
+
+    said = [e for e in saved if isinstance(e, MessageEvent) and e.speaker != HUMAN]
+    verdicts = [e for e in said if e.speaker == reviewer]
+    assert verdicts, [e.speaker for e in said]  # the answerer's draft is always reviewed
+    first = verdicts[0]
+    assert first.verdict == "REVISE", first.content
+    earlier = [e.content for e in saved if isinstance(e, MessageEvent) and e.seq < first.seq]
+    assert has_point(first.content, [*earlier, team.card(reviewer or "").instructions])
+
+    report = next(e for e in saved if isinstance(e, QualityEvent)).report
+    assert report.copied_turns == 0, report
+    assert report.revisions_with_point >= 1
+
+    roster = team.roster
+    for pick in (e for e in saved if isinstance(e, SelectionEvent) and e.method == "model"):
+        assert names_only(pick.reason, pick.speaker, roster), pick.reason
+
+    rejected = [e for e in saved if isinstance(e, GuardEvent) and e.action == "rejected"]
+    errors = [e for e in saved if isinstance(e, ErrorEvent) and "not committed" in e.message]
+    assert len(rejected) == len(errors)
