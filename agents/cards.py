@@ -11,9 +11,16 @@ role plays in a run, so that no engine code names a role. Cards live in team fil
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 SAFE_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
 """Role and team names: lowercase, safe in a URL, a file name and a Chainlit step name."""
@@ -67,6 +74,19 @@ class RoleCard(BaseModel):
     """What the manager's plan may ask of this role; a role with none takes no sub-question."""
     tools: list[ToolName] = Field(default_factory=list)
     """Tools run for this role before it answers; each tool also counts as a capability."""
+    shape: str | None = Field(default=None, min_length=10, max_length=4000)
+    """A GBNF grammar every reply of this role must follow, for small models that need the
+    form spelled out (a list of facts, options weighed); sent where the model takes a grammar
+    (the embedded model, llama.cpp's servers), ignored elsewhere. Replaces the verdict
+    grammar of a verdict-giver, so it must then start with the verdict itself."""
+
+    @model_serializer(mode="wrap")
+    def _without_unset_shape(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A card without a shape saves as it did before shapes existed (byte for byte)."""
+        dumped: dict[str, Any] = handler(self)
+        if self.shape is None:
+            dumped.pop("shape", None)
+        return dumped
 
     @field_validator("name")
     @classmethod

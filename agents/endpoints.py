@@ -137,12 +137,15 @@ def make_client(
     gives_verdict: bool,
     stop_signal: threading.Event,
     embedded: object | None = None,
+    shape: str | None = None,
 ) -> ChatCompletionClient:
     """A model client for one role, stopping softly when ``stop_signal`` is set.
 
     ``role`` is the role card's name (or ``manager``); ``embedded`` is the
-    ``EmbeddedModelSettings`` used when ``endpoint.kind == "embedded"``.
+    ``EmbeddedModelSettings`` used when ``endpoint.kind == "embedded"``; ``shape`` is the
+    card's reply grammar (the verdict grammar for a verdict-giver without one).
     """
+    grammar = shape or (VERDICT_GRAMMAR if gives_verdict else None)
     if endpoint.kind == "embedded":
         from roundtable.agents.llama_client import (
             EmbeddedModelSettings,
@@ -157,7 +160,7 @@ def make_client(
             max_tokens=max_tokens,
             temperature=temperature,
             repeat_penalty=(settings or EmbeddedModelSettings()).repeat_penalty,
-            reply_grammar=VERDICT_GRAMMAR if gives_verdict else None,
+            reply_grammar=grammar,
             stop_signal=stop_signal,
             caller=role,
         )
@@ -180,7 +183,7 @@ def make_client(
             max_tokens=max_tokens,
             temperature=temperature,
             stop_signal=stop_signal,
-            reply_grammar=VERDICT_GRAMMAR if gives_verdict else None,
+            reply_grammar=grammar,
         )
     raise ConfigError(f"endpoint {name!r}: unknown kind {endpoint.kind!r}")
 

@@ -69,6 +69,7 @@ def build_debate(
                 gives_verdict=card.gives_verdict,
                 stop_signal=signal,
                 embedded=settings.embedded,
+                shape=card.shape,
             )
         participants.append(
             Participant(

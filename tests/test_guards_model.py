@@ -5,6 +5,7 @@ the manager's reasons named other roles than its pick. Here a debate on the ship
 show none of that: the verdict-giver's first verdict is a REVISE with a point (the grammar
 forces the form while a revision is owed), no committed reply is a copy, every model pick's
 reason names its pick and no other role, and every rejected reply is recorded as an error.
+A card's ``shape`` (a grammar) holds the role's replies to its form.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from roundtable.agents import resolve_team
+from roundtable.common.errors import ConfigError
 from roundtable.conversations import Budget, RunOptions, build_run, load_settings
 from roundtable.conversations.quality import has_point
 from roundtable.conversations.reasons import names_only
@@ -75,3 +77,49 @@ async def test_a_guarded_debate_on_the_embedded_model_revises_before_it_accepts(
     rejected = [e for e in saved if isinstance(e, GuardEvent) and e.action == "rejected"]
     errors = [e for e in saved if isinstance(e, ErrorEvent) and "not committed" in e.message]
     assert len(rejected) == len(errors)
+
+
+FACT_LIST = r"""root ::= item ("\n" item){1,3}
+item ::= "- " [^\n]+
+"""
+"""A list of two to four facts, one per line."""
+
+
+async def test_a_cards_shape_holds_its_replies_to_the_grammar_on_the_embedded_model(
+    tmp_path: Path,
+) -> None:
+    team = resolve_team(None)
+    opener = team.holder("opens") or ""
+    shaped = [
+        card.model_copy(update={"shape": FACT_LIST}) if card.name == opener else card
+        for card in team.roles
+    ]
+    cast = team.model_copy(update={"roles": shaped})
+    path = tmp_path / "shaped.jsonl"
+    run = build_run(
+        load_settings(),
+        "Should our town build a new library?",
+        RunOptions(max_turns=2),
+        team=cast,
+        budget=Budget(max_turns=2, turn_deadline_s=240),
+        transcript_path=path,
+    )
+    [event async for event in run.run()]
+    saved = load(path)
+    first = next(e for e in saved.events if isinstance(e, MessageEvent) and e.speaker == opener)
+    lines = first.content.strip().splitlines()
+    assert 2 <= len(lines) <= 4 and all(line.startswith("- ") for line in lines), first.content
+    assert saved.header.team is not None
+    assert saved.header.team.card(opener).shape == FACT_LIST  # the shape travels with it
+
+
+def test_a_shape_that_is_not_a_grammar_is_one_clear_error(tmp_path: Path) -> None:
+    team = resolve_team(None)
+    broken = [card.model_copy(update={"shape": "this is not GBNF"}) for card in team.roles]
+    with pytest.raises(ConfigError, match="GBNF"):
+        build_run(
+            load_settings(),
+            "Should our town build a new library?",
+            team=team.model_copy(update={"roles": broken}),
+            transcript_path=tmp_path / "broken.jsonl",
+        )
