@@ -63,6 +63,11 @@ class Guards(BaseModel):
     enabled: bool = True
     min_revisions: int = Field(default=1, ge=0, le=5)
     copy_threshold: float = Field(default=0.6, gt=0.0, le=1.0)
+    independent_first_round: bool = False
+    """Each role but the verdict-giver speaks first without seeing the others' replies (only
+    the person's words), so that its first view is its own: agents in a debate tend to adopt
+    the view they read first. Off by default in a debate; a panel's branches are independent
+    by construction."""
 
 
 class TeamRuleError(ValueError):

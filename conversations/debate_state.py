@@ -289,6 +289,8 @@ def guard_view(state: DebateState, card: RoleCard, guards: Guards) -> GuardView:
         revisions=state.revisions(),
         nearly_spent=state.floor.nearly_spent,
         guards=guards,
+        others=frozenset(state.floor.roster) - {card.name},
+        spoke=any(m is not None and m.speaker == card.name for m in state.messages[state.opened :]),
     )
 
 

@@ -76,6 +76,15 @@ class GuardView:
     """REVISE verdicts committed in this run."""
     nearly_spent: bool
     guards: Guards = field(default_factory=Guards)
+    others: frozenset[str] = frozenset()
+    """The other roles of the debate (their replies are hidden in an independent turn)."""
+    spoke: bool = False
+    """Whether this role has already replied in this run."""
+
+    @property
+    def independent(self) -> bool:
+        """Whether this reply is an independent first view (``independent_first_round``)."""
+        return self.guards.independent_first_round and not self.gives_verdict and not self.spoke
 
     @property
     def owes_revision(self) -> bool:
@@ -141,6 +150,11 @@ def _verdict_problem(text: str, view: GuardView) -> Problem | None:
             "Reply with REVISE: and name one concrete point to change, in a short sentence.",
         )
     return None
+
+
+def own_view(messages: Sequence[LLMMessage], others: frozenset[str]) -> list[LLMMessage]:
+    """The prompt without the other roles' replies: the instructions and the person's words."""
+    return [m for m in messages if not (isinstance(m, UserMessage) and m.source in others)]
 
 
 def rewrite(text: str, problem: Problem) -> str | None:
@@ -246,6 +260,8 @@ class GuardedReplies(WrappedClient):
         extra = dict(extra_create_args)
         if view.owes_revision and not tools:
             extra["grammar"] = REVISE_GRAMMAR
+        if view.independent:
+            messages = own_view(messages, view.others)
         prompt = list(messages)
         spent = RequestUsage(prompt_tokens=0, completion_tokens=0)
         for attempt in (1, 2):

@@ -248,3 +248,31 @@ async def test_guards_off_commit_the_first_draft_unchanged(tmp_path: Path) -> No
     events = await collect(debate)
     assert guards_of(events) == [] and said(events, "analyst") == [FACTS]
     assert len(clients["analyst"].calls) == 1
+
+
+async def test_an_independent_first_round_hides_the_other_roles_replies_once(
+    tmp_path: Path,
+) -> None:
+    debate, clients, _ = scripted_debate(
+        tmp_path / "t.jsonl",
+        {
+            "researcher": [FACTS],
+            "analyst": ["Cleaner air, but shops fear the loss.", "Buses first, then the ban."],
+            "writer": [ANSWER],
+            "critic": ["REVISE: the answer never says who pays for the buses."],
+        },
+        picks=[pick("analyst"), pick("writer"), pick("analyst")],
+        guards=Guards(independent_first_round=True),
+        budget=Budget(max_turns=6),
+        defaults={"writer": ANSWER + " The city pays.", "critic": "ACCEPT: paid for now."},
+    )
+    await collect(debate)
+
+    def heard(call_messages: list[object]) -> set[str]:
+        return {m.source for m in call_messages if isinstance(m, UserMessage)}
+
+    analyst_first, analyst_second = clients["analyst"].calls[:2]
+    assert "researcher" not in heard(analyst_first.messages)  # its own view first
+    assert "human" in heard(analyst_first.messages)  # the question is always there
+    assert {"researcher", "writer", "critic"} <= heard(analyst_second.messages)
+    assert "writer" in heard(clients["critic"].calls[0].messages)  # the reviewer sees all
