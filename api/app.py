@@ -11,20 +11,21 @@ import asyncio
 import contextlib
 import hmac
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roundtable.agents import DEFAULT_TEAM, Team, Teams, load_teams
 from roundtable.api.config import ApiSettings
 from roundtable.api.registry import (
+    Followed,
     LiveRun,
     RunRegistry,
     answer_of,
@@ -108,7 +109,7 @@ def create_api(
         roles=sorted({name for team in teams.by_name.values() for name in team.roster}),
     )
     app.openapi = lambda: _openapi(app, names)  # type: ignore[method-assign]
-    app.add_middleware(_TokenGate, api=api)
+    app.add_middleware(TokenGate, api=api)
     return app
 
 
@@ -386,13 +387,18 @@ def _problem(status: int, detail: str) -> JSONResponse:
 async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
     """A request that does not fit the schema: one line per problem, naming the field."""
     assert isinstance(exc, RequestValidationError)
+    return _problem(422, describe_invalid(exc))
+
+
+def describe_invalid(exc: RequestValidationError) -> str:
+    """What is wrong with a request, one ``field: problem`` per problem on one line."""
     lines = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
         given = error.get("input")
         shown = f" (got {given!r:.60})" if isinstance(given, str | int | float) else ""
         lines.append(f"{where or 'body'}: {error.get('msg', 'invalid')}{shown}")
-    return _problem(422, "; ".join(lines) or "invalid request")
+    return "; ".join(lines) or "invalid request"
 
 
 async def _infra(_request: Request, exc: Exception) -> JSONResponse:
@@ -415,22 +421,37 @@ def _end(status: str) -> bytes:
     return f"event: end\ndata: {json.dumps({'status': status})}\n\n".encode()
 
 
-async def _follow(live: LiveRun, after: int, tokens: bool) -> AsyncIterator[bytes]:
+KEEPALIVE = b": keepalive\n\n"
+"""A server-sent event comment: clients ignore it, proxies see the stream is alive."""
+
+
+async def followed(
+    live: LiveRun, after: int, tokens: bool
+) -> AsyncGenerator[Followed | bytes, None]:
+    """What ``live`` commits after ``after`` (token deltas too if ``tokens``), as it comes, to
+    its end, with ``KEEPALIVE`` after each ``KEEPALIVE_S`` of silence. Close it (``aclosing``)
+    to drop the follower however the consumer leaves."""
     follower = live.follow(after, tokens)
     try:
         while True:
             try:
                 item = await asyncio.wait_for(follower.queue.get(), KEEPALIVE_S)
             except TimeoutError:
-                yield b": keepalive\n\n"
+                yield KEEPALIVE
                 continue
             if item is None:
-                break
-            yield _sse(item)
-        yield _end(live.status)
+                return
+            yield item
     finally:
         if follower in live.followers:
             live.followers.remove(follower)
+
+
+async def _follow(live: LiveRun, after: int, tokens: bool) -> AsyncIterator[bytes]:
+    async with contextlib.aclosing(followed(live, after, tokens)) as items:
+        async for item in items:
+            yield item if isinstance(item, bytes) else _sse(item)
+    yield _end(live.status)
 
 
 async def _saved_items(transcript: Transcript, after: int) -> AsyncIterator[bytes]:
@@ -445,13 +466,19 @@ async def _saved_items(transcript: Transcript, after: int) -> AsyncIterator[byte
 # -- the token gate and the schema -----------------------------------------------------------------
 
 
-class _TokenGate:
+Refusal = Callable[[int, str], Response]
+"""How an app says no: a status and one line, in that app's error shape."""
+
+
+class TokenGate:
     """Every request needs ``Authorization: Bearer <ROUNDTABLE_API_TOKEN>`` (even an unknown
     path: nothing about the API is told to a caller without the token). Oversized bodies are
-    refused before they are read."""
+    refused before they are read. ``refuse`` words the refusal in the wrapped app's error
+    shape (the API's problem by default; ``/v1`` answers in OpenAI's)."""
 
-    def __init__(self, app: ASGIApp, api: ApiSettings) -> None:
+    def __init__(self, app: ASGIApp, api: ApiSettings, refuse: Refusal | None = None) -> None:
         self.app = app
+        self.refuse = refuse or _problem
         token = api.api_token.get_secret_value() if api.api_token else None
         self.expected = f"Bearer {token}".encode() if token else None
 
@@ -467,13 +494,13 @@ class _TokenGate:
                 if self.expected is None
                 else "send Authorization: Bearer <ROUNDTABLE_API_TOKEN>"
             )
-            response = _problem(401, why)
+            response = self.refuse(401, why)
             response.headers["WWW-Authenticate"] = "Bearer"
             await response(scope, receive, send)
             return
         length = headers.get(b"content-length", b"0")
         if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            await _problem(413, f"the body is over {MAX_BODY_BYTES} bytes")(scope, receive, send)
+            await self.refuse(413, f"the body is over {MAX_BODY_BYTES} bytes")(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -535,4 +562,4 @@ def _enum(prop: dict[str, Any], values: list[str]) -> None:
             target["enum"] = values
 
 
-__all__ = ["create_api", "mount"]
+__all__ = ["TokenGate", "create_api", "describe_invalid", "followed", "mount"]

@@ -29,7 +29,7 @@ from chainlit.types import CommandDict, ThreadDict
 from starlette.datastructures import Headers
 
 from roundtable.agents import Team, load_teams
-from roundtable.api import create_api, load_api_settings
+from roundtable.api import create_api, create_openai_api, load_api_settings
 from roundtable.api import mount as mount_api
 from roundtable.common.errors import ConfigError
 from roundtable.conversations import (
@@ -90,11 +90,17 @@ MEMORY = open_memory_if_possible(SETTINGS)
 try:
     TEAMS = load_teams(SETTINGS.teams_dir, SETTINGS.team)
     """Every team a chat may run (loaded and checked once: a bad file stops the server)."""
-    API = create_api(SETTINGS, load_api_settings(), memory=MEMORY, teams=TEAMS)
+    _API_SETTINGS = load_api_settings()
+    API = create_api(SETTINGS, _API_SETTINGS, memory=MEMORY, teams=TEAMS)
+    OPENAI_API = create_openai_api(
+        SETTINGS, _API_SETTINGS, API.state.registry, memory=MEMORY, teams=TEAMS
+    )
 except ConfigError as _exc:
     raise SystemExit(f"roundtable ui: error: {_exc}") from None
 mount_api(chainlit_server.app, API)
 """The HTTP API (``/api``), on this server: its runs share the memory store and data folder."""
+mount_api(chainlit_server.app, OPENAI_API, "/v1")
+"""The OpenAI-compatible ``/v1`` (same token, same runs): any OpenAI client can ask a team."""
 chainlit_server.app.router.routes.insert(
     0,
     avatars.route(

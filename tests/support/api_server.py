@@ -44,6 +44,13 @@ def running_api(settings: Settings, api: ApiSettings, prefix: str = "/api") -> I
     host = FastAPI()
     app = create_api(settings, api)
     mount(host, app, prefix)
+    with serving(host) as (port, server):
+        yield ApiServer(url=f"http://127.0.0.1:{port}{prefix}", server=server, app=app)
+
+
+@contextmanager
+def serving(host: Any) -> Iterator[tuple[int, uvicorn.Server]]:
+    """``host`` (an ASGI app) served by uvicorn in a thread on a free loopback port."""
     port = free_port()
     config = uvicorn.Config(host, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
@@ -55,7 +62,7 @@ def running_api(settings: Settings, api: ApiSettings, prefix: str = "/api") -> I
             raise RuntimeError("the API server did not start")
         time.sleep(0.02)
     try:
-        yield ApiServer(url=f"http://127.0.0.1:{port}{prefix}", server=server, app=app)
+        yield port, server
     finally:
         server.should_exit = True
         thread.join(timeout=10)

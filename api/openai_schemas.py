@@ -1,0 +1,183 @@
+"""The records of the OpenAI-compatible ``/v1`` routes: OpenAI's shapes, as pydantic models.
+
+A request keeps the fields a debate can use and ignores the rest (clients send sampling
+fields, ``user``, ``seed``... that mean nothing to a team); the fields it keeps are checked.
+Roundtable's own options ride in the same body as extra fields: ``max_turns`` and ``budget``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from roundtable.conversations import MAX_TURNS_LIMIT
+
+MAX_MESSAGES = 500
+MAX_ANSWER_TOKENS = 100_000
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ContentPart(_Lenient):
+    """One part of a message's content; only ``text`` parts carry anything a team reads."""
+
+    type: str = Field(max_length=40)
+    text: str | None = None
+
+
+class ChatMessage(_Lenient):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        """The message's words: its text, or its text parts joined."""
+        if isinstance(self.content, str):
+            return self.content
+        parts = self.content or []
+        return "\n".join(part.text for part in parts if part.type == "text" and part.text)
+
+
+class StreamOptions(_Lenient):
+    include_usage: bool = False
+
+
+class BudgetRequest(BaseModel):
+    """Limits for this run, within the server's own (a larger value is the server's)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_tokens: int | None = Field(default=None, ge=100)
+    """Prompt and completion tokens of the whole run, the manager's included."""
+    wall_clock_s: float | None = Field(default=None, gt=0)
+
+
+class ChatRequest(_Lenient):
+    """``POST /v1/chat/completions``: the last user message is the question."""
+
+    model: str = Field(min_length=1, max_length=100)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(default=None, ge=1, le=MAX_ANSWER_TOKENS)
+    """Caps the answer (the debate's turns are not counted)."""
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=MAX_ANSWER_TOKENS)
+    """OpenAI's newer name for ``max_tokens``; it wins when both are given."""
+    max_turns: int | None = Field(default=None, ge=1, le=MAX_TURNS_LIMIT)
+    """Roundtable's: agent turns at most."""
+    budget: BudgetRequest | None = None
+    """Roundtable's: the run's token and time limits."""
+
+    @property
+    def answer_cap(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "roundtable"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class Usage(BaseModel):
+    """The whole run's tokens: every role's calls and the manager's."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class RunInfo(BaseModel):
+    """Roundtable's own part of a reply: which run answered and how it ended."""
+
+    transcript_id: str
+    stop_code: str | None = None
+    stop_reason: str | None = None
+
+
+class AnswerMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+    reasoning_content: str
+    """The debate's turns, as reasoning models served by vLLM and DeepSeek give theirs."""
+
+
+FinishReason = Literal["stop", "length"]
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: AnswerMessage
+    finish_reason: FinishReason
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    roundtable: RunInfo
+
+
+class Delta(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+    reasoning_content: str | None = None
+
+
+class ChunkChoice(BaseModel):
+    index: int = 0
+    delta: Delta
+    finish_reason: FinishReason | None = None
+
+
+class ChatChunk(BaseModel):
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: Usage | None = None
+    roundtable: RunInfo | None = None
+
+
+class ErrorBody(BaseModel):
+    message: str
+    type: str
+    code: str | None = None
+    param: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """OpenAI's error shape: ``{"error": {"message", "type", "code"}}``."""
+
+    error: ErrorBody
+
+
+__all__ = [
+    "AnswerMessage",
+    "ChatChunk",
+    "ChatCompletion",
+    "ChatMessage",
+    "ChatRequest",
+    "Choice",
+    "ChunkChoice",
+    "Delta",
+    "ErrorBody",
+    "ErrorResponse",
+    "FinishReason",
+    "ModelCard",
+    "ModelList",
+    "RunInfo",
+    "Usage",
+]
