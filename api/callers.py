@@ -11,8 +11,6 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 from starlette.requests import HTTPConnection
 
-from roundtable.transcripts import Header
-
 
 class Caller(BaseModel):
     """Who sent a request: the owner its runs belong to (None: the local user)."""
@@ -33,9 +31,10 @@ def caller_of(connection: HTTPConnection) -> Caller:
     return LOCAL
 
 
-def may_see(caller: Caller, header: Header) -> bool:
-    """Whether ``caller`` may read the run that ``header`` starts: only its owner's runs."""
-    return header.owner == caller.owner
+def may_see(caller: Caller, owner: str | None) -> bool:
+    """Whether ``caller`` may read a run that belongs to ``owner`` (its header's): only its
+    own runs."""
+    return owner == caller.owner
 
 
 __all__ = ["LOCAL", "Caller", "caller_of", "may_see"]

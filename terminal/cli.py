@@ -204,6 +204,14 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", help="port (0: any free one)")
     ui.set_defaults(func=_ui)
 
+    mcp = commands.add_parser(
+        "mcp",
+        help="serve Roundtable to an MCP client over stdio (tools: ask, list_runs, ...)",
+        description="An MCP server on stdin/stdout for agent tools: ask a team, list runs, "
+        "read transcripts (also as resources), add documents to memory.",
+    )
+    mcp.set_defaults(func=_mcp)
+
     mem = commands.add_parser("memory", help="the team's shared memory")
     mem_commands = mem.add_subparsers(
         dest="memory_command", required=True, metavar="COMMAND", help="what to do"
@@ -237,6 +245,20 @@ def _ui(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, "-m", "roundtable.ui", *options])
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    """Serve MCP over stdio until the client hangs up; stdout is the protocol's alone."""
+    from roundtable.api.mcp_server import serve_stdio  # the MCP SDK loads for this only
+
+    settings = load_settings()
+    store = _open_memory_or_warn(settings)
+    try:
+        serve_stdio(settings, store)
+    finally:
+        if store is not None:
+            store.close()
+    return 0
 
 
 def _positive(text: str) -> int:

@@ -24,6 +24,8 @@ class TranscriptSummary(BaseModel):
     turns: int = 0
     stop: str = ""
     mode: Mode = "debate"
+    owner: str | None = None
+    """The user the run belongs to (None: the local user)."""
     problem: str | None = None
 
 
@@ -46,6 +48,7 @@ def summarise(path: Path) -> TranscriptSummary:
         turns=turns,
         stop=f"{stop.code}: {stop.reason}" if stop else "(no stop: interrupted run)",
         mode=plan.mode if plan is not None else "debate",
+        owner=transcript.header.owner,
     )
 
 
