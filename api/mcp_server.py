@@ -2,9 +2,10 @@
 
 Owns: the tools (``ask``, ``list_runs``, ``get_transcript``, ``add_document``), transcripts as
 resources (``roundtable://transcripts/<id>``, Markdown), and serving them over stdio
-(``roundtable mcp``). Everything a run's roles wrote, or a document said, is returned quoted
-as data under a line saying so: an agent reading a tool result must never take it as
-instructions. This is the only module that imports ``mcp``.
+(``roundtable mcp``) and over streamable HTTP at ``/mcp`` on the server (``mcp_http_app``,
+behind the API's ``TokenGate``). Everything a run's roles wrote, or a document said, is
+returned quoted as data under a line saying so: an agent reading a tool result must never take
+it as instructions. This is the only module that imports ``mcp``.
 
 Does not own: running a run (``conversations.library``), the Markdown of a transcript
 (``ui.export.to_markdown``, the browser's download), who is calling (``callers``: over stdio,
@@ -18,13 +19,20 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from mcp.server.fastmcp import FastMCP
+from mcp.server.fastmcp import Context, FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import Resource
 from pydantic import BaseModel, Field
+from starlette.requests import HTTPConnection
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roundtable.agents import Teams, load_teams
-from roundtable.api.callers import LOCAL, Caller, may_see
+from roundtable.api.app import TokenGate
+from roundtable.api.callers import LOCAL, Caller, caller_of, may_see
+from roundtable.api.config import ApiSettings
 from roundtable.api.schemas import RUN_ID_PATTERN
 from roundtable.common.errors import ConfigError, RoundtableError
 from roundtable.conversations import MAX_QUESTION_CHARS, MAX_TURNS_LIMIT, Settings
@@ -34,6 +42,7 @@ from roundtable.transcripts import TranscriptError, catalogue, load
 from roundtable.ui.export import to_markdown
 
 SCHEME = "roundtable://transcripts/"
+HTTP_PATH = "/mcp"
 MAX_DOCUMENT_CHARS = 500_000
 DOCUMENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,75}\.(md|txt)$"
 """A file name with a text suffix: never a path."""
@@ -78,15 +87,22 @@ def quoted(label: str, text: str) -> str:
 
 
 def create_mcp(
-    settings: Settings,
-    memory: MemoryStore | None = None,
-    teams: Teams | None = None,
-    caller: Caller = LOCAL,
+    settings: Settings, memory: MemoryStore | None = None, teams: Teams | None = None
 ) -> FastMCP:
-    """The MCP server for ``caller`` (over stdio, the local user): runs on ``settings``,
-    documents into ``memory`` (None: memory is off, and ``add_document`` says so)."""
-    tools = _Tools(settings, memory, teams or load_teams(settings.teams_dir, settings.team), caller)
-    server = _Server(tools, name="roundtable", instructions=INSTRUCTIONS)
+    """The MCP server: runs on ``settings``, documents into ``memory`` (None: memory is off,
+    and ``add_document`` says so). Each call's caller is its HTTP request's (``caller_of``),
+    or the local user over stdio."""
+    tools = _Tools(settings, memory, teams or load_teams(settings.teams_dir, settings.team))
+    server = _Server(
+        tools,
+        name="roundtable",
+        instructions=INSTRUCTIONS,
+        streamable_http_path=HTTP_PATH,
+        stateless_http=True,  # no session kept between requests: each carries its token
+        json_response=True,
+        # the token gate guards it: a page rebinding a name to us cannot add the token
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
     server.add_tool(tools.ask, name="ask", structured_output=True)
     server.add_tool(tools.list_runs, name="list_runs", structured_output=True)
     server.add_tool(tools.get_transcript, name="get_transcript")
@@ -108,7 +124,8 @@ class _Server(FastMCP):
         self.tools = tools
 
     async def list_resources(self) -> list[Resource]:
-        rows = await asyncio.to_thread(self.tools.visible_runs, 200)
+        caller = self.tools.caller(self.get_context())
+        rows = await asyncio.to_thread(self.tools.visible_runs, caller, 200)
         return [
             Resource(
                 uri=f"{SCHEME}{row.id}",  # type: ignore[arg-type]
@@ -123,13 +140,19 @@ class _Server(FastMCP):
 class _Tools:
     """The tools, sharing the settings, the memory store, the teams and the caller."""
 
-    def __init__(
-        self, settings: Settings, memory: MemoryStore | None, teams: Teams, caller: Caller
-    ) -> None:
+    def __init__(self, settings: Settings, memory: MemoryStore | None, teams: Teams) -> None:
         self.settings = settings
         self.memory = memory
         self.teams = teams
-        self.caller = caller
+
+    @staticmethod
+    def caller(ctx: Context) -> Caller:  # type: ignore[type-arg]
+        """Who made this call: the HTTP request's caller, or the local user over stdio."""
+        try:
+            request = ctx.request_context.request
+        except ValueError:  # outside a request
+            return LOCAL
+        return caller_of(request) if isinstance(request, HTTPConnection) else LOCAL
 
     async def ask(
         self,
@@ -137,6 +160,7 @@ class _Tools:
         team: str | None = Field(default=None, description="A team's name (default: configured)"),
         mode: Literal["debate", "pipeline", "panel"] = Field(default="debate"),
         max_turns: int | None = Field(default=None, ge=1, le=MAX_TURNS_LIMIT),
+        ctx: Context = None,  # type: ignore[assignment,type-arg]
     ) -> AskResult:
         """Ask a team of agents a question: they debate it and answer. Returns the answer,
         why the run stopped, and the transcript id. Slow: the team speaks in turns."""
@@ -144,6 +168,7 @@ class _Tools:
             chosen = self.teams.get(team)  # a name among the loaded teams, never a path
             setup = configure(team=chosen, mode=mode, max_turns=max_turns, settings=self.settings)
             run = setup.build(question, memory=self.memory)
+            self.caller(ctx)  # every caller may run every team (one shared token today)
             result = await collect(run)
         except RoundtableError as exc:
             raise ToolError(str(exc)) from exc
@@ -154,16 +179,20 @@ class _Tools:
             transcript_id=result.conversation_id,
         )
 
-    async def list_runs(self, limit: int = Field(default=20, ge=1, le=200)) -> list[RunRow]:
+    async def list_runs(
+        self,
+        limit: int = Field(default=20, ge=1, le=200),
+        ctx: Context = None,  # type: ignore[assignment,type-arg]
+    ) -> list[RunRow]:
         """My saved runs, newest first: id, question, mode, when, turns and how each stopped."""
-        return await asyncio.to_thread(self.visible_runs, limit)
+        return await asyncio.to_thread(self.visible_runs, self.caller(ctx), limit)
 
-    def visible_runs(self, limit: int) -> list[RunRow]:
+    def visible_runs(self, caller: Caller, limit: int) -> list[RunRow]:
         rows = []
         for summary in catalogue(self.settings.transcripts_dir):
             if summary.problem is not None or summary.created_at is None:
                 continue
-            if not may_see(self.caller, summary.owner):
+            if not may_see(caller, summary.owner):
                 continue
             rows.append(
                 RunRow(
@@ -179,22 +208,26 @@ class _Tools:
                 break
         return rows
 
-    async def get_transcript(self, run_id: str = Field(pattern=RUN_ID_PATTERN)) -> str:
+    async def get_transcript(
+        self,
+        run_id: str = Field(pattern=RUN_ID_PATTERN),
+        ctx: Context = None,  # type: ignore[assignment,type-arg]
+    ) -> str:
         """A saved run as Markdown: the question, every turn, the manager's picks, the stop."""
-        return await asyncio.to_thread(self._markdown, run_id)
+        return await asyncio.to_thread(self._markdown, self.caller(ctx), run_id)
 
-    async def transcript_resource(self, run_id: str) -> str:
+    async def transcript_resource(self, run_id: str, ctx: Context) -> str:  # type: ignore[type-arg]
         if not re.fullmatch(RUN_ID_PATTERN, run_id):
             raise ToolError(f"no run {run_id!r}")
-        return await asyncio.to_thread(self._markdown, run_id)
+        return await asyncio.to_thread(self._markdown, self.caller(ctx), run_id)
 
-    def _markdown(self, run_id: str) -> str:
+    def _markdown(self, caller: Caller, run_id: str) -> str:
         path = self.settings.transcripts_dir / f"{run_id}.jsonl"
         try:
             transcript = load(path) if path.is_file() else None
         except TranscriptError as exc:
             raise ToolError(str(exc)) from exc
-        if transcript is None or not may_see(self.caller, transcript.header.owner):
+        if transcript is None or not may_see(caller, transcript.header.owner):
             raise ToolError(f"no run {run_id!r}")  # another's run is not said to exist
         return quoted(f"Transcript of run {run_id}", to_markdown(transcript))
 
@@ -231,4 +264,53 @@ def serve_stdio(settings: Settings, memory: MemoryStore | None) -> None:
     create_mcp(settings, memory).run("stdio")
 
 
-__all__ = ["AskResult", "RunRow", "create_mcp", "quoted", "serve_stdio"]
+def mcp_http_app(
+    settings: Settings,
+    api: ApiSettings,
+    memory: MemoryStore | None = None,
+    teams: Teams | None = None,
+) -> ASGIApp:
+    """MCP over streamable HTTP, behind the API's token gate: mount it with ``mount_mcp``."""
+    server = create_mcp(settings, memory, teams)
+    app = server.streamable_http_app()
+    return TokenGate(_Started(app, server.session_manager), api)
+
+
+def mount_mcp(host: object, app: ASGIApp) -> None:
+    """Serve ``app`` at exactly ``/mcp`` on ``host`` (a Starlette app), before its catch-all
+    routes (a mount would answer only below ``/mcp/``)."""
+    host.router.routes.insert(0, Route(HTTP_PATH, endpoint=app))  # type: ignore[attr-defined]
+
+
+class _Started:
+    """Opens the session manager's task group on the first request and keeps it open for the
+    process: a mounted app gets no lifespan of its own to open it in."""
+
+    def __init__(self, app: ASGIApp, manager: StreamableHTTPSessionManager) -> None:
+        self.app = app
+        self.manager = manager
+        self.ready: asyncio.Event | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.ready is None:
+            self.ready = asyncio.Event()
+            self.task = asyncio.get_running_loop().create_task(self._hold(self.ready))
+        await self.ready.wait()
+        await self.app(scope, receive, send)
+
+    async def _hold(self, ready: asyncio.Event) -> None:
+        async with self.manager.run():
+            ready.set()
+            await asyncio.Event().wait()  # until the loop ends
+
+
+__all__ = [
+    "AskResult",
+    "RunRow",
+    "create_mcp",
+    "mcp_http_app",
+    "mount_mcp",
+    "quoted",
+    "serve_stdio",
+]

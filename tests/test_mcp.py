@@ -1,7 +1,9 @@
-"""``roundtable mcp`` with the official ``mcp`` client SDK over stdio.
+"""Roundtable's MCP server with the official ``mcp`` client SDK, over stdio and over HTTP.
 
-The server is the real console script in a subprocess, on a scripted endpoint (a script file,
-as a user would configure one), with real transcripts and a real memory store.
+Over stdio the server is the real console script (``roundtable mcp``) in a subprocess; over
+HTTP it is mounted at ``/mcp`` on a real uvicorn server behind the API's token. Both run on a
+scripted endpoint (a script file, as a user would configure one), with real transcripts (and,
+over stdio, a real memory store).
 """
 
 from __future__ import annotations
@@ -10,20 +12,25 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 import yaml
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamablehttp_client
 from mcp.types import TextContent, TextResourceContents
 from pydantic import AnyUrl
 
-from roundtable.api.mcp_server import quoted
+from roundtable.api import ApiSettings
+from roundtable.api.mcp_server import mcp_http_app, mount_mcp, quoted
 from roundtable.transcripts import load
 from roundtable.ui.export import to_markdown
-from tests.test_api import DEBATE
+from tests.support.api_server import AUTH, TOKEN, serving
+from tests.test_api import DEBATE, settings_for
 
 QUESTION = "Should our town build a tram?"
 ANSWER = "Yes, in stages, with delivery windows."
@@ -146,3 +153,75 @@ def test_quoted_text_cannot_close_its_own_fence() -> None:
     assert len(fence) == 7
     assert fenced.endswith(f"\n{text}\n{fence}")
     assert json.dumps(fenced)  # plain text, any client can show it
+
+
+# -- over streamable HTTP, behind the token --------------------------------------------------------
+
+
+@pytest.fixture
+def mcp_http(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    from fastapi import FastAPI
+
+    settings = settings_for(tmp_path, DEBATE)
+    host = FastAPI()
+    mount_mcp(host, mcp_http_app(settings, ApiSettings(api_token=TOKEN)))
+    with serving(host) as (port, _):
+        yield f"http://127.0.0.1:{port}/mcp", settings.transcripts_dir
+
+
+def test_an_mcp_client_over_http_with_the_token_asks_and_reads(
+    mcp_http: tuple[str, Path],
+) -> None:
+    url, transcripts = mcp_http
+
+    async def main() -> dict[str, Any]:
+        async with (
+            streamablehttp_client(url, headers=AUTH) as (read, write, _),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            tools = await session.list_tools()
+            asked = await session.call_tool("ask", {"question": QUESTION})
+            run_id = (asked.structuredContent or {})["transcript_id"]
+            read_back = await session.read_resource(AnyUrl(f"roundtable://transcripts/{run_id}"))
+            added = await session.call_tool("add_document", {"name": "a.md", "text": "x"})
+            return {
+                "tools": {t.name for t in tools.tools},
+                "asked": asked.structuredContent,
+                "read": read_back.contents,
+                "added": added,
+            }
+
+    seen = asyncio.run(asyncio.wait_for(main(), 120))
+    assert "ask" in seen["tools"]
+    assert seen["asked"]["answer"] == ANSWER
+    run_id = seen["asked"]["transcript_id"]
+    transcript = load(transcripts / f"{run_id}.jsonl")
+    [content] = seen["read"]
+    assert isinstance(content, TextResourceContents)
+    assert content.text == quoted(f"Transcript of run {run_id}", to_markdown(transcript))
+    assert seen["added"].isError  # this server has no memory store: said, not crashed
+    assert "memory is off" in seen["added"].content[0].text
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong-token-0123456789"])
+def test_mcp_over_http_without_the_token_is_401(
+    mcp_http: tuple[str, Path], header: str | None
+) -> None:
+    url, transcripts = mcp_http
+    headers = {"Authorization": header} if header else {}
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    for method in ("GET", "POST", "DELETE"):
+        response = httpx.request(method, url, json=initialize, headers=headers)
+        assert response.status_code == 401, (method, response.text)
+        assert response.headers["www-authenticate"] == "Bearer"
+    assert not any(transcripts.glob("*.jsonl"))

@@ -31,6 +31,7 @@ from starlette.datastructures import Headers
 from roundtable.agents import Team, load_teams
 from roundtable.api import create_api, create_openai_api, load_api_settings
 from roundtable.api import mount as mount_api
+from roundtable.api.mcp_server import mcp_http_app, mount_mcp
 from roundtable.common.errors import ConfigError
 from roundtable.conversations import (
     Budget,
@@ -95,12 +96,15 @@ try:
     OPENAI_API = create_openai_api(
         SETTINGS, _API_SETTINGS, API.state.registry, memory=MEMORY, teams=TEAMS
     )
+    MCP = mcp_http_app(SETTINGS, _API_SETTINGS, memory=MEMORY, teams=TEAMS)
 except ConfigError as _exc:
     raise SystemExit(f"roundtable ui: error: {_exc}") from None
 mount_api(chainlit_server.app, API)
 """The HTTP API (``/api``), on this server: its runs share the memory store and data folder."""
 mount_api(chainlit_server.app, OPENAI_API, "/v1")
 """The OpenAI-compatible ``/v1`` (same token, same runs): any OpenAI client can ask a team."""
+mount_mcp(chainlit_server.app, MCP)
+"""MCP over streamable HTTP at ``/mcp`` (same token): agent tools ask a team."""
 chainlit_server.app.router.routes.insert(
     0,
     avatars.route(
