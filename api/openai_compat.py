@@ -45,6 +45,8 @@ from roundtable.api.openai_schemas import (
     ModelList,
     RunInfo,
     Usage,
+    openai_error,
+    openapi_of,
 )
 from roundtable.api.registry import LiveRun, RunRegistry, answer_of, stop_of
 from roundtable.common.errors import ConfigError
@@ -55,18 +57,12 @@ from roundtable.transcripts import HUMAN, Event, MessageEvent, StopEvent
 
 PREFIX = "roundtable/"
 TRANSCRIPT_HEADER = "X-Roundtable-Transcript"
+LIMITS = frozenset({"max_turns", "token_budget", "wall_clock"})
+"""Stop codes that say a limit (the caller's or the server's) ended the run."""
 MAX_BACKGROUND_CHARS = 6000
 """Characters of earlier messages passed with the question (the most recent ones)."""
 MAX_EARLIER_CHARS = 1500
 """Characters kept of any one earlier message."""
-ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    404: "invalid_request_error",
-    413: "invalid_request_error",
-    429: "rate_limit_error",
-}
-ERROR_CODES = {401: "invalid_api_key", 413: "request_too_large", 429: "rate_limit_exceeded"}
 
 
 class Refused(Exception):
@@ -76,16 +72,6 @@ class Refused(Exception):
         super().__init__(message)
         self.status = status
         self.code = code
-
-
-def openai_error(status: int, message: str, code: str | None = None) -> JSONResponse:
-    """``{"error": {"message", "type", "code"}}`` with ``status``."""
-    body = ErrorBody(
-        message=message,
-        type=ERROR_TYPES.get(status, "server_error"),
-        code=code or ERROR_CODES.get(status),
-    )
-    return JSONResponse(ErrorResponse(error=body).model_dump(), status_code=status)
 
 
 def create_openai_api(
@@ -113,13 +99,12 @@ def create_openai_api(
         "/chat/completions",
         response_model=ChatCompletion,
         responses={
-            400: {"model": ErrorResponse},
-            401: {"model": ErrorResponse},
-            404: {"model": ErrorResponse},
-            429: {"model": ErrorResponse},
+            **{status: {"model": ErrorResponse} for status in (400, 401, 404, 429, 502, 503)},
+            200: {"content": {"text/event-stream": {}}, "description": "A reply, or chunks"},
         },
         summary="A run of the model's team answers the last user message",
     )(routes.complete)
+    app.openapi = lambda: openapi_of(app, list(routes.ids))  # type: ignore[method-assign]
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Refused, _refused)
@@ -266,14 +251,17 @@ def _reply(live: LiveRun, model: str, cap: int | None) -> ChatCompletion:
 
 
 def _answer(live: LiveRun, cap: int | None) -> tuple[str, FinishReason]:
-    """The run's answer, cut to ``cap`` tokens; a run with none is refused with why."""
+    """The run's answer, cut to ``cap`` tokens. A run that a limit ended before anyone spoke
+    answers nothing, ``length`` (as a model cut by ``max_tokens``); a failed one is refused."""
     answer = answer_of(live.events, live.header)
     if live.failure is not None:
         raise Refused(503, f"the run failed: {live.failure}")
     if answer is None:
         stop = stop_of(live.events)
+        if stop is not None and stop.code in LIMITS:
+            return "", "length"
         why = f"{stop.code}: {stop.reason}" if stop else "it did not stop"
-        raise Refused(502, f"the run ended without an answer ({why})")
+        raise Refused(502, f"the run ended without an answer ({why})", "no_answer")
     if cap is None:
         return answer, "stop"
     encoding = TiktokenCounter().encoding
@@ -391,4 +379,4 @@ async def _refused(_request: Request, exc: Exception) -> JSONResponse:
     return openai_error(exc.status, str(exc), exc.code)
 
 
-__all__ = ["create_openai_api", "model_ids", "openai_error", "question_of"]
+__all__ = ["create_openai_api", "model_ids", "question_of"]

@@ -1,4 +1,5 @@
-"""The records of the OpenAI-compatible ``/v1`` routes: OpenAI's shapes, as pydantic models.
+"""The records of the OpenAI-compatible ``/v1`` routes: OpenAI's shapes, as pydantic models,
+its error body, and the ``/v1`` schema.
 
 A request keeps the fields a debate can use and ignores the rest (clients send sampling
 fields, ``user``, ``seed``... that mean nothing to a team); the fields it keeps are checked.
@@ -7,14 +8,24 @@ Roundtable's own options ride in the same body as extra fields: ``max_turns`` an
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from roundtable.conversations import MAX_TURNS_LIMIT
 
 MAX_MESSAGES = 500
 MAX_ANSWER_TOKENS = 100_000
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+ERROR_CODES = {401: "invalid_api_key", 413: "request_too_large", 429: "rate_limit_exceeded"}
 
 
 class _Lenient(BaseModel):
@@ -164,6 +175,45 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+def openai_error(status: int, message: str, code: str | None = None) -> JSONResponse:
+    """``{"error": {"message", "type", "code"}}`` with ``status``."""
+    body = ErrorBody(
+        message=message,
+        type=ERROR_TYPES.get(status, "server_error"),
+        code=code or ERROR_CODES.get(status),
+    )
+    return JSONResponse(ErrorResponse(error=body).model_dump(), status_code=status)
+
+
+def openapi_of(app: FastAPI, models: list[str]) -> dict[str, Any]:
+    """FastAPI's schema of ``/v1``, with the bearer token declared, the model ids this server
+    offers listed, and the refusals every route may give (no token, a body too large)."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {})
+        components.setdefault("securitySchemes", {})["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+        }
+        schema["security"] = [{"bearer": []}]
+        components["schemas"]["ChatRequest"]["properties"]["model"]["enum"] = models
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                responses = operation.setdefault("responses", {})
+                responses["401"] = {"description": "No valid bearer token", "content": error}
+                responses["413"] = {"description": "The body is too large", "content": error}
+                if "requestBody" in operation:
+                    responses["400"] = {"description": "The body is invalid", "content": error}
+                    responses.pop("422", None)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
 __all__ = [
     "AnswerMessage",
     "ChatChunk",
@@ -180,4 +230,6 @@ __all__ = [
     "ModelList",
     "RunInfo",
     "Usage",
+    "openai_error",
+    "openapi_of",
 ]

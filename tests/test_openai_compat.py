@@ -333,3 +333,14 @@ def test_the_llm_cli_asks_roundtable_like_any_openai_compatible_model(
     transcripts = list(server.transcripts.glob("*.jsonl"))
     assert len(transcripts) == 1
     assert load(transcripts[0]).header.question == QUESTION
+
+
+def test_a_run_its_limits_end_before_anyone_speaks_answers_nothing_cut_by_length(
+    server: Server,
+) -> None:
+    completion = server.client().chat.completions.create(
+        model="roundtable/default", messages=ask(), extra_body={"budget": {"wall_clock_s": 1e-9}}
+    )
+    assert completion.choices[0].message.content == ""
+    assert completion.choices[0].finish_reason == "length"
+    assert (completion.model_extra or {})["roundtable"]["stop_code"] == "wall_clock"
