@@ -10,7 +10,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import yaml
 from roundtable.api import ApiSettings, create_api, create_openai_api, mount
 from roundtable.api.openai_compat import MAX_BACKGROUND_CHARS, TRANSCRIPT_HEADER
 from roundtable.common.tokens import TiktokenCounter
-from roundtable.transcripts import HUMAN, MessageEvent, StopEvent, load
+from roundtable.transcripts import HUMAN, Event, MessageEvent, StopEvent, load
 from tests.support.api_server import AUTH, TOKEN, serving
 from tests.test_api import DEBATE, settings_for
 
@@ -59,8 +60,11 @@ def ask(question: str = QUESTION) -> list[Any]:
 
 
 def saved_turns(server: Server, run_id: str) -> list[MessageEvent]:
-    transcript = load(server.transcripts / f"{run_id}.jsonl")
-    return [e for e in transcript.events if isinstance(e, MessageEvent) and e.speaker != HUMAN]
+    return saved_turns_in(load(server.transcripts / f"{run_id}.jsonl").events)
+
+
+def saved_turns_in(events: Sequence[Event]) -> list[MessageEvent]:
+    return [e for e in events if isinstance(e, MessageEvent) and e.speaker != HUMAN]
 
 
 def ledger_total(server: Server, run_id: str) -> tuple[int, int]:
@@ -216,6 +220,35 @@ def test_the_stream_is_openai_server_sent_events_ending_in_done(server: Server) 
     assert {c["id"] for c in chunks} == {f"chatcmpl-{run_id}"}
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     assert "usage" not in chunks[-1]  # not asked for
+
+
+def test_a_client_that_leaves_mid_stream_stops_its_run(tmp_path: Path) -> None:
+    from fastapi import FastAPI
+
+    slow = {**DEBATE, "chunk_delay": 0.3}  # each reply trickles: the run outlasts the client
+    settings = settings_for(tmp_path, slow)
+    api = ApiSettings(api_token=TOKEN)
+    host = FastAPI()
+    registry = create_api(settings, api).state.registry
+    mount(host, create_openai_api(settings, api, registry), "/v1")
+    with serving(host) as (port, _):
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=TOKEN)
+        raw = client.chat.completions.with_raw_response.create(
+            model="roundtable/default", messages=ask(), stream=True
+        )
+        run_id = raw.headers[TRANSCRIPT_HEADER]
+        stream = raw.parse()
+        first = next(iter(stream))
+        stream.close()
+        deadline = time.monotonic() + 30
+        while registry.active() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert "reasoning_content" in (first.choices[0].delta.model_extra or {})
+    events = load(settings.transcripts_dir / f"{run_id}.jsonl").events
+    stop = events[-1]
+    assert isinstance(stop, StopEvent)
+    assert (stop.code, stop.reason) == ("user_stop", "the client went away")
+    assert len(saved_turns_in(events)) < 4  # it did not run to the critic's verdict
 
 
 # -- errors ---------------------------------------------------------------------------------------
