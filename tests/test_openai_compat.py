@@ -377,3 +377,48 @@ def test_a_run_its_limits_end_before_anyone_speaks_answers_nothing_cut_by_length
     assert completion.choices[0].message.content == ""
     assert completion.choices[0].finish_reason == "length"
     assert (completion.model_extra or {})["roundtable"]["stop_code"] == "wall_clock"
+
+
+# -- on the embedded model ------------------------------------------------------------------------
+
+
+@pytest.mark.model
+def test_the_openai_sdk_streams_a_debate_on_the_embedded_model(tmp_path: Path) -> None:
+    from fastapi import FastAPI
+
+    from roundtable.conversations import Budget, load_settings
+
+    settings = load_settings(data_dir=tmp_path / "data", budget=Budget(max_turns=3))
+    api = ApiSettings(api_token=TOKEN)
+    host = FastAPI()
+    registry = create_api(settings, api).state.registry
+    mount(host, create_openai_api(settings, api, registry), "/v1")
+    with serving(host) as (port, _):
+        client = openai.OpenAI(
+            base_url=f"http://127.0.0.1:{port}/v1", api_key=TOKEN, timeout=900, max_retries=0
+        )
+        kinds: list[str] = []
+        content: list[str] = []
+        last: Any = None
+        for chunk in client.chat.completions.create(
+            model="roundtable/default",
+            messages=ask(),
+            stream=True,
+            stream_options={"include_usage": True},
+        ):
+            last = chunk
+            for choice in chunk.choices:
+                if (choice.delta.model_extra or {}).get("reasoning_content"):
+                    kinds.append("reasoning")
+                if choice.delta.content:
+                    kinds.append("content")
+                    content.append(choice.delta.content)
+    [path] = list(settings.transcripts_dir.glob("*.jsonl"))
+    transcript = load(path)
+    turns = saved_turns_in(transcript.events)
+    assert 1 <= len(turns) <= 3
+    assert kinds.count("reasoning") == len(turns) + 1  # each turn, and the stop
+    assert kinds == sorted(kinds, key=lambda kind: kind == "content")
+    writer = [t.content for t in turns if t.speaker == "writer"] or [turns[-1].content]
+    assert "".join(content) == writer[-1]
+    assert last.usage is not None and last.usage.total_tokens > 0
