@@ -8,8 +8,8 @@ returned quoted as data under a line saying so: an agent reading a tool result m
 it as instructions. This is the only module that imports ``mcp``.
 
 Does not own: running a run (``conversations.library``), the Markdown of a transcript
-(``ui.export.to_markdown``, the browser's download), who is calling (``callers``: over stdio,
-the local user).
+(``transcripts.export.to_markdown``, the browser's download), who is calling (``callers``:
+over stdio, the local user).
 """
 
 from __future__ import annotations
@@ -38,8 +38,7 @@ from roundtable.common.errors import ConfigError, RoundtableError
 from roundtable.conversations import MAX_QUESTION_CHARS, MAX_TURNS_LIMIT, Settings
 from roundtable.conversations.library import collect, configure
 from roundtable.memory import MemoryStore, describe_added
-from roundtable.transcripts import TranscriptError, catalogue, load
-from roundtable.ui.export import to_markdown
+from roundtable.transcripts import TranscriptError, catalogue, load, to_markdown
 
 SCHEME = "roundtable://transcripts/"
 HTTP_PATH = "/mcp"

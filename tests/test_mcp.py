@@ -27,8 +27,7 @@ from pydantic import AnyUrl
 
 from roundtable.api import ApiSettings
 from roundtable.api.mcp_server import mcp_http_app, mount_mcp, quoted
-from roundtable.transcripts import load
-from roundtable.ui.export import to_markdown
+from roundtable.transcripts import load, to_markdown
 from tests.support.api_server import AUTH, TOKEN, serving
 from tests.test_api import DEBATE, settings_for
 

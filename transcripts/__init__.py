@@ -1,5 +1,6 @@
 """Transcripts: the event records (one union with a schema version and upgrades), the JSONL
-store with fsync and torn-tail recovery, the catalogue of saved runs, and replay.
+store with fsync and torn-tail recovery, the catalogue of saved runs, replay, and the export
+(Markdown for people, JSON for programs).
 
 The browser, the API and the terminal read and replay transcripts through this package alone,
 without importing the engine. Depends on ``agents`` (a header records the team's cards) and
@@ -44,6 +45,7 @@ from roundtable.transcripts.events import (
     Usage,
     now,
 )
+from roundtable.transcripts.export import escape_md, file_name, to_json, to_markdown
 from roundtable.transcripts.replay import replay
 from roundtable.transcripts.store import (
     TornTailWarning,
@@ -96,10 +98,14 @@ __all__ = [
     "TranscriptWriter",
     "Usage",
     "catalogue",
+    "escape_md",
+    "file_name",
     "load",
     "now",
     "quality_lines",
     "replay",
     "save",
     "summarise",
+    "to_json",
+    "to_markdown",
 ]
