@@ -300,6 +300,18 @@ def test_a_bad_request_is_400_with_one_line_naming_the_field(
     assert "\n" not in error["message"]
 
 
+def test_an_oversized_body_is_413_before_it_is_read(server: Server) -> None:
+    body = {"model": "roundtable/default", "messages": ask("x" * 1_100_000)}
+    response = httpx.post(f"{server.v1}/chat/completions", json=body, headers=AUTH)
+    assert response.status_code == 413
+    assert response.json()["error"] == {
+        "message": "the body is over 1000000 bytes",
+        "type": "invalid_request_error",
+        "code": "request_too_large",
+        "param": None,
+    }
+
+
 def test_a_body_that_is_not_json_is_400(server: Server) -> None:
     response = httpx.post(
         f"{server.v1}/chat/completions",
