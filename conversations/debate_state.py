@@ -118,6 +118,7 @@ def commit_message(
     latency: float = 0.0,
     verdict: str | None = None,
     interrupted: bool = False,
+    truncated: bool = False,
     citations: list[Citation] | None = None,
 ) -> MessageEvent:
     """Commit a message as the next turn (remembered, and charged when an agent's)."""
@@ -130,6 +131,7 @@ def commit_message(
         latency_s=latency,
         verdict=verdict,  # type: ignore[arg-type]
         interrupted=interrupted,
+        truncated=truncated,
         citations=citations,
     )
     state.floor.speakers.append(speaker)
@@ -143,8 +145,10 @@ def commit_reply(
     participant: Participant,
     message: TextMessage,
     latency: float,
+    truncated: bool = False,
 ) -> MessageEvent:
-    """An agent's reply: committed, its verdict read, the tally and the floor moved on."""
+    """An agent's reply: committed, its verdict read, the tally and the floor moved on;
+    ``truncated`` when it ended at its token cap."""
     speaker = message.source
     usage = Usage.of(message.models_usage)
     verdict = parse_verdict(message.content) if participant.card.gives_verdict else None
@@ -167,6 +171,7 @@ def commit_reply(
         latency=latency,
         verdict=verdict,
         interrupted=interrupted,
+        truncated=truncated,
         citations=find_citations(message.content, state.prompt_notes.get(speaker, [])),
     )
     state.floor.last_verdict = verdict

@@ -210,6 +210,8 @@ class GuardedReplies(WrappedClient):
         temperature: float,
     ) -> None:
         super().__init__(inner)
+        self.last_finish: str | None = None
+        """Why the last reply ended (``length``: at its token cap, mid-thought)."""
         self._view = view
         self._on_event = on_event
         self._max_tokens = max_tokens
@@ -255,6 +257,8 @@ class GuardedReplies(WrappedClient):
         call = _Call(tools, tool_choice, json_output, cancellation_token)
         if not view.guards.enabled or json_output:
             async for item in call.stream(self.inner, messages, extra_create_args):
+                if isinstance(item, CreateResult):
+                    self.last_finish = item.finish_reason
                 yield item
             return
         extra = dict(extra_create_args)
@@ -274,6 +278,7 @@ class GuardedReplies(WrappedClient):
             if result is None:
                 raise ModelError("the model gave no result")
             spent = add_usage(spent, result.usage)
+            self.last_finish = result.finish_reason
             text = result.content if isinstance(result.content, str) else ""
             problem = check(text, view) if text.strip() else None
             if problem is None:  # passed, a tool call, or empty (the debate handles those)

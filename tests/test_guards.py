@@ -276,3 +276,23 @@ async def test_an_independent_first_round_hides_the_other_roles_replies_once(
     assert "human" in heard(analyst_first.messages)  # the question is always there
     assert {"researcher", "writer", "critic"} <= heard(analyst_second.messages)
     assert "writer" in heard(clients["critic"].calls[0].messages)  # the reviewer sees all
+
+
+def test_a_reply_that_ends_at_its_cap_shows_a_cut_mark_in_both_front_ends() -> None:
+    import io
+
+    from roundtable.terminal.render import TerminalRenderer
+    from roundtable.ui.render import CAP_MARK, _message_text
+
+    event = MessageEvent(
+        seq=3,
+        at="2026-01-01T00:00:00Z",
+        turn=2,
+        speaker="analyst",
+        content="Trams are",
+        truncated=True,
+    )
+    assert _message_text(event, None).endswith(CAP_MARK)
+    out = io.StringIO()
+    TerminalRenderer(out, colour=False)(event)
+    assert out.getvalue() == "[analyst] Trams are [… cut at its token cap]\n"
