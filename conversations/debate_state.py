@@ -24,7 +24,7 @@ from roundtable.common.errors import Family, stops_run
 from roundtable.conversations.budget import Budget, Tally
 from roundtable.conversations.citations import find_citations
 from roundtable.conversations.context import PruneReport
-from roundtable.conversations.guards import GuardView
+from roundtable.conversations.guards import GuardView, open_objection
 from roundtable.conversations.ledger import MANAGER
 from roundtable.conversations.participant import Participant
 from roundtable.conversations.recall import Recall
@@ -296,7 +296,19 @@ def guard_view(state: DebateState, card: RoleCard, guards: Guards) -> GuardView:
         guards=guards,
         others=frozenset(state.floor.roster) - {card.name},
         spoke=any(m is not None and m.speaker == card.name for m in state.messages[state.opened :]),
+        objection=_objection(state) if card.gives_verdict else None,
     )
+
+
+def _objection(state: DebateState) -> str | None:
+    """The latest REVISE point of this run, if the answers after it have not taken it up."""
+    mine = [m for m in state.messages[state.opened :] if m is not None]
+    revise = next((i for i in range(len(mine) - 1, -1, -1) if mine[i].verdict == "REVISE"), None)
+    if revise is None:
+        return None
+    _, _, point = mine[revise].content.partition(":")
+    later = [m.content for m in mine[revise + 1 :] if m.speaker == state.floor.answerer]
+    return open_objection(point, later)
 
 
 def flush_guards(state: DebateState, record: Recorder) -> list[Event]:

@@ -296,3 +296,35 @@ def test_a_reply_that_ends_at_its_cap_shows_a_cut_mark_in_both_front_ends() -> N
     out = io.StringIO()
     TerminalRenderer(out, colour=False)(event)
     assert out.getvalue() == "[analyst] Trams are [… cut at its token cap]\n"
+
+
+async def test_the_verdict_giver_is_asked_about_the_objection_the_answer_left_open(
+    tmp_path: Path,
+) -> None:
+    point = "REVISE: it never says how deliveries reach the shops downtown."
+    debate, clients, _ = scripted_debate(
+        tmp_path / "t.jsonl",
+        {
+            "researcher": [FACTS],
+            "critic": [point, "REVISE: the buses still lack a budget line.", "ACCEPT: done."],
+            "writer": [
+                ANSWER,
+                "Buses every five minutes make the ban workable; shops get a tram stop.",
+                "Deliveries reach the shops downtown before ten; parking fees fund the buses.",
+            ],
+        },
+        picks=[pick("writer")],
+        guards=ON,
+        budget=Budget(max_turns=9),
+    )
+    await collect(debate)
+
+    def asked(call: object) -> str:
+        last = call.messages[-1]  # type: ignore[attr-defined]
+        return str(last.content) if isinstance(last, UserMessage) else ""
+
+    first, second, third = clients["critic"].calls[:3]
+    assert "objection" not in asked(first)  # nothing revised yet
+    assert "deliveries reach the shops" in asked(second)  # the answer ignored the point
+    assert "objection" in asked(third) and "budget line" in asked(third)
+    assert clients["critic"].calls[1].extra_create_args["max_tokens"] < 90  # room for it
