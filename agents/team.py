@@ -91,9 +91,17 @@ class Team(BaseModel):
     guards: Guards = Field(default_factory=Guards)
     """Left out of the saved form while they are the defaults, so a transcript header written
     before guards existed saves back byte for byte."""
+    starters: list[str] = Field(default_factory=list, max_length=4)
+    """Questions the browser offers on a new chat with this team (each 5 to 200 characters);
+    left out of the saved form when there are none, like ``guards``."""
 
     @model_validator(mode="after")
     def _rules(self) -> Team:
+        for index, starter in enumerate(self.starters):
+            if not 5 <= len(starter.strip()) <= 200:
+                raise TeamRuleError(
+                    ("starters", index), "a starter question is 5 to 200 characters"
+                )
         seen: dict[str, int] = {}
         for index, card in enumerate(self.roles):
             if card.name in seen:
@@ -125,6 +133,8 @@ class Team(BaseModel):
         dumped: dict[str, Any] = handler(self)
         if self.guards == Guards():
             dumped.pop("guards", None)
+        if not self.starters:
+            dumped.pop("starters", None)
         return dumped
 
     @property
