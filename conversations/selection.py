@@ -110,7 +110,8 @@ def allowed(floor: Floor) -> list[str]:
 
 
 def rule_pick(floor: Floor) -> Decision | None:
-    """The fixed rules of a debate; None when no rule applies."""
+    """The fixed rules of a debate; None when no rule applies. Each reason names the chosen
+    role and no other (``reasons.names_only``), as a model pick's does."""
     candidates = allowed(floor)
     if not candidates:
         return None
@@ -132,11 +133,9 @@ def rule_pick(floor: Floor) -> Decision | None:
         return rule(opener, f"the {opener} opens a new question")
     spoke = floor.agent_spoke_since_human()
     if reviewer is not None and answerer is not None and floor.last_agent == answerer and spoke:
-        return rule(reviewer, f"the {reviewer} reviews the {answerer}'s answer")
+        return rule(reviewer, f"the {reviewer} reviews the answer just written")
     if answerer is not None and floor.last_verdict == "ACCEPT" and floor.last_speaker == reviewer:
-        return rule(
-            answerer, f"the {reviewer} accepted the team's reasoning, so the {answerer} answers"
-        )
+        return rule(answerer, f"the {answerer} answers: the team's reasoning was accepted")
     answered = floor.last_agent == answerer or (
         len(floor.speakers) >= 2 and floor.speakers[-2:] == [answerer, reviewer]
     )
