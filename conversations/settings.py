@@ -34,6 +34,7 @@ from pydantic_settings import (
 
 from roundtable.agents import DEFAULT_TEAM, SAFE_NAME, EndpointSettings
 from roundtable.agents.llama_client import EmbeddedModelSettings
+from roundtable.common.bounded import MAX_CONFIG_BYTES, read_text
 from roundtable.common.errors import ConfigError
 from roundtable.common.validation import first_error
 from roundtable.conversations.budget import Budget
@@ -132,10 +133,10 @@ class _TomlSource(PydanticBaseSettingsSource):
         path = config_path()
         if path is None:
             return {}
+        text = read_text(path, MAX_CONFIG_BYTES, "settings file")
         try:
-            with path.open("rb") as handle:
-                data = tomllib.load(handle)
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"settings file {path}: {exc}") from exc
         for name, instead in RETIRED.items():
             if name in data:

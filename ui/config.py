@@ -21,6 +21,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from roundtable.common.bounded import MAX_CONFIG_BYTES, read_text
 from roundtable.common.errors import ConfigError
 from roundtable.ui.commands import MAX_INPUT_CHARS
 
@@ -39,10 +40,10 @@ class UISettings(BaseSettings):
         """Users from the environment and the users file (the environment wins)."""
         if self.users_file is None:
             return dict(self.users)
+        text = read_text(self.users_file, MAX_CONFIG_BYTES, "users file (ROUNDTABLE_USERS_FILE)")
         try:
-            with self.users_file.open("rb") as handle:
-                table = tomllib.load(handle).get("users", {})
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+            table = tomllib.loads(text).get("users", {})
+        except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"ROUNDTABLE_USERS_FILE={self.users_file}: {exc}") from exc
         if not isinstance(table, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in table.items()
