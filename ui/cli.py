@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from roundtable.common.errors import ConfigError
-from roundtable.conversations import load_settings
+from roundtable.conversations import check_data_folder, load_settings
 from roundtable.ui.auth import hash_password
 from roundtable.ui.config import load_ui_settings
 from roundtable.ui.server import DEFAULT_HOST, DEFAULT_PORT, free_port, launch, url
@@ -36,6 +36,7 @@ def _ui_options(parser: argparse.ArgumentParser) -> None:
 def run_ui(args: argparse.Namespace) -> int:
     """Start the server, print its URL, wait until it ends (Ctrl-C stops it)."""
     settings = load_settings()
+    check_data_folder(settings.data_dir, settings.transcripts_dir)
     users = load_ui_settings().all_users()
     port = free_port(args.host) if args.port == 0 else args.port
     process = launch(
