@@ -53,6 +53,7 @@ from roundtable.api.schemas import (
 from roundtable.api.starting import build_api_run
 from roundtable.api.webhooks import WebhookRefused, check_target, deliver, new_delivery
 from roundtable.common.errors import ConfigError, InfraError
+from roundtable.common.secrets import error_text
 from roundtable.conversations import MODES, Settings
 from roundtable.memory import MemoryStore
 from roundtable.transcripts import (
@@ -397,7 +398,7 @@ async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _infra(_request: Request, exc: Exception) -> JSONResponse:
     """A fault of the machine (a transcript that does not load, a full disk): said plainly."""
-    return _problem(503, str(exc))
+    return _problem(503, error_text(exc))
 
 
 # -- server-sent events ----------------------------------------------------------------------------

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from roundtable.common.errors import ConfigError
+from roundtable.common.secrets import keep
 
 MIN_TOKEN_CHARS = 16
 
@@ -40,6 +41,12 @@ class ApiSettings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < MIN_TOKEN_CHARS:
             raise ValueError(f"must be at least {MIN_TOKEN_CHARS} characters")
         return value
+
+    @model_validator(mode="after")
+    def _keep_secrets(self) -> ApiSettings:
+        """No error of this process shows the token or the webhook secret (common.secrets)."""
+        keep(*(s.get_secret_value() for s in (self.api_token, self.webhook_secret) if s))
+        return self
 
     @field_validator("webhook_allow", mode="before")
     @classmethod

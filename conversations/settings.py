@@ -36,6 +36,7 @@ from roundtable.agents import DEFAULT_TEAM, SAFE_NAME, EndpointSettings
 from roundtable.agents.llama_client import EmbeddedModelSettings
 from roundtable.common.bounded import MAX_CONFIG_BYTES, read_text
 from roundtable.common.errors import ConfigError
+from roundtable.common.secrets import keep, keep_url
 from roundtable.common.validation import first_error
 from roundtable.conversations.budget import Budget
 from roundtable.conversations.panel_deps import PanelSettings
@@ -94,6 +95,14 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every configured secret value, so logs can scrub them."""
         return [key for e in self.endpoints.values() if (key := e.key()) is not None]
+
+    @model_validator(mode="after")
+    def _keep_secrets(self) -> Settings:
+        """Errors of this process never show a key or a URL's password (``common.secrets``)."""
+        keep(*self.secrets())
+        for url in [e.base_url for e in self.endpoints.values()] + [self.memory.url]:
+            keep_url(url)
+        return self
 
     @property
     def transcripts_dir(self) -> Path:
