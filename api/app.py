@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roundtable.agents import DEFAULT_TEAM, Team, Teams, load_teams
 from roundtable.api.config import ApiSettings
+from roundtable.api.limits import BodyCap
 from roundtable.api.registry import (
     LiveRun,
     RunRegistry,
@@ -66,7 +67,6 @@ from roundtable.transcripts import (
 )
 from roundtable.transcripts import Header as HeaderRecord
 
-MAX_BODY_BYTES = 1_000_000
 KEEPALIVE_S = 15.0
 START_WAIT_S = 30.0
 """How long ``POST /runs`` waits for the run's transcript to exist before answering."""
@@ -109,7 +109,8 @@ def create_api(
         roles=sorted({name for team in teams.by_name.values() for name in team.roster}),
     )
     app.openapi = lambda: _openapi(app, names)  # type: ignore[method-assign]
-    app.add_middleware(_TokenGate, api=api)
+    app.add_middleware(BodyCap, limit=api.api_max_body_bytes)
+    app.add_middleware(_TokenGate, api=api)  # added last: runs first
     return app
 
 
@@ -448,8 +449,8 @@ async def _saved_items(transcript: Transcript, after: int) -> AsyncIterator[byte
 
 class _TokenGate:
     """Every request needs ``Authorization: Bearer <ROUNDTABLE_API_TOKEN>`` (even an unknown
-    path: nothing about the API is told to a caller without the token). Oversized bodies are
-    refused before they are read."""
+    path: nothing about the API is told to a caller without the token); then the body cap
+    (``limits.BodyCap``) reads the body."""
 
     def __init__(self, app: ASGIApp, api: ApiSettings) -> None:
         self.app = app
@@ -471,10 +472,6 @@ class _TokenGate:
             response = _problem(401, why)
             response.headers["WWW-Authenticate"] = "Bearer"
             await response(scope, receive, send)
-            return
-        length = headers.get(b"content-length", b"0")
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            await _problem(413, f"the body is over {MAX_BODY_BYTES} bytes")(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
