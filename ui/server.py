@@ -123,4 +123,6 @@ def launch(
     root = prepare_app_root(data_dir)
     check_mcp_disabled(config_file(root))  # the copy Chainlit reads, which a user may edit
     env = child_env(host, app_root=root)
-    return subprocess.Popen(command(host, port), cwd=root, env=env)
+    # Its own process group: a Ctrl-C in the terminal reaches the launcher, which passes it
+    # on once (``supervise``); twice would make the server skip its graceful shutdown.
+    return subprocess.Popen(command(host, port), cwd=root, env=env, process_group=0)
