@@ -13,7 +13,7 @@ import hmac
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import FastAPI, Header, Query, Request
 from fastapi import Path as PathParam
@@ -60,6 +60,7 @@ from roundtable.memory import MemoryStore
 from roundtable.transcripts import (
     Event,
     Mode,
+    StopCode,
     Transcript,
     TranscriptError,
     catalogue,
@@ -68,6 +69,7 @@ from roundtable.transcripts import (
 from roundtable.transcripts import Header as HeaderRecord
 
 KEEPALIVE_S = 15.0
+STOP_CODES = frozenset(get_args(StopCode))
 START_WAIT_S = 30.0
 """How long ``POST /runs`` waits for the run's transcript to exist before answering."""
 
@@ -224,8 +226,9 @@ class _Routes:
             if summary.problem is not None or summary.created_at is None:
                 continue
             live = self.registry.get(summary.conversation_id)
-            code, said, reason = summary.stop.partition(": ")
-            stop = StopInfo(code=code, reason=reason) if said else None
+            code, _, reason = summary.stop.partition(": ")
+            # a run with no stop yet (running, or interrupted) has none: not its placeholder text
+            stop = StopInfo(code=code, reason=reason) if code in STOP_CODES else None
             runs.append(
                 RunSummary(
                     id=summary.conversation_id,

@@ -29,6 +29,8 @@ TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".docx"}
 MAX_PAGES = 2000
+WORD = re.compile(r"\w")
+"""A part with no letter or digit holds no text to find (a lone ``#``, a zero-width space)."""
 
 
 class DocumentError(ConfigError):
@@ -79,8 +81,8 @@ def read_document(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Document
         ".htm": ("html", _html),
     }
     kind, convert = converters.get(suffix, ("text", _text))
-    parts = [p for p in convert(path, data) if p.text.strip()]
-    if not parts:
+    parts = [p for p in convert(path, data) if WORD.search(p.text)]
+    if not parts:  # empty, or only markup, spaces, control or format characters
         raise DocumentError(f"document {path}: no text in it (an empty file?)")
     return Document(
         source=str(path.resolve()),

@@ -336,6 +336,8 @@ def _memory_add(args: argparse.Namespace) -> int:
     settings = load_settings()
     with open_memory(settings.memory, settings.data_dir) as store:
         added = store.add_files(args.paths)
+    if not any(passages for _, passages in added):  # never "Added 0 passage(s)" and exit 0
+        raise ConfigError("memory: nothing added: the files hold no text")
     print(describe_added(added))
     return 0
 
