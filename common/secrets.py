@@ -50,9 +50,10 @@ def error_text(error: BaseException | str) -> str:
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every secret value and every secret-looking token replaced (a server's
-    words: ``key=...`` is scrubbed too, which our own messages may say harmlessly)."""
-    return _ASSIGNED.sub(rf"\1\2{REDACTED}", _known(text, secrets))
+    """``text`` with ``secrets``, every kept secret and every secret-looking token replaced
+    (a server's words, a log record: ``key=...`` is scrubbed too, which our own messages may
+    say harmlessly)."""
+    return _ASSIGNED.sub(rf"\1\2{REDACTED}", _known(text, [*secrets, *_KEPT]))
 
 
 def _known(text: str, secrets: Iterable[str]) -> str:

@@ -178,3 +178,11 @@ def test_every_configured_secret_is_kept_out_of_an_errors_text() -> None:
     for shown in (str(ConfigError(text)), error_text(RuntimeError(text))):
         assert shown == f"saw {REDACTED}, {REDACTED}, {REDACTED} and {REDACTED}"
     assert str(ConfigError("postgresql://u:other@h/db")) == f"postgresql://u:{REDACTED}@h/db"
+
+
+def test_the_logs_filter_removes_kept_secrets_too() -> None:
+    """The JSON log's filter was given the endpoint keys only: the API token reached it."""
+    from roundtable.common.secrets import keep
+
+    keep("api-token-kept-0123456789")
+    assert scrub("Bearer-less api-token-kept-0123456789 here") == f"Bearer-less {REDACTED} here"
