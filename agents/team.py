@@ -283,7 +283,8 @@ def load_teams(teams_dir: Path | None = None, configured: str | None = None) -> 
     for stem, path in team_files(teams_dir).items():
         team = load_team(path)
         if team.name != stem:  # a team is picked by its file's name and shown by its own
-            line = line_of(yaml.compose(path.read_text("utf-8"), Loader=yaml.SafeLoader), ["name"])
+            _, node = read_yaml(path, MAX_TEAM_FILE_BYTES, "team file")
+            line = line_of(node, ["name"])
             raise ConfigError(
                 f"{path}:{line}: field 'name': {team.name!r} differs from the file's name {stem!r}"
             )

@@ -13,7 +13,7 @@ import hmac
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import FastAPI, Header, Query, Request
 from fastapi import Path as PathParam
@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roundtable.agents import DEFAULT_TEAM, Team, Teams, load_teams
 from roundtable.api.config import ApiSettings
+from roundtable.api.limits import BodyCap
 from roundtable.api.registry import (
     LiveRun,
     RunRegistry,
@@ -53,11 +54,13 @@ from roundtable.api.schemas import (
 from roundtable.api.starting import build_api_run
 from roundtable.api.webhooks import WebhookRefused, check_target, deliver, new_delivery
 from roundtable.common.errors import ConfigError, InfraError
+from roundtable.common.secrets import error_text
 from roundtable.conversations import MODES, Settings
 from roundtable.memory import MemoryStore
 from roundtable.transcripts import (
     Event,
     Mode,
+    StopCode,
     Transcript,
     TranscriptError,
     catalogue,
@@ -65,8 +68,8 @@ from roundtable.transcripts import (
 )
 from roundtable.transcripts import Header as HeaderRecord
 
-MAX_BODY_BYTES = 1_000_000
 KEEPALIVE_S = 15.0
+STOP_CODES = frozenset(get_args(StopCode))
 START_WAIT_S = 30.0
 """How long ``POST /runs`` waits for the run's transcript to exist before answering."""
 
@@ -108,7 +111,8 @@ def create_api(
         roles=sorted({name for team in teams.by_name.values() for name in team.roster}),
     )
     app.openapi = lambda: _openapi(app, names)  # type: ignore[method-assign]
-    app.add_middleware(_TokenGate, api=api)
+    app.add_middleware(BodyCap, limit=api.api_max_body_bytes)
+    app.add_middleware(_TokenGate, api=api)  # added last: runs first
     return app
 
 
@@ -222,8 +226,9 @@ class _Routes:
             if summary.problem is not None or summary.created_at is None:
                 continue
             live = self.registry.get(summary.conversation_id)
-            code, said, reason = summary.stop.partition(": ")
-            stop = StopInfo(code=code, reason=reason) if said else None
+            code, _, reason = summary.stop.partition(": ")
+            # a run with no stop yet (running, or interrupted) has none: not its placeholder text
+            stop = StopInfo(code=code, reason=reason) if code in STOP_CODES else None
             runs.append(
                 RunSummary(
                     id=summary.conversation_id,
@@ -397,7 +402,7 @@ async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _infra(_request: Request, exc: Exception) -> JSONResponse:
     """A fault of the machine (a transcript that does not load, a full disk): said plainly."""
-    return _problem(503, str(exc))
+    return _problem(503, error_text(exc))
 
 
 # -- server-sent events ----------------------------------------------------------------------------
@@ -447,8 +452,8 @@ async def _saved_items(transcript: Transcript, after: int) -> AsyncIterator[byte
 
 class _TokenGate:
     """Every request needs ``Authorization: Bearer <ROUNDTABLE_API_TOKEN>`` (even an unknown
-    path: nothing about the API is told to a caller without the token). Oversized bodies are
-    refused before they are read."""
+    path: nothing about the API is told to a caller without the token); then the body cap
+    (``limits.BodyCap``) reads the body."""
 
     def __init__(self, app: ASGIApp, api: ApiSettings) -> None:
         self.app = app
@@ -470,10 +475,6 @@ class _TokenGate:
             response = _problem(401, why)
             response.headers["WWW-Authenticate"] = "Bearer"
             await response(scope, receive, send)
-            return
-        length = headers.get(b"content-length", b"0")
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            await _problem(413, f"the body is over {MAX_BODY_BYTES} bytes")(scope, receive, send)
             return
         await self.app(scope, receive, send)
 

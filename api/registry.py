@@ -21,6 +21,7 @@ from roundtable.agents import resolve_team
 from roundtable.api.schemas import Outcome, RunState, StopInfo
 from roundtable.api.webhooks import Delivery
 from roundtable.common.errors import RoundtableError
+from roundtable.common.secrets import error_text
 from roundtable.conversations import Run
 from roundtable.transcripts import (
     Event,
@@ -158,7 +159,7 @@ class RunRegistry:
             live.failure = str(exc)
         except Exception as exc:  # our bug: the run is reported failed, the server goes on
             log.exception("API run failed")
-            live.failure = f"internal error: {type(exc).__name__}: {exc}"
+            live.failure = error_text(f"internal error: {type(exc).__name__}: {exc}")
         finally:
             live.close()
         if self.on_end is not None:

@@ -25,6 +25,7 @@ from autogen_core.models import ChatCompletionClient, LLMMessage, SystemMessage,
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from roundtable.agents import manager_prompts
+from roundtable.common.secrets import error_text
 from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TokenCounter
 from roundtable.common.validation import first_error
 from roundtable.conversations.pruning import prune
@@ -246,7 +247,10 @@ async def model_pick(
         attempts=attempts,
         limit=lambda: None if timeout_s is None else ends - time.monotonic(),
         extra={"max_tokens": PICK_MAX_TOKENS},
-        explain=lambda exc: ("model", f"manager model failed: {type(exc).__name__}: {exc}"[:300]),
+        explain=lambda exc: (
+            "model",
+            error_text(f"manager model failed: {type(exc).__name__}: {exc}")[:300],
+        ),
         give_up_on_timeout=True,
     )
     failures = [

@@ -193,7 +193,7 @@ def test_replay_refuses_what_is_not_a_transcript_file_without_reading_it(
         target = tmp_path / "huge.jsonl"
         with target.open("wb") as handle:  # sparse: no disk used, nothing to read
             handle.truncate(300 * 1024 * 1024)
-        says = "a transcript is 268435456 at most"
+        says = "over the size limit of 268435456 bytes"
     started = time.monotonic()
     result = run("replay", str(target), timeout=20)
     assert_one_line_error(result, 2, str(target), says)
