@@ -82,7 +82,7 @@ def test_a_signal_to_the_launcher_stops_its_server_and_is_waited_for(
         server_alive = alive(server)
         output = launcher.communicate()[0]
     assert not server_alive, "the Chainlit server was left running"
-    assert code == 128 + signum, output[-2000:]
+    assert code == 0, output[-2000:]  # a shutdown that was asked for and done is a success
     assert "Traceback" not in output
 
 

@@ -6,7 +6,8 @@ shutdown). ``Supervisor`` handles SIGTERM and SIGINT from before the child start
 passed on to the server as is, the launcher keeps waiting until the server has ended, and a
 server still running ``STOP_GRACE_S`` after the first signal is killed. Leaving the block in
 any other way (an error) kills a server still running. The launcher's exit code is then
-``128 + signal`` (130 for Ctrl-C, 143 for SIGTERM), as a shell reports a signalled process.
+0 when the server shut down as asked (a service manager's stop is a success, as for uvicorn),
+and ``128 + signal`` when it had to be killed after the grace.
 
 Owns nothing of how the server is started (``server.launch``).
 """
@@ -63,7 +64,8 @@ class Supervisor:
             process.send_signal(self.received[0])
 
     def wait(self) -> int:
-        """Wait until the server has ended; its exit code, or ``128 + signal`` if signalled."""
+        """Wait until the server has ended: its exit code; after a signal, 0 if it shut down as
+        asked, ``128 + signal`` if it had to be killed."""
         assert self.process is not None, "adopt a process first"
         while True:
             try:
@@ -73,7 +75,10 @@ class Supervisor:
                 late = self._first_at is not None and time.monotonic() - self._first_at
                 if late and late > self.grace_s:
                     self.process.kill()
-        return 128 + self.received[0] if self.received else code
+        if not self.received:
+            return code
+        asked = self.received[0]
+        return 0 if code in (0, -asked, 128 + asked) else 128 + asked
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.received.append(signum)
