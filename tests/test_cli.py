@@ -108,7 +108,12 @@ def test_replay_shows_the_whole_debate() -> None:
     assert "memory: 1 hit(s) for researcher" in out
     assert "note: 83% of the turns budget used (5 of 6 turns)" in out
     stop = out.index("Stopped (accepted): the critic accepted the writer's answer")
-    ledger = out[stop:].splitlines()[1:]
+    after = out[stop:].splitlines()[1:]
+    assert after[:2] == [  # the answer first, then the ledger
+        "Answer, by the writer, accepted by the critic:",
+        "  Yes, with good transit and delivery exemptions.",
+    ]
+    ledger = after[2:]
     assert [line.split(":")[0].strip() for line in ledger] == [
         "cost researcher",
         "cost manager",
