@@ -20,6 +20,7 @@ from typing import ClassVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from roundtable.common.bounded import MAX_CONFIG_BYTES, read_text
 from roundtable.common.errors import ConfigError
 from roundtable.common.validation import first_error
 
@@ -110,8 +111,8 @@ def builtin_prompts_file() -> Path:
 def load_prompts(path: Path) -> ManagerPrompts:
     """Read and check a prompts file; any problem is a ConfigError naming file and field."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raw = yaml.safe_load(read_text(path, MAX_CONFIG_BYTES, "prompts file"))
+    except yaml.YAMLError as exc:
         raise ConfigError(f"prompts file {path}: cannot read it ({exc})") from exc
     try:
         return ManagerPrompts.model_validate(raw)

@@ -31,6 +31,7 @@ from autogen_core.tools import Tool, ToolSchema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from roundtable.agents.usage import add_usage
+from roundtable.common.bounded import MAX_CONFIG_BYTES, read_text
 from roundtable.common.errors import ConfigError, ModelError
 from roundtable.common.validation import first_error
 
@@ -188,10 +189,8 @@ def load_script(path: Path | None) -> Script:
     """Read a script (YAML or JSON); None gives the built-in demo script."""
     source = path or Path(str(resources.files("roundtable.agents") / "demo_script.yaml"))
     try:
-        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(read_text(source, MAX_CONFIG_BYTES, "script"))
         return Script.model_validate(raw)
-    except OSError as exc:
-        raise ConfigError(f"script {source}: cannot read ({exc.strerror})") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"script {source}: not valid YAML") from exc
     except ValidationError as exc:

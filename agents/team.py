@@ -91,9 +91,17 @@ class Team(BaseModel):
     guards: Guards = Field(default_factory=Guards)
     """Left out of the saved form while they are the defaults, so a transcript header written
     before guards existed saves back byte for byte."""
+    starters: list[str] = Field(default_factory=list, max_length=4)
+    """Questions the browser offers on a new chat with this team (each 5 to 200 characters);
+    left out of the saved form when there are none, like ``guards``."""
 
     @model_validator(mode="after")
     def _rules(self) -> Team:
+        for index, starter in enumerate(self.starters):
+            if not 5 <= len(starter.strip()) <= 200:
+                raise TeamRuleError(
+                    ("starters", index), "a starter question is 5 to 200 characters"
+                )
         seen: dict[str, int] = {}
         for index, card in enumerate(self.roles):
             if card.name in seen:
@@ -125,6 +133,8 @@ class Team(BaseModel):
         dumped: dict[str, Any] = handler(self)
         if self.guards == Guards():
             dumped.pop("guards", None)
+        if not self.starters:
+            dumped.pop("starters", None)
         return dumped
 
     @property
@@ -273,7 +283,8 @@ def load_teams(teams_dir: Path | None = None, configured: str | None = None) -> 
     for stem, path in team_files(teams_dir).items():
         team = load_team(path)
         if team.name != stem:  # a team is picked by its file's name and shown by its own
-            line = line_of(yaml.compose(path.read_text("utf-8"), Loader=yaml.SafeLoader), ["name"])
+            _, node = read_yaml(path, MAX_TEAM_FILE_BYTES, "team file")
+            line = line_of(node, ["name"])
             raise ConfigError(
                 f"{path}:{line}: field 'name': {team.name!r} differs from the file's name {stem!r}"
             )

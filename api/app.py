@@ -11,19 +11,20 @@ import asyncio
 import contextlib
 import hmac
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import FastAPI, Header, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roundtable.agents import DEFAULT_TEAM, Team, Teams, load_teams
 from roundtable.api.config import ApiSettings
+from roundtable.api.limits import BodyCap, Refusal
 from roundtable.api.registry import (
     Followed,
     LiveRun,
@@ -54,11 +55,13 @@ from roundtable.api.schemas import (
 from roundtable.api.starting import build_api_run
 from roundtable.api.webhooks import WebhookRefused, check_target, deliver, new_delivery
 from roundtable.common.errors import ConfigError, InfraError
+from roundtable.common.secrets import error_text
 from roundtable.conversations import MODES, Settings
 from roundtable.memory import MemoryStore
 from roundtable.transcripts import (
     Event,
     Mode,
+    StopCode,
     Transcript,
     TranscriptError,
     catalogue,
@@ -66,8 +69,8 @@ from roundtable.transcripts import (
 )
 from roundtable.transcripts import Header as HeaderRecord
 
-MAX_BODY_BYTES = 1_000_000
 KEEPALIVE_S = 15.0
+STOP_CODES = frozenset(get_args(StopCode))
 START_WAIT_S = 30.0
 """How long ``POST /runs`` waits for the run's transcript to exist before answering."""
 
@@ -109,7 +112,8 @@ def create_api(
         roles=sorted({name for team in teams.by_name.values() for name in team.roster}),
     )
     app.openapi = lambda: _openapi(app, names)  # type: ignore[method-assign]
-    app.add_middleware(TokenGate, api=api)
+    app.add_middleware(BodyCap, limit=api.api_max_body_bytes)
+    app.add_middleware(TokenGate, api=api)  # added last: runs first
     return app
 
 
@@ -223,8 +227,9 @@ class _Routes:
             if summary.problem is not None or summary.created_at is None:
                 continue
             live = self.registry.get(summary.conversation_id)
-            code, said, reason = summary.stop.partition(": ")
-            stop = StopInfo(code=code, reason=reason) if said else None
+            code, _, reason = summary.stop.partition(": ")
+            # a run with no stop yet (running, or interrupted) has none: not its placeholder text
+            stop = StopInfo(code=code, reason=reason) if code in STOP_CODES else None
             runs.append(
                 RunSummary(
                     id=summary.conversation_id,
@@ -403,7 +408,7 @@ def describe_invalid(exc: RequestValidationError) -> str:
 
 async def _infra(_request: Request, exc: Exception) -> JSONResponse:
     """A fault of the machine (a transcript that does not load, a full disk): said plainly."""
-    return _problem(503, str(exc))
+    return _problem(503, error_text(exc))
 
 
 # -- server-sent events ----------------------------------------------------------------------------
@@ -466,15 +471,11 @@ async def _saved_items(transcript: Transcript, after: int) -> AsyncIterator[byte
 # -- the token gate and the schema -----------------------------------------------------------------
 
 
-Refusal = Callable[[int, str], Response]
-"""How an app says no: a status and one line, in that app's error shape."""
-
-
 class TokenGate:
     """Every request needs ``Authorization: Bearer <ROUNDTABLE_API_TOKEN>`` (even an unknown
-    path: nothing about the API is told to a caller without the token). Oversized bodies are
-    refused before they are read. ``refuse`` words the refusal in the wrapped app's error
-    shape (the API's problem by default; ``/v1`` answers in OpenAI's)."""
+    path: nothing about the API is told to a caller without the token); then the body cap
+    (``limits.BodyCap``) reads the body. ``refuse`` words the refusal in the wrapped app's
+    error shape (the API's problem by default; ``/v1`` answers in OpenAI's)."""
 
     def __init__(self, app: ASGIApp, api: ApiSettings, refuse: Refusal | None = None) -> None:
         self.app = app
@@ -497,10 +498,6 @@ class TokenGate:
             response = self.refuse(401, why)
             response.headers["WWW-Authenticate"] = "Bearer"
             await response(scope, receive, send)
-            return
-        length = headers.get(b"content-length", b"0")
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            await self.refuse(413, f"the body is over {MAX_BODY_BYTES} bytes")(scope, receive, send)
             return
         await self.app(scope, receive, send)
 

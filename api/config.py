@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from roundtable.api.limits import DEFAULT_MAX_BODY_BYTES
 from roundtable.common.errors import ConfigError
+from roundtable.common.secrets import keep
 
 MIN_TOKEN_CHARS = 16
 
@@ -31,6 +33,8 @@ class ApiSettings(BaseSettings):
     webhook_backoff_s: float = Field(default=0.5, gt=0, le=60)
     """First wait between attempts; it doubles each time (with jitter)."""
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    api_max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, le=100_000_000)
+    """A request body over this is refused with 413 as it streams in (Content-Length or not)."""
     max_active_runs: int = Field(default=8, ge=1, le=256)
     """Runs the API keeps going at once; more are refused with 429."""
 
@@ -40,6 +44,12 @@ class ApiSettings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < MIN_TOKEN_CHARS:
             raise ValueError(f"must be at least {MIN_TOKEN_CHARS} characters")
         return value
+
+    @model_validator(mode="after")
+    def _keep_secrets(self) -> ApiSettings:
+        """No error of this process shows the token or the webhook secret (common.secrets)."""
+        keep(*(s.get_secret_value() for s in (self.api_token, self.webhook_secret) if s))
+        return self
 
     @field_validator("webhook_allow", mode="before")
     @classmethod

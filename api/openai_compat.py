@@ -29,6 +29,7 @@ from roundtable.agents import Teams, load_teams
 from roundtable.api.app import START_WAIT_S, TokenGate, describe_invalid, followed
 from roundtable.api.callers import caller_of
 from roundtable.api.config import ApiSettings
+from roundtable.api.limits import BodyCap
 from roundtable.api.openai_schemas import (
     AnswerMessage,
     ChatChunk,
@@ -108,7 +109,8 @@ def create_openai_api(
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Refused, _refused)
-    app.add_middleware(TokenGate, api=api, refuse=openai_error)
+    app.add_middleware(BodyCap, limit=api.api_max_body_bytes, refuse=openai_error)
+    app.add_middleware(TokenGate, api=api, refuse=openai_error)  # added last: runs first
     return app
 
 

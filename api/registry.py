@@ -21,13 +21,12 @@ from roundtable.agents import resolve_team
 from roundtable.api.schemas import Outcome, RunState, StopInfo
 from roundtable.api.webhooks import Delivery
 from roundtable.common.errors import RoundtableError
+from roundtable.common.secrets import error_text
 from roundtable.conversations import Run
 from roundtable.transcripts import (
-    HUMAN,
     Event,
     Header,
     LiveEvent,
-    MessageEvent,
     Mode,
     PlanEvent,
     QualityEvent,
@@ -35,6 +34,7 @@ from roundtable.transcripts import (
     StopEvent,
     TokenDelta,
 )
+from roundtable.transcripts.summary import final_answer
 
 log = logging.getLogger("roundtable.api.registry")
 
@@ -159,7 +159,7 @@ class RunRegistry:
             live.failure = str(exc)
         except Exception as exc:  # our bug: the run is reported failed, the server goes on
             log.exception("API run failed")
-            live.failure = f"internal error: {type(exc).__name__}: {exc}"
+            live.failure = error_text(f"internal error: {type(exc).__name__}: {exc}")
         finally:
             live.close()
         if self.on_end is not None:
@@ -201,14 +201,12 @@ def quality_of(events: list[Event]) -> QualityReport | None:
 
 
 def answer_of(events: list[Event], header: Header | None = None) -> str | None:
-    """The last thing the team's answerer said (its ``answers`` role, from the header's
-    team), or else the last thing any agent said."""
-    said = [e for e in events if isinstance(e, MessageEvent) and e.speaker != HUMAN]
-    team = header.team or resolve_team(None) if header is not None else None  # v1: default
-    answerer = team.holder("answers") if team is not None else None
-    by_answerer = [e for e in said if e.speaker == answerer]
-    last = by_answerer or said
-    return last[-1].content if last else None
+    """The run's answer (``transcripts.summary.final_answer``); a version-1 header (no team)
+    is read with the default team's flags."""
+    if header is not None and header.team is None:
+        header = header.model_copy(update={"team": resolve_team(None)})
+    found = final_answer(header, events)
+    return found.content if found is not None else None
 
 
 def outcome_of(live: LiveRun) -> Outcome:

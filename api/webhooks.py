@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from roundtable.common.errors import ConfigError
+from roundtable.common.secrets import error_text
 
 log = logging.getLogger("roundtable.api.webhooks")
 
@@ -142,7 +143,7 @@ async def _attempt(
     try:
         response = await client.post(delivery.url, content=body, headers=headers)
     except httpx.HTTPError as exc:
-        delivery.status, delivery.error = None, f"{type(exc).__name__}: {exc}"
+        delivery.status, delivery.error = None, error_text(f"{type(exc).__name__}: {exc}")
         return True
     delivery.status = response.status_code
     if response.is_success:

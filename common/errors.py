@@ -29,12 +29,18 @@ recovers it from AutoGen's wrapping), nor what a mode does after a failed turn.
 
 from typing import Literal
 
+from roundtable.common.secrets import error_text
+
 Family = Literal["config", "model", "infra"]
 """The families as written in transcripts (``transcripts.events.ErrorFamily``)."""
 
 
 class RoundtableError(Exception):
-    """Base of all errors Roundtable raises on purpose; its message is one clear line."""
+    """Base of all errors Roundtable raises on purpose; its message is one clear line, and
+    its text never holds a configured secret (``secrets.error_text``)."""
+
+    def __str__(self) -> str:
+        return error_text(super().__str__())
 
 
 class ConfigError(RoundtableError):

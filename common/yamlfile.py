@@ -1,8 +1,9 @@
 """Reading a user's YAML file: bounded, and each problem one line naming the file and line.
 
-Owns the read (at most ``limit`` bytes, UTF-8, one YAML document) and finding the line of a
-field (``line_of``) for validation errors. Team files and ``roundtable eval``'s question sets
-use it; what the document must hold is each caller's pydantic model.
+Owns the parse (the bytes come from ``common.bounded``: at most ``limit``; UTF-8, one YAML
+document) and finding the line of a field (``line_of``) for validation errors. Team files and
+``roundtable eval``'s question sets use it; what the document must hold is each caller's
+pydantic model.
 """
 
 from __future__ import annotations
@@ -13,19 +14,14 @@ from typing import Any
 
 import yaml
 
+from roundtable.common.bounded import read_bounded
 from roundtable.common.errors import ConfigError
 
 
 def read_yaml(path: Path, limit: int, what: str) -> tuple[Any, yaml.Node | None]:
     """The parsed document and its node tree (for ``line_of``); ``what`` names the file's
     kind in errors ("team file")."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(limit + 1)
-    except OSError as exc:
-        raise ConfigError(f"{what} {path}: cannot read ({exc.strerror or exc})") from exc
-    if len(data) > limit:
-        raise ConfigError(f"{what} {path}: larger than {limit // 1024} KiB")
+    data = read_bounded(path, limit, what)
     try:
         text = data.decode("utf-8")
         node = yaml.compose(text, Loader=yaml.SafeLoader)

@@ -13,6 +13,7 @@ from roundtable.conversations.assemble import (
 )
 from roundtable.conversations.budget import Budget, Tally, stop_reason
 from roundtable.conversations.control import Interjection
+from roundtable.conversations.datafolder import DataFolderError, check_data_folder
 from roundtable.conversations.debate import Debate
 from roundtable.conversations.modes import MODES, Run, parse_mode
 from roundtable.conversations.options import MAX_TURNS_LIMIT, Prepared, RunOptions, RunSettings
@@ -29,6 +30,7 @@ __all__ = [
     "MAX_TURNS_LIMIT",
     "MODES",
     "Budget",
+    "DataFolderError",
     "Debate",
     "Decision",
     "Floor",
@@ -46,6 +48,7 @@ __all__ = [
     "Tally",
     "build_debate",
     "build_run",
+    "check_data_folder",
     "check_question",
     "choose",
     "choose_team",

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from autogen_core.models import ChatCompletionClient
 
 from roundtable.common.errors import FAMILIES, Family, RoundtableError, family_of
+from roundtable.common.secrets import error_text
 from roundtable.conversations.budget import Budget, Tally, lateness, stop_reason
 from roundtable.conversations.cutoff import STOP_GRACE_S, Cutoff, guard
 from roundtable.transcripts.events import StopCode
@@ -41,13 +42,20 @@ class Interjection:
 def describe_failure(
     exc: BaseException, original: BaseException | None = None
 ) -> tuple[Family, str]:
-    """The family and one-line message of a failed reply.
+    """The family and one-line message of a failed reply, without any configured secret
+    (``common.secrets.error_text``): the message becomes an error event, a stop reason, an
+    API answer and a webhook body.
 
     ``original`` is what the model client raised (kept by its guard). AutoGen re-raises an
     agent's exception as ``RuntimeError("<Type>: <message>\\nTraceback...")``: when ``exc`` is
     that wrapping of ``original``, the original decides. Reading the type's name from the first
     line is the last resort, for exceptions that never passed through a guard.
     """
+    family, message = _describe(exc, original)
+    return family, error_text(message)
+
+
+def _describe(exc: BaseException, original: BaseException | None = None) -> tuple[Family, str]:
     if original is not None and _wraps(exc, original):
         exc = original
         if not isinstance(exc, RoundtableError):

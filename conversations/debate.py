@@ -149,6 +149,7 @@ class Debate:
         self._window = context_window
         self._contexts = {p.card.name: self._context_for(p) for p in participants}
         self._guards = team.guards
+        self._guarded_clients: dict[str, GuardedReplies] = {}
         self._agents = [
             build_agent(p.card, self._guarded(p), model_context=self._contexts[p.card.name])
             for p in participants
@@ -186,13 +187,15 @@ class Debate:
         def step(rule: GuardRule, action: GuardAction, detail: str) -> None:
             self._state.guard_steps.append((card.name, rule, action, detail))
 
-        return GuardedReplies(
+        guarded = GuardedReplies(
             self._control.guard(participant.client),
             view=lambda: guard_view(self._state, card, self._guards),
             on_event=step,
             max_tokens=card.model.max_tokens,
             temperature=card.model.temperature,
         )
+        self._guarded_clients[card.name] = guarded
+        return guarded
 
     # -- what the person can do while the debate runs ---------------------------------------
 
@@ -331,7 +334,8 @@ class Debate:
             participant = self.participants[item.source]
             if item.content.strip():
                 latency = time.monotonic() - began
-                events.append(commit_reply(state, record, participant, item, latency))
+                cut = self._guarded_clients[item.source].last_finish == "length"
+                events.append(commit_reply(state, record, participant, item, latency, cut))
             else:
                 late = self._control.late if self._control.deadline_hit else None
                 events.extend(empty_reply(state, record, participant, late))

@@ -24,7 +24,7 @@ from roundtable.common.errors import Family, stops_run
 from roundtable.conversations.budget import Budget, Tally
 from roundtable.conversations.citations import find_citations
 from roundtable.conversations.context import PruneReport
-from roundtable.conversations.guards import GuardView
+from roundtable.conversations.guards import GuardView, open_objection
 from roundtable.conversations.ledger import MANAGER
 from roundtable.conversations.participant import Participant
 from roundtable.conversations.recall import Recall
@@ -118,6 +118,7 @@ def commit_message(
     latency: float = 0.0,
     verdict: str | None = None,
     interrupted: bool = False,
+    truncated: bool = False,
     citations: list[Citation] | None = None,
 ) -> MessageEvent:
     """Commit a message as the next turn (remembered, and charged when an agent's)."""
@@ -130,6 +131,7 @@ def commit_message(
         latency_s=latency,
         verdict=verdict,  # type: ignore[arg-type]
         interrupted=interrupted,
+        truncated=truncated,
         citations=citations,
     )
     state.floor.speakers.append(speaker)
@@ -143,8 +145,10 @@ def commit_reply(
     participant: Participant,
     message: TextMessage,
     latency: float,
+    truncated: bool = False,
 ) -> MessageEvent:
-    """An agent's reply: committed, its verdict read, the tally and the floor moved on."""
+    """An agent's reply: committed, its verdict read, the tally and the floor moved on;
+    ``truncated`` when it ended at its token cap."""
     speaker = message.source
     usage = Usage.of(message.models_usage)
     verdict = parse_verdict(message.content) if participant.card.gives_verdict else None
@@ -167,6 +171,7 @@ def commit_reply(
         latency=latency,
         verdict=verdict,
         interrupted=interrupted,
+        truncated=truncated,
         citations=find_citations(message.content, state.prompt_notes.get(speaker, [])),
     )
     state.floor.last_verdict = verdict
@@ -291,7 +296,19 @@ def guard_view(state: DebateState, card: RoleCard, guards: Guards) -> GuardView:
         guards=guards,
         others=frozenset(state.floor.roster) - {card.name},
         spoke=any(m is not None and m.speaker == card.name for m in state.messages[state.opened :]),
+        objection=_objection(state) if card.gives_verdict else None,
     )
+
+
+def _objection(state: DebateState) -> str | None:
+    """The latest REVISE point of this run, if the answers after it have not taken it up."""
+    mine = [m for m in state.messages[state.opened :] if m is not None]
+    revise = next((i for i in range(len(mine) - 1, -1, -1) if mine[i].verdict == "REVISE"), None)
+    if revise is None:
+        return None
+    _, _, point = mine[revise].content.partition(":")
+    later = [m.content for m in mine[revise + 1 :] if m.speaker == state.floor.answerer]
+    return open_objection(point, later)
 
 
 def flush_guards(state: DebateState, record: Recorder) -> list[Event]:

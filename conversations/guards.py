@@ -46,7 +46,7 @@ from roundtable.agents import REVISE_GRAMMAR, Guards, parse_verdict
 from roundtable.agents.usage import add_usage
 from roundtable.agents.wrapped import WrappedClient
 from roundtable.common.errors import ModelError
-from roundtable.conversations.overlap import contained, ngrams
+from roundtable.conversations.overlap import contained, ngrams, words
 from roundtable.conversations.quality import has_point
 from roundtable.transcripts.events import GuardAction, GuardRule
 
@@ -80,6 +80,9 @@ class GuardView:
     """The other roles of the debate (their replies are hidden in an independent turn)."""
     spoke: bool = False
     """Whether this role has already replied in this run."""
+    objection: str | None = None
+    """The latest revision point the answer has not taken up yet (``open_objection``): the
+    verdict-giver is asked to judge it, not only the latest reply."""
 
     @property
     def independent(self) -> bool:
@@ -152,6 +155,26 @@ def _verdict_problem(text: str, view: GuardView) -> Problem | None:
     return None
 
 
+OBJECTION_CHARS = 120
+"""An objection quoted to the verdict-giver is cut to this (with the fixed words, within
+``NUDGE_TOKENS``)."""
+TAKEN_UP = 0.5
+"""The share of an objection's words a later answer must use to count as taking it up."""
+
+
+def open_objection(point: str, answers: Sequence[str]) -> str | None:
+    """``point`` (a REVISE's text after its colon) if no later answer takes it up, cut to
+    ``OBJECTION_CHARS``; None once one uses at least ``TAKEN_UP`` of its longer words."""
+    wanted = {w for w in words(point) if len(w) > 3}
+    if not wanted:
+        return None
+    for answer in answers:
+        if len(wanted & set(words(answer))) >= TAKEN_UP * len(wanted):
+            return None
+    text = " ".join(point.split())
+    return text if len(text) <= OBJECTION_CHARS else text[: OBJECTION_CHARS - 1] + "…"
+
+
 def own_view(messages: Sequence[LLMMessage], others: frozenset[str]) -> list[LLMMessage]:
     """The prompt without the other roles' replies: the instructions and the person's words."""
     return [m for m in messages if not (isinstance(m, UserMessage) and m.source in others)]
@@ -210,6 +233,8 @@ class GuardedReplies(WrappedClient):
         temperature: float,
     ) -> None:
         super().__init__(inner)
+        self.last_finish: str | None = None
+        """Why the last reply ended (``length``: at its token cap, mid-thought)."""
         self._view = view
         self._on_event = on_event
         self._max_tokens = max_tokens
@@ -255,6 +280,8 @@ class GuardedReplies(WrappedClient):
         call = _Call(tools, tool_choice, json_output, cancellation_token)
         if not view.guards.enabled or json_output:
             async for item in call.stream(self.inner, messages, extra_create_args):
+                if isinstance(item, CreateResult):
+                    self.last_finish = item.finish_reason
                 yield item
             return
         extra = dict(extra_create_args)
@@ -262,6 +289,10 @@ class GuardedReplies(WrappedClient):
             extra["grammar"] = REVISE_GRAMMAR
         if view.independent:
             messages = own_view(messages, view.others)
+        if view.gives_verdict and view.objection:
+            ask = f"Check whether the answer now settles this objection: {view.objection}"
+            messages = [*messages, UserMessage(content=ask, source="roundtable")]
+            extra = self._retry_args(extra, warmer=False)
         prompt = list(messages)
         spent = RequestUsage(prompt_tokens=0, completion_tokens=0)
         for attempt in (1, 2):
@@ -274,6 +305,7 @@ class GuardedReplies(WrappedClient):
             if result is None:
                 raise ModelError("the model gave no result")
             spent = add_usage(spent, result.usage)
+            self.last_finish = result.finish_reason
             text = result.content if isinstance(result.content, str) else ""
             problem = check(text, view) if text.strip() else None
             if problem is None:  # passed, a tool call, or empty (the debate handles those)
@@ -293,11 +325,12 @@ class GuardedReplies(WrappedClient):
             self._on_event(problem.rule, "rejected", problem.detail)
             raise GuardRejected(f"{view.speaker}'s reply not committed: {problem.detail}")
 
-    def _retry_args(self, extra: Mapping[str, Any]) -> dict[str, Any]:
-        """Warmer sampling, and room for the nudge within the window."""
+    def _retry_args(self, extra: Mapping[str, Any], *, warmer: bool = True) -> dict[str, Any]:
+        """Room for a line added to the prompt within the window; warmer sampling for a
+        retry."""
         cap = int(extra.get("max_tokens") or self._max_tokens)
-        return {
-            **extra,
-            "temperature": min(1.5, self._temperature + RETRY_WARMTH),
-            "max_tokens": max(16, cap - NUDGE_TOKENS),
-        }
+        args = {**extra, "max_tokens": max(16, cap - NUDGE_TOKENS)}
+        if warmer:
+            warm = float(extra.get("temperature", self._temperature)) + RETRY_WARMTH
+            args["temperature"] = min(1.5, warm)
+        return args

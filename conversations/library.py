@@ -30,16 +30,15 @@ from roundtable.conversations.runs import build_run
 from roundtable.conversations.settings import Settings, load_settings
 from roundtable.memory import MemoryStore
 from roundtable.transcripts.events import (
-    HUMAN,
     Event,
     Header,
     LedgerRow,
     LiveEvent,
-    MessageEvent,
     Mode,
     StopEvent,
     TokenDelta,
 )
+from roundtable.transcripts.summary import final_answer
 
 TeamSpec = str | Path | Team
 """A team: its name (the user's ``teams_dir``, then the shipped teams), a team file, or a
@@ -171,11 +170,9 @@ def _closing(run: Run) -> AbstractAsyncContextManager[AsyncGenerator[LiveEvent, 
 
 
 def answer_of(header: Header, events: Sequence[Event]) -> str | None:
-    """The answerer's last message, else the last agent's (see ``RunResult.answer``)."""
-    messages = [e for e in events if isinstance(e, MessageEvent) and e.speaker != HUMAN]
-    answerer = header.team.holder("answers") if header.team is not None else None
-    picks = [m for m in messages if m.speaker == answerer] or messages
-    return picks[-1].content if picks else None
+    """The run's answer (``transcripts.summary.final_answer``; see ``RunResult.answer``)."""
+    found = final_answer(header, events)
+    return found.content if found is not None else None
 
 
 async def stream(

@@ -49,10 +49,15 @@ def new_conversation_id() -> str:
 
 
 def check_question(question: str) -> str:
-    """The question, stripped; an empty or oversized one is a clear ConfigError."""
+    """The question, stripped; an empty or oversized one is a clear ConfigError, and so is one
+    with nothing visible in it (only NULs, control or format characters)."""
     text = question.strip()
     if not text:
         raise ConfigError("the question is empty: ask something")
+    if not any(char.isprintable() and not char.isspace() for char in text):
+        raise ConfigError(
+            "the question has nothing visible in it (only control characters): ask something"
+        )
     if len(text) > MAX_QUESTION_CHARS:
         raise ConfigError(
             f"the question is {len(text)} characters; the limit is {MAX_QUESTION_CHARS}"

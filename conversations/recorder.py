@@ -149,6 +149,7 @@ class Recorder:
         latency_s: float = 0.0,
         verdict: Literal["ACCEPT", "REVISE"] | None = None,
         interrupted: bool = False,
+        truncated: bool = False,
         citations: list[Citation] | None = None,
     ) -> MessageEvent:
         """Commit a message as the next turn; an agent's is charged to its ledger line."""
@@ -162,6 +163,7 @@ class Recorder:
                 latency_s=round(latency_s, 3),
                 verdict=verdict,
                 interrupted=interrupted,
+                truncated=truncated,
                 citations=citations or [],
             )
         )

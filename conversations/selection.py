@@ -25,6 +25,7 @@ from autogen_core.models import ChatCompletionClient, LLMMessage, SystemMessage,
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from roundtable.agents import manager_prompts
+from roundtable.common.secrets import error_text
 from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TokenCounter
 from roundtable.common.validation import first_error
 from roundtable.conversations.pruning import prune
@@ -110,7 +111,8 @@ def allowed(floor: Floor) -> list[str]:
 
 
 def rule_pick(floor: Floor) -> Decision | None:
-    """The fixed rules of a debate; None when no rule applies."""
+    """The fixed rules of a debate; None when no rule applies. Each reason names the chosen
+    role and no other (``reasons.names_only``), as a model pick's does."""
     candidates = allowed(floor)
     if not candidates:
         return None
@@ -132,11 +134,9 @@ def rule_pick(floor: Floor) -> Decision | None:
         return rule(opener, f"the {opener} opens a new question")
     spoke = floor.agent_spoke_since_human()
     if reviewer is not None and answerer is not None and floor.last_agent == answerer and spoke:
-        return rule(reviewer, f"the {reviewer} reviews the {answerer}'s answer")
+        return rule(reviewer, f"the {reviewer} reviews the answer just written")
     if answerer is not None and floor.last_verdict == "ACCEPT" and floor.last_speaker == reviewer:
-        return rule(
-            answerer, f"the {reviewer} accepted the team's reasoning, so the {answerer} answers"
-        )
+        return rule(answerer, f"the {answerer} answers: the team's reasoning was accepted")
     answered = floor.last_agent == answerer or (
         len(floor.speakers) >= 2 and floor.speakers[-2:] == [answerer, reviewer]
     )
@@ -247,7 +247,10 @@ async def model_pick(
         attempts=attempts,
         limit=lambda: None if timeout_s is None else ends - time.monotonic(),
         extra={"max_tokens": PICK_MAX_TOKENS},
-        explain=lambda exc: ("model", f"manager model failed: {type(exc).__name__}: {exc}"[:300]),
+        explain=lambda exc: (
+            "model",
+            error_text(f"manager model failed: {type(exc).__name__}: {exc}")[:300],
+        ),
         give_up_on_timeout=True,
     )
     failures = [

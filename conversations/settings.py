@@ -34,7 +34,9 @@ from pydantic_settings import (
 
 from roundtable.agents import DEFAULT_TEAM, SAFE_NAME, EndpointSettings, Guards, Team
 from roundtable.agents.llama_client import EmbeddedModelSettings
+from roundtable.common.bounded import MAX_CONFIG_BYTES, read_text
 from roundtable.common.errors import ConfigError
+from roundtable.common.secrets import keep, keep_url
 from roundtable.common.validation import first_error
 from roundtable.conversations.budget import Budget
 from roundtable.conversations.panel_deps import PanelSettings
@@ -103,6 +105,14 @@ class Settings(BaseSettings):
         """Every configured secret value, so logs can scrub them."""
         return [key for e in self.endpoints.values() if (key := e.key()) is not None]
 
+    @model_validator(mode="after")
+    def _keep_secrets(self) -> Settings:
+        """Errors of this process never show a key or a URL's password (``common.secrets``)."""
+        keep(*self.secrets())
+        for url in [e.base_url for e in self.endpoints.values()] + [self.memory.url]:
+            keep_url(url)
+        return self
+
     @property
     def transcripts_dir(self) -> Path:
         return self.data_dir / "transcripts"
@@ -141,10 +151,10 @@ class _TomlSource(PydanticBaseSettingsSource):
         path = config_path()
         if path is None:
             return {}
+        text = read_text(path, MAX_CONFIG_BYTES, "settings file")
         try:
-            with path.open("rb") as handle:
-                data = tomllib.load(handle)
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"settings file {path}: {exc}") from exc
         for name, instead in RETIRED.items():
             if name in data:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from roundtable.common.bounded import read_bounded
 from roundtable.common.errors import ConfigError
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -28,6 +29,8 @@ TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".docx"}
 MAX_PAGES = 2000
+WORD = re.compile(r"\w")
+"""A part with no letter or digit holds no text to find (a lone ``#``, a zero-width space)."""
 
 
 class DocumentError(ConfigError):
@@ -70,7 +73,7 @@ def read_document(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Document
     if suffix not in SUFFIXES:
         allowed = ", ".join(sorted(SUFFIXES))
         raise DocumentError(f"document {path}: unsupported type {suffix or '(none)'} ({allowed})")
-    data = _read_bounded(path, max_bytes)
+    data = read_bounded(path, max_bytes, "document", error=DocumentError)
     converters: dict[str, tuple[str, Callable[[Path, bytes], list[Part]]]] = {
         ".pdf": ("pdf", _pdf),
         ".docx": ("docx", _docx),
@@ -78,8 +81,8 @@ def read_document(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Document
         ".htm": ("html", _html),
     }
     kind, convert = converters.get(suffix, ("text", _text))
-    parts = [p for p in convert(path, data) if p.text.strip()]
-    if not parts:
+    parts = [p for p in convert(path, data) if WORD.search(p.text)]
+    if not parts:  # empty, or only markup, spaces, control or format characters
         raise DocumentError(f"document {path}: no text in it (an empty file?)")
     return Document(
         source=str(path.resolve()),
@@ -87,21 +90,6 @@ def read_document(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Document
         kind=kind,
         parts=parts,
     )
-
-
-def _read_bounded(path: Path, max_bytes: int) -> bytes:
-    try:
-        if not path.exists():
-            raise DocumentError(f"document {path}: cannot read it (no such file)")
-        if not path.is_file():
-            raise DocumentError(f"document {path}: not a regular file")
-        with path.open("rb") as f:
-            data = f.read(max_bytes + 1)
-    except OSError as e:
-        raise DocumentError(f"document {path}: cannot read it ({e.strerror})") from e
-    if len(data) > max_bytes:
-        raise DocumentError(f"document {path}: over the size limit of {max_bytes} bytes")
-    return data
 
 
 def _decode(path: Path, data: bytes) -> str:

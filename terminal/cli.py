@@ -6,7 +6,8 @@ The exit code says how a run ended (``EXIT_CODES``, also in ``--help``):
 ====  =========================================================================
 0     answered: accepted (debate) or completed (pipeline, panel)
 1     the run failed: stop code ``error`` or ``no_speaker`` (or a model fault)
-2     a configuration mistake or bad input (a setting, a team file, a flag)
+2     a configuration mistake or bad input (a setting, a team file, a flag), or a data folder
+      that is not a writable folder (a file, a read-only disk): ``ask``, ``list`` and ``ui``
 3     an infrastructure fault (a model endpoint unreachable, a disk full)
 4     a budget ran out: ``max_turns``, ``token_budget`` or ``wall_clock``
 5     a partial answer: a panel answered with some branches missing
@@ -34,6 +35,7 @@ from typing import TextIO
 
 from roundtable.common.errors import ConfigError, InfraError, RoundtableError
 from roundtable.conversations.assemble import preflight, start_observing
+from roundtable.conversations.datafolder import check_data_folder
 from roundtable.conversations.library import collect, configure
 from roundtable.conversations.modes import MODES
 from roundtable.conversations.participant import MAX_QUESTION_CHARS
@@ -64,7 +66,7 @@ EXIT_CODES: dict[StopCode, int] = {
 EPILOG = """exit codes:
   0    answered (accepted, completed)
   1    the run failed (error, no_speaker)
-  2    a configuration mistake or bad input
+  2    a configuration mistake or bad input, or a data folder that is not writable
   3    an infrastructure fault (a model endpoint unreachable, a disk full)
   4    a budget ran out (max_turns, token_budget, wall_clock)
   5    a partial answer (a panel with branches missing)
@@ -274,6 +276,7 @@ def _ask(args: argparse.Namespace) -> int:
     if args.context_window:
         overrides["context_window"] = args.context_window
     settings = load_settings(**overrides)
+    check_data_folder(settings.data_dir, settings.transcripts_dir)
     start_observing(settings)
     setup = configure(
         team=args.team,
@@ -355,6 +358,8 @@ def _memory_add(args: argparse.Namespace) -> int:
     settings = load_settings()
     with open_memory(settings.memory, settings.data_dir) as store:
         added = store.add_files(args.paths)
+    if not any(passages for _, passages in added):  # never "Added 0 passage(s)" and exit 0
+        raise ConfigError("memory: nothing added: the files hold no text")
     print(describe_added(added))
     return 0
 
@@ -424,6 +429,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     settings = load_settings()
+    check_data_folder(settings.data_dir, settings.transcripts_dir)
     rows = catalogue(settings.transcripts_dir)
     if not rows:
         print(f"No transcripts in {settings.transcripts_dir}")

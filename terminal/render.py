@@ -32,11 +32,12 @@ from roundtable.transcripts.events import (
     StopEvent,
     TokenDelta,
 )
-from roundtable.transcripts.summary import quality_lines
+from roundtable.transcripts.summary import Answer, quality_lines
 
 _PALETTE = tuple(f"\033[{code}m" for code in (36, 33, 35, 32, 34, 96, 93, 95))
 """Speaker colours, given out in the order of the team's roles (a team has at most 8)."""
 _HUMAN_COLOUR = "\033[1m"
+_CAP = " [… cut at its token cap]"
 _DIM, _RED, _RESET = "\033[2m", "\033[31m", "\033[0m"
 
 
@@ -50,8 +51,14 @@ class TerminalRenderer:
         self._colours: dict[str, str] = {HUMAN: _HUMAN_COLOUR}
         self._quality: QualityEvent | None = None
         """The run's quality report, shown after its stop line and ledger."""
+        self._answer = Answer(None)
+        """The run's answer so far, shown under the stop line."""
 
     def __call__(self, event: LiveEvent) -> None:
+        if isinstance(event, Header):
+            self._answer = Answer(event)
+        elif not isinstance(event, TokenDelta):
+            self._answer.see(event)
         if isinstance(event, TokenDelta):
             self._token(event)
             return
@@ -94,6 +101,10 @@ class TerminalRenderer:
             self._quality = event
         elif isinstance(event, StopEvent):
             self._line(f"Stopped ({event.code}): {event.reason}", "\033[1m")
+            answer = self._answer.message
+            if answer is not None:
+                self._line(f"Answer, {self._answer.byline()}:", "\033[1m")
+                self._write("".join(f"  {line}\n" for line in answer.content.splitlines()))
             for row in event.ledger:
                 self._line(ledger_line(row), _DIM)
             if self._quality is not None:
@@ -138,12 +149,13 @@ class TerminalRenderer:
         self._write(event.text)
 
     def _message(self, event: MessageEvent) -> None:
+        mark = " [cut short]" if event.interrupted else (_CAP if event.truncated else "")
         if self._streaming == (event.turn, event.speaker):
             self._streaming = None
-            self._write((" [cut short]" if event.interrupted else "") + "\n")
+            self._write(mark + "\n")
             return
         self._end_stream()
-        self._write(f"{self._name(event.speaker)} {event.content}\n")
+        self._write(f"{self._name(event.speaker)} {event.content}{mark}\n")
 
     def _end_stream(self) -> None:
         if self._streaming is not None:

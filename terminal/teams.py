@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from roundtable.agents import Team, builtin_teams_dir, find_team, load_team, team_files
+from roundtable.common.bounded import MAX_CONFIG_BYTES, read_text
 from roundtable.common.errors import ConfigError
 from roundtable.conversations.modes import MODES
 from roundtable.conversations.settings import load_settings
@@ -57,7 +58,7 @@ def _show(args: argparse.Namespace) -> int:
     settings = load_settings()
     path = find_team(args.team, settings.teams_dir)
     load_team(path)  # a broken file is refused, not shown as if it were a team
-    sys.stdout.write(path.read_text(encoding="utf-8"))
+    sys.stdout.write(read_text(path, MAX_CONFIG_BYTES, "team file"))
     return 0
 
 

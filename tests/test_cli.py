@@ -108,7 +108,12 @@ def test_replay_shows_the_whole_debate() -> None:
     assert "memory: 1 hit(s) for researcher" in out
     assert "note: 83% of the turns budget used (5 of 6 turns)" in out
     stop = out.index("Stopped (accepted): the critic accepted the writer's answer")
-    ledger = out[stop:].splitlines()[1:]
+    after = out[stop:].splitlines()[1:]
+    assert after[:2] == [  # the answer first, then the ledger
+        "Answer, by the writer, accepted by the critic:",
+        "  Yes, with good transit and delivery exemptions.",
+    ]
+    ledger = after[2:]
     assert [line.split(":")[0].strip() for line in ledger] == [
         "cost researcher",
         "cost manager",
@@ -193,7 +198,7 @@ def test_replay_refuses_what_is_not_a_transcript_file_without_reading_it(
         target = tmp_path / "huge.jsonl"
         with target.open("wb") as handle:  # sparse: no disk used, nothing to read
             handle.truncate(300 * 1024 * 1024)
-        says = "a transcript is 268435456 at most"
+        says = "over the size limit of 268435456 bytes"
     started = time.monotonic()
     result = run("replay", str(target), timeout=20)
     assert_one_line_error(result, 2, str(target), says)

@@ -229,7 +229,7 @@ def test_a_bad_question_file_is_one_line_naming_file_line_and_field(
 def test_an_oversized_or_binary_question_file_is_refused_before_parsing(tmp_path: Path) -> None:
     big = tmp_path / "big.yaml"
     big.write_bytes(b"#" * (1024 * 1024 + 1))
-    with pytest.raises(Exception, match="larger than 1024 KiB"):
+    with pytest.raises(Exception, match="over the size limit of 1048576 bytes"):
         load_questions(big)
     binary = tmp_path / "bin.yaml"
     binary.write_bytes(b"questions: \xff\n")

@@ -276,3 +276,55 @@ async def test_an_independent_first_round_hides_the_other_roles_replies_once(
     assert "human" in heard(analyst_first.messages)  # the question is always there
     assert {"researcher", "writer", "critic"} <= heard(analyst_second.messages)
     assert "writer" in heard(clients["critic"].calls[0].messages)  # the reviewer sees all
+
+
+def test_a_reply_that_ends_at_its_cap_shows_a_cut_mark_in_both_front_ends() -> None:
+    import io
+
+    from roundtable.terminal.render import TerminalRenderer
+    from roundtable.ui.render import CAP_MARK, _message_text
+
+    event = MessageEvent(
+        seq=3,
+        at="2026-01-01T00:00:00Z",
+        turn=2,
+        speaker="analyst",
+        content="Trams are",
+        truncated=True,
+    )
+    assert _message_text(event, None).endswith(CAP_MARK)
+    out = io.StringIO()
+    TerminalRenderer(out, colour=False)(event)
+    assert out.getvalue() == "[analyst] Trams are [… cut at its token cap]\n"
+
+
+async def test_the_verdict_giver_is_asked_about_the_objection_the_answer_left_open(
+    tmp_path: Path,
+) -> None:
+    point = "REVISE: it never says how deliveries reach the shops downtown."
+    debate, clients, _ = scripted_debate(
+        tmp_path / "t.jsonl",
+        {
+            "researcher": [FACTS],
+            "critic": [point, "REVISE: the buses still lack a budget line.", "ACCEPT: done."],
+            "writer": [
+                ANSWER,
+                "Buses every five minutes make the ban workable; shops get a tram stop.",
+                "Deliveries reach the shops downtown before ten; parking fees fund the buses.",
+            ],
+        },
+        picks=[pick("writer")],
+        guards=ON,
+        budget=Budget(max_turns=9),
+    )
+    await collect(debate)
+
+    def asked(call: object) -> str:
+        last = call.messages[-1]  # type: ignore[attr-defined]
+        return str(last.content) if isinstance(last, UserMessage) else ""
+
+    first, second, third = clients["critic"].calls[:3]
+    assert "objection" not in asked(first)  # nothing revised yet
+    assert "deliveries reach the shops" in asked(second)  # the answer ignored the point
+    assert "objection" in asked(third) and "budget line" in asked(third)
+    assert clients["critic"].calls[1].extra_create_args["max_tokens"] < 90  # room for it

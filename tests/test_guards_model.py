@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from roundtable.agents import resolve_team
+from roundtable.agents import Guards, resolve_team
 from roundtable.common.errors import ConfigError
 from roundtable.conversations import Budget, RunOptions, build_run, load_settings
 from roundtable.conversations.quality import has_point
@@ -123,3 +123,28 @@ def test_a_shape_that_is_not_a_grammar_is_one_clear_error(tmp_path: Path) -> Non
             team=team.model_copy(update={"roles": broken}),
             transcript_path=tmp_path / "broken.jsonl",
         )
+
+
+async def test_a_reply_cut_at_its_token_cap_is_marked_as_cut(tmp_path: Path) -> None:
+    team = resolve_team(None)
+    opener = team.holder("opens") or ""
+    capped = [
+        card.model_copy(update={"model": card.model.model_copy(update={"max_tokens": 8})})
+        if card.name == opener
+        else card
+        for card in team.roles
+    ]
+    path = tmp_path / "capped.jsonl"
+    run = build_run(
+        load_settings(),
+        "Explain in detail how a city tram network is planned and paid for.",
+        RunOptions(max_turns=1),
+        team=team.model_copy(update={"roles": capped, "guards": Guards(enabled=False)}),
+        budget=Budget(max_turns=1, turn_deadline_s=240),
+        transcript_path=path,
+    )
+    [event async for event in run.run()]
+    first = next(
+        e for e in load(path).events if isinstance(e, MessageEvent) and e.speaker == opener
+    )
+    assert first.truncated and first.usage.completion_tokens == 8, first

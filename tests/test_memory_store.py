@@ -453,7 +453,7 @@ def test_readding_a_shorter_file_replaces_its_passages(store: MemoryStore, tmp_p
         ("big.md", b"word " * 400, "over the size limit of 1000 bytes"),
         ("slides.pdf", b"%PDF-1.7", "corrupt PDF"),
         ("slides.key", b"PK", "unsupported type .key"),
-        ("missing.md", None, "cannot read it"),
+        ("missing.md", None, "cannot read"),
     ],
 )
 def test_bad_documents_are_refused_and_nothing_is_loaded(

@@ -321,7 +321,7 @@ def test_the_installed_ui_serves_and_its_launcher_passes_sigterm_on(
     tree = [launcher, *descendants(launcher)]
     assert len(tree) >= 2, "the launcher runs Chainlit as a child process"
     assert stop_with_sigterm(launcher, tree) == []
-    assert process.wait(timeout=30) == 0
+    assert process.wait(timeout=30) == 0  # a shutdown asked for and done
 
 
 def test_a_sigterm_to_roundtable_ui_stops_the_whole_tree(

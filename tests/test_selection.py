@@ -32,11 +32,15 @@ def floor(speakers: list[str], **kw: object) -> Floor:
     ("speakers", "extra", "expected"),
     [
         ([HUMAN], {}, ("researcher", "the researcher opens a new question")),
-        ([HUMAN, "researcher", "writer"], {}, ("critic", "the critic reviews the writer's answer")),
+        (
+            [HUMAN, "researcher", "writer"],
+            {},
+            ("critic", "the critic reviews the answer just written"),
+        ),
         (
             [HUMAN, "researcher", "critic"],
             {"last_verdict": "ACCEPT"},
-            ("writer", "the critic accepted the team's reasoning, so the writer answers"),
+            ("writer", "the writer answers: the team's reasoning was accepted"),
         ),
         (
             [HUMAN, "researcher", "analyst"],
@@ -74,11 +78,11 @@ def test_the_rules_follow_the_flags_whatever_the_names() -> None:
     assert at([HUMAN]) == ("economist", "the economist opens a new question")
     assert at([HUMAN, "economist", "lawyer"]) == (
         "sceptic",
-        "the sceptic reviews the lawyer's answer",
+        "the sceptic reviews the answer just written",
     )
     assert at([HUMAN, "lawyer", "sceptic"], last_verdict="ACCEPT") == (
         "lawyer",
-        "the sceptic accepted the team's reasoning, so the lawyer answers",
+        "the lawyer answers: the team's reasoning was accepted",
     )
     assert at([HUMAN], opener=None) is None  # no opener: the manager's model chooses
 

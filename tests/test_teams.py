@@ -230,7 +230,7 @@ def test_a_mode_refuses_a_team_without_the_role_it_needs(tmp_path: Path) -> None
 
 def test_oversized_unreadable_and_unknown_teams_are_refused(tmp_path: Path) -> None:
     big = write(tmp_path, "name: mine\n" + "#" * 300_000)
-    with pytest.raises(ConfigError, match="larger than 256 KiB"):
+    with pytest.raises(ConfigError, match="over the size limit of 262144 bytes"):
         load_team(big)
     with pytest.raises(ConfigError, match="no team named 'nobody'; teams: default, policy"):
         resolve_team("nobody")

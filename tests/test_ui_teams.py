@@ -16,14 +16,14 @@ import yaml
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse, Response
 
-from roundtable.agents import load_teams
+from roundtable.agents import builtin_teams_dir, load_team, load_teams
 from roundtable.common.errors import ConfigError
 from roundtable.conversations import RunOptions, Settings
 from roundtable.transcripts import HUMAN, LiveEvent, MessageEvent, load
 from roundtable.ui import avatars
 from roundtable.ui.commands import Refused, Say, parse
 from roundtable.ui.panel import options_from, widgets
-from roundtable.ui.profiles import chat_profiles, profile_markdown, team_for
+from roundtable.ui.profiles import chat_profiles, model_note, profile_markdown, team_for
 from roundtable.ui.server import config_file
 from roundtable.ui.session import SessionRunner
 from tests.support.runs import scripted_settings
@@ -217,3 +217,24 @@ async def test_a_continued_transcript_keeps_its_team_whatever_the_profile(tmp_pa
     assert _speakers(shown[0].events)
     saved = load(first.transcript)
     assert saved.header.team is not None and saved.header.team.name == "policy"
+
+
+def test_each_profile_offers_its_teams_starters_and_says_which_model_answers() -> None:
+    teams = load_teams(configured="default")
+    note = model_note("embedded", "SmolLM2-135M-Instruct")
+    profiles = {p.name: p for p in chat_profiles(teams, note)}
+    for name, team in teams.by_name.items():
+        offered = [s.message for s in profiles[name].starters or []]
+        assert offered == team.starters and offered, name
+        assert "offline demo model" in profiles[name].markdown_description
+    remote = model_note("openai", "llama3.2")
+    assert "llama3.2" in remote and "demo" not in remote
+
+
+def test_a_starter_of_the_wrong_length_is_one_line_naming_it(tmp_path: Path) -> None:
+    team = yaml.safe_load((builtin_teams_dir() / "default.yaml").read_text())
+    team["starters"] = ["Why?"]
+    path = tmp_path / "short.yaml"
+    path.write_text(yaml.safe_dump(team))
+    with pytest.raises(ConfigError, match=r"short.yaml:\d+: field 'starters.0'"):
+        load_team(path)

@@ -55,13 +55,14 @@ from roundtable.transcripts.store import (
     load,
     save,
 )
-from roundtable.transcripts.summary import quality_lines
+from roundtable.transcripts.summary import Answer, final_answer, quality_lines
 
 __all__ = [
     "EVENT_ADAPTER",
     "HUMAN",
     "SCHEMA_VERSION",
     "AggregateEvent",
+    "Answer",
     "BranchEvent",
     "Citation",
     "Conflict",
@@ -100,6 +101,7 @@ __all__ = [
     "catalogue",
     "escape_md",
     "file_name",
+    "final_answer",
     "load",
     "now",
     "quality_lines",

@@ -24,7 +24,6 @@ import io
 import json
 import math
 import os
-import stat
 import uuid
 import warnings
 from collections.abc import Callable, Iterable
@@ -33,6 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from roundtable.common import bounded
 from roundtable.common.errors import ConfigError, InfraError
 from roundtable.transcripts.events import EVENT_ADAPTER, SCHEMA_VERSION, Event, Header
 
@@ -236,25 +236,9 @@ def load(path: Path) -> Transcript:
 
 
 def read_bounded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
-    """A regular file's bytes, at most ``limit`` of them: a device (``/dev/zero``), a FIFO (which
-    would block) or an oversized file is refused before anything is read."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        raise TranscriptError(f"{path}: cannot read ({exc.strerror})") from exc
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise TranscriptError(f"{path}: not a regular file")
-        if info.st_size > limit:
-            raise TranscriptError(f"{path}: {info.st_size} bytes; a transcript is {limit} at most")
-        try:
-            data = handle.read(limit + 1)
-        except OSError as exc:
-            raise TranscriptError(f"{path}: cannot read ({exc.strerror})") from exc
-    if len(data) > limit:  # it grew while we read
-        raise TranscriptError(f"{path}: more than {limit} bytes; a transcript is {limit} at most")
-    return data
+    """A transcript file's bytes (``common.bounded``): a device, a FIFO or an oversized file
+    is refused before anything is read."""
+    return bounded.read_bounded(path, limit, "transcript", error=TranscriptError)
 
 
 def save(path: Path, header: Header, events: Iterable[Event]) -> None:

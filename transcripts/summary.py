@@ -1,12 +1,64 @@
-"""A run's quality report in words: the few short lines every front end shows after the stop.
+"""What every front end shows when a run ends: its answer, and its quality report in words.
 
-The terminal, the browser, the exports and ``roundtable eval`` show the same lines, so they
-are written here once. Owns the wording only; the measures are ``conversations.quality``.
+The terminal, the browser, the exports, the API and ``roundtable eval`` show the same answer
+and the same lines, so they are found and written here once. Owns the wording and which
+message is the answer; the measures are ``conversations.quality``.
 """
 
 from __future__ import annotations
 
-from roundtable.transcripts.events import QualityReport
+from collections.abc import Iterable
+
+from roundtable.transcripts.events import HUMAN, Event, Header, MessageEvent, QualityReport
+
+
+class Answer:
+    """The run's answer as its events go by: the answerer's latest reply (the role with the
+    team's ``answers`` flag), else the latest agent reply; and who accepted it, if anyone."""
+
+    def __init__(self, header: Header | None) -> None:
+        team = header.team if header is not None else None
+        self.answerer = team.holder("answers") if team is not None else None
+        self.reviewer = team.holder("gives_verdict") if team is not None else None
+        self._by_answerer: MessageEvent | None = None
+        self._latest: MessageEvent | None = None
+        """The latest reply of any role but the verdict-giver."""
+        self._review: MessageEvent | None = None
+        self.accepted_by: str | None = None
+
+    @property
+    def message(self) -> MessageEvent | None:
+        return self._by_answerer or self._latest or self._review
+
+    def see(self, event: Event | Header) -> None:
+        if not isinstance(event, MessageEvent) or event.speaker == HUMAN:
+            return
+        if event.speaker == self.reviewer:
+            if event.verdict == "ACCEPT" and (self._by_answerer or self._latest) is not None:
+                self.accepted_by = event.speaker
+            self._review = event
+            return
+        before = self.message
+        if event.speaker == self.answerer:
+            self._by_answerer = event
+        self._latest = event
+        if self.message is not before:
+            self.accepted_by = None
+
+    def byline(self) -> str:
+        """ "by the writer, accepted by the critic" (or without the acceptance)."""
+        if self.message is None:
+            return ""
+        accepted = f", accepted by the {self.accepted_by}" if self.accepted_by else ""
+        return f"by the {self.message.speaker}{accepted}"
+
+
+def final_answer(header: Header | None, events: Iterable[Event]) -> MessageEvent | None:
+    """The answer of a finished (or saved) run; see ``Answer``."""
+    answer = Answer(header)
+    for event in events:
+        answer.see(event)
+    return answer.message
 
 
 def quality_lines(report: QualityReport) -> list[str]:

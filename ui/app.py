@@ -56,7 +56,7 @@ from roundtable.ui.history import (
     transcript_in,
 )
 from roundtable.ui.panel import options_from, widgets
-from roundtable.ui.profiles import chat_profiles, team_for
+from roundtable.ui.profiles import chat_profiles, model_note, team_for
 from roundtable.ui.render import EXPORT_ACTION, STOP_ACTION, ChainlitRenderer
 from roundtable.ui.replay_view import REPLAY_ACTION, listing, pick
 from roundtable.ui.server import HOST_ENV
@@ -115,7 +115,8 @@ chainlit_server.app.router.routes.insert(
 )
 """Every role's avatar, drawn; ahead of Chainlit's own route, which answers the rest."""
 chainlit_server.sio.eio.ping_timeout = SOCKET_PING_TIMEOUT_S
-PROFILES = chat_profiles(TEAMS)
+_DEFAULT_ENDPOINT = SETTINGS.endpoints["default"]
+PROFILES = chat_profiles(TEAMS, model_note(_DEFAULT_ENDPOINT.kind, _DEFAULT_ENDPOINT.model))
 
 COMMANDS: list[CommandDict] = [
     {

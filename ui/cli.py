@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import signal
-import subprocess
 import sys
 from collections.abc import Sequence
 
 from roundtable.common.errors import ConfigError
-from roundtable.conversations import load_settings
+from roundtable.conversations import check_data_folder, load_settings
 from roundtable.ui.auth import hash_password
 from roundtable.ui.config import load_ui_settings
 from roundtable.ui.server import DEFAULT_HOST, DEFAULT_PORT, free_port, launch, url
+from roundtable.ui.supervise import Supervisor
 
 
 def add_ui_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,23 +35,17 @@ def _ui_options(parser: argparse.ArgumentParser) -> None:
 def run_ui(args: argparse.Namespace) -> int:
     """Start the server, print its URL, wait until it ends (Ctrl-C stops it)."""
     settings = load_settings()
+    check_data_folder(settings.data_dir, settings.transcripts_dir)
     users = load_ui_settings().all_users()
     port = free_port(args.host) if args.port == 0 else args.port
-    process = launch(
-        args.host, port, users, settings.data_dir, teams=(settings.teams_dir, settings.team)
-    )
-    # A TERM to us (a service manager, `kill`) must stop the server too, not orphan it.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    print(f"Roundtable UI: {url(args.host, port)}  (data: {settings.data_dir})", flush=True)
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        return 0
+    # A TERM or INT to us (a service manager, `kill`, Ctrl-C) reaches the server and is
+    # waited for: handled from before the server starts, so it never orphans it.
+    with Supervisor() as supervisor:
+        teams = (settings.teams_dir, settings.team)
+        process = launch(args.host, port, users, settings.data_dir, teams=teams)
+        supervisor.adopt(process)
+        print(f"Roundtable UI: {url(args.host, port)}  (data: {settings.data_dir})", flush=True)
+        return supervisor.wait()
 
 
 def _hash(args: argparse.Namespace) -> int:

@@ -18,10 +18,12 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from roundtable.common.bounded import MAX_CONFIG_BYTES, read_text
 from roundtable.common.errors import ConfigError
+from roundtable.common.secrets import keep_url
 from roundtable.ui.commands import MAX_INPUT_CHARS
 
 
@@ -35,14 +37,20 @@ class UISettings(BaseSettings):
     database_url: str | None = None
     max_input_chars: int = Field(default=MAX_INPUT_CHARS, ge=100, le=500_000)
 
+    @model_validator(mode="after")
+    def _keep_secrets(self) -> UISettings:
+        """No error of this process shows the database's password (``common.secrets``)."""
+        keep_url(self.database_url)
+        return self
+
     def all_users(self) -> dict[str, str]:
         """Users from the environment and the users file (the environment wins)."""
         if self.users_file is None:
             return dict(self.users)
+        text = read_text(self.users_file, MAX_CONFIG_BYTES, "users file (ROUNDTABLE_USERS_FILE)")
         try:
-            with self.users_file.open("rb") as handle:
-                table = tomllib.load(handle).get("users", {})
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+            table = tomllib.loads(text).get("users", {})
+        except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"ROUNDTABLE_USERS_FILE={self.users_file}: {exc}") from exc
         if not isinstance(table, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in table.items()

@@ -10,7 +10,7 @@ Owns the profiles' content; the teams themselves are loaded once at start-up by 
 
 from __future__ import annotations
 
-from chainlit.types import ChatProfile
+from chainlit.types import ChatProfile, Starter
 
 from roundtable.agents import Team, Teams
 from roundtable.conversations import MODES
@@ -36,19 +36,37 @@ def profile_markdown(team: Team) -> str:
     return "\n".join(lines)
 
 
-def chat_profiles(teams: Teams) -> list[ChatProfile]:
+def chat_profiles(teams: Teams, model_note: str = "") -> list[ChatProfile]:
     """One profile per team, the configured team's first and marked default, then the
-    shipped teams and the user's."""
+    shipped teams and the user's; each offers its team's starter questions, and says which
+    model answers (``model_note``)."""
     order = [teams.default, *(name for name in teams.by_name if name != teams.default)]
+    note = f"\n\n{model_note}" if model_note else ""
     return [
         ChatProfile(
             name=name,
-            markdown_description=profile_markdown(teams.by_name[name]),
+            markdown_description=profile_markdown(teams.by_name[name]) + note,
             icon=team_icon(teams.by_name[name]),
             default=name == teams.default,
+            starters=[Starter(label=_label(q), message=q) for q in teams.by_name[name].starters],
         )
         for name in order
     ]
+
+
+def model_note(endpoint_kind: str, model: str) -> str:
+    """Which model answers by default, in a line; the embedded demo model says so."""
+    if endpoint_kind == "embedded":
+        return (
+            f"Answered by **{model}**, the small offline demo model shipped with Roundtable: "
+            "expect weak writing. Point Roundtable at Ollama, vLLM or OpenAI in "
+            "`roundtable.toml` for real answers (see the README, Configuration)."
+        )
+    return f"Answered by **{model}** ({endpoint_kind} endpoint)."
+
+
+def _label(question: str) -> str:
+    return question if len(question) <= 48 else question[:47].rstrip() + "…"
 
 
 def team_for(profile: object, teams: Teams) -> Team:

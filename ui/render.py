@@ -33,6 +33,7 @@ from roundtable.conversations import Budget
 from roundtable.transcripts import (
     HUMAN,
     AggregateEvent,
+    Answer,
     BranchEvent,
     ErrorEvent,
     GuardEvent,
@@ -81,6 +82,10 @@ class Progress:
         if not self.capped:
             return f"{self.turns} {'reply' if self.turns == 1 else 'replies'} · {tokens}"
         return f"Turn {self.turns} of {self.max_turns} · {tokens}"
+
+
+CAP_MARK = " *… (cut at its token cap)*"
+"""After a reply that reached its ``max_tokens`` mid-thought."""
 
 
 def speaker_heading(speaker: str, turn: int, branch: str | None = None) -> str:
@@ -180,6 +185,8 @@ class ChainlitRenderer:
     """Every passage recalled so far, by id: a reply's citations point into it."""
     _quality: QualityReport | None = None
     """The run's quality report, shown after its stop line."""
+    _answer: Answer = field(default_factory=lambda: Answer(None))
+    """The run's answer so far: shown first when the run stops."""
 
     def __post_init__(self) -> None:
         if self.budget is not None and self.progress is None:
@@ -189,6 +196,10 @@ class ChainlitRenderer:
 
     async def show(self, event: LiveEvent) -> None:
         """Draw one event."""
+        if isinstance(event, Header):
+            self._answer = Answer(event)
+        elif not isinstance(event, TokenDelta):
+            self._answer.see(event)
         turn = getattr(event, "turn", None)
         if (
             self.skip_through is not None
@@ -342,6 +353,10 @@ class ChainlitRenderer:
             cl.Action(name=EXPORT_ACTION, payload={"fmt": "json"}, label="Download JSON"),
         ]
         progress = self.progress if self.live else None
+        answer = self._answer.message
+        if answer is not None:  # the answer first: the ledger and the rest under it
+            body = f"### Answer\n\n{answer.content}\n\n*{self._answer.byline()}*"
+            await cl.Message(content=body, author="Roundtable").send()
         text = stop_text(event, progress, self.mode) + quality_text(self._quality)
         self._quality = None
         await cl.Message(content=text, author="Roundtable", actions=actions).send()
@@ -402,5 +417,5 @@ def passage_text(hit: MemoryHit) -> str:
 
 
 def _message_text(event: MessageEvent, branch: str | None) -> str:
-    note = " *(cut short)*" if event.interrupted else ""
+    note = " *(cut short)*" if event.interrupted else (CAP_MARK if event.truncated else "")
     return speaker_heading(event.speaker, event.turn, branch) + event.content + note

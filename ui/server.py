@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from roundtable.agents import load_teams
+from roundtable.common.bounded import MAX_CONFIG_BYTES, read_text
 from roundtable.common.errors import ConfigError
 from roundtable.ui.approot import SHIPPED_ROOT, prepare_app_root
 from roundtable.ui.auth import is_loopback
@@ -42,12 +43,11 @@ def config_file(root: Path = APP_ROOT) -> Path:
 
 def check_mcp_disabled(path: Path) -> None:
     """Raise ConfigError when the Chainlit config enables MCP (or cannot be read)."""
+    if not path.exists():
+        raise ConfigError(f"{path} is missing: Roundtable ships it with MCP disabled")
     try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path} is missing: Roundtable ships it with MCP disabled") from exc
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(read_text(path, MAX_CONFIG_BYTES, "Chainlit config"))
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     mcp = data.get("features", {}).get("mcp", {})
     if not isinstance(mcp, dict):
@@ -123,4 +123,6 @@ def launch(
     root = prepare_app_root(data_dir)
     check_mcp_disabled(config_file(root))  # the copy Chainlit reads, which a user may edit
     env = child_env(host, app_root=root)
-    return subprocess.Popen(command(host, port), cwd=root, env=env)
+    # Its own process group: a Ctrl-C in the terminal reaches the launcher, which passes it
+    # on once (``supervise``); twice would make the server skip its graceful shutdown.
+    return subprocess.Popen(command(host, port), cwd=root, env=env, process_group=0)

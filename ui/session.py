@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from roundtable.agents import Team
 from roundtable.common.errors import ConfigError, RoundtableError
+from roundtable.common.secrets import error_text
 from roundtable.conversations import (
     Budget,
     Run,
@@ -253,7 +254,7 @@ class SessionRunner:
             await display.failure(f"The {self.mode} stopped: {exc}")
         except Exception as exc:  # our bug: keep the session usable, say what happened
             log.exception("%s run failed", self.mode)
-            await display.failure(f"Internal error: {type(exc).__name__}: {exc}")
+            await display.failure(error_text(f"Internal error: {type(exc).__name__}: {exc}"))
         finally:
             if link is not None:
                 try:
