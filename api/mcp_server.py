@@ -33,6 +33,7 @@ from roundtable.agents import Teams, load_teams
 from roundtable.api.app import TokenGate
 from roundtable.api.callers import LOCAL, Caller, caller_of, may_see
 from roundtable.api.config import ApiSettings
+from roundtable.api.limits import BodyCap
 from roundtable.api.schemas import RUN_ID_PATTERN
 from roundtable.common.errors import ConfigError, RoundtableError
 from roundtable.conversations import MAX_QUESTION_CHARS, MAX_TURNS_LIMIT, Settings
@@ -269,10 +270,12 @@ def mcp_http_app(
     memory: MemoryStore | None = None,
     teams: Teams | None = None,
 ) -> ASGIApp:
-    """MCP over streamable HTTP, behind the API's token gate: mount it with ``mount_mcp``."""
+    """MCP over streamable HTTP, behind the API's token gate and body cap: mount it with
+    ``mount_mcp``."""
     server = create_mcp(settings, memory, teams)
     app = server.streamable_http_app()
-    return TokenGate(_Started(app, server.session_manager), api)
+    capped = BodyCap(_Started(app, server.session_manager), limit=api.api_max_body_bytes)
+    return TokenGate(capped, api)
 
 
 def mount_mcp(host: object, app: ASGIApp) -> None:
