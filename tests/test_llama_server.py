@@ -111,8 +111,8 @@ async def test_a_debate_through_the_server_picks_with_the_model(
     run = build_run(
         settings,
         "Should our city ban private cars downtown?",
-        RunOptions(max_turns=5),
-        budget=Budget(max_turns=5, turn_deadline_s=120),
+        RunOptions(max_turns=7),
+        budget=Budget(max_turns=7, turn_deadline_s=120),  # room to revise first
         transcript_path=path,
     )
     events = [event async for event in run.run()]
