@@ -123,7 +123,8 @@ def check(text: str, view: GuardView) -> Problem | None:
         return Problem(
             "copy",
             f"{share:.0%} of the reply repeats earlier turns or its instructions",
-            "Your reply repeated what was already said. Say something new, in your own words.",
+            "Your reply repeated what was already said. Add one point about the question that "
+            "nobody has made yet, in your own words.",
         )
     return None
 

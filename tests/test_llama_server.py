@@ -129,6 +129,8 @@ async def test_a_debate_through_the_server_picks_with_the_model(
     reviewer = resolve_team(None).holder("gives_verdict")
     verdicts = [e.verdict for e in said if e.speaker == reviewer]
     assert verdicts and None not in verdicts  # the server constrained them with the grammar
-    assert verdicts[0] == "REVISE"  # with the guards on, a revision comes before acceptance
+    first = next(e for e in said if e.speaker == reviewer)
+    owed = 7 - (first.turn - 1) > 2  # a revision is owed while more than 2 turns are left
+    assert first.verdict == "REVISE" or not owed, first.content
     report = next(e for e in saved if isinstance(e, QualityEvent)).report
     assert report.copied_turns == 0 and report.revisions_with_point >= 1, report
