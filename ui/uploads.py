@@ -89,7 +89,7 @@ async def add_uploads(
         return
     try:
         paths = keep(files, user_folder(data_dir, owner))
-        added = await store.aadd_files(paths, extra={"owner": owner})
+        added = await store.aadd_files(paths, owner=owner)
     except (ConfigError, OSError) as exc:
         status.content = f"Nothing added: {exc}"
         await status.update()
