@@ -3,13 +3,16 @@
 ``create_api`` builds a FastAPI app of its own (its own OpenAPI schema, nothing of Chainlit's
 in it); ``mount`` puts it at ``/api`` on Chainlit's app, ahead of Chainlit's catch-all route
 that would otherwise answer every GET with the UI's page.
+
+Every call is its caller's (``callers.py``): a user's token lists, reads, follows, talks to and
+stops only that user's runs, and starts runs that are theirs; another user's run is answered
+exactly as a missing one (404). The administrator's token (``ROUNDTABLE_API_TOKEN``) sees all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roundtable.agents import DEFAULT_TEAM, Team, Teams, load_teams
+from roundtable.api.callers import Caller, Callers
 from roundtable.api.config import ApiSettings
 from roundtable.api.registry import (
     LiveRun,
@@ -52,6 +56,7 @@ from roundtable.api.schemas import (
 )
 from roundtable.api.starting import build_api_run
 from roundtable.api.webhooks import WebhookRefused, check_target, deliver, new_delivery
+from roundtable.common.accounts import accounts_path
 from roundtable.common.errors import ConfigError, InfraError
 from roundtable.conversations import MODES, Settings
 from roundtable.memory import MemoryStore
@@ -62,6 +67,7 @@ from roundtable.transcripts import (
     TranscriptError,
     catalogue,
     load,
+    owned,
 )
 from roundtable.transcripts import Header as HeaderRecord
 
@@ -108,7 +114,8 @@ def create_api(
         roles=sorted({name for team in teams.by_name.values() for name in team.roster}),
     )
     app.openapi = lambda: _openapi(app, names)  # type: ignore[method-assign]
-    app.add_middleware(_TokenGate, api=api)
+    admin = api.api_token.get_secret_value() if api.api_token else None
+    app.add_middleware(_TokenGate, callers=Callers(admin, accounts_path(settings.data_dir)))
     return app
 
 
@@ -191,12 +198,13 @@ class _Routes:
             )
         try:
             webhook = self._webhook(body.webhook)
-            run = build_api_run(self.settings, body, self.memory, self.teams)
+            owner = _caller(request).owner
+            run = build_api_run(self.settings, body, self.memory, self.teams, owner)
         except WebhookRefused as exc:
             return _problem(403, str(exc))
         except ConfigError as exc:
             return _problem(422, str(exc))
-        live = self.registry.start(run, body.mode, webhook)
+        live = self.registry.start(run, body.mode, webhook, owner=owner)
         with contextlib.suppress(TimeoutError):  # a slow disk: the run goes on, its id is good
             await asyncio.wait_for(live.started.wait(), START_WAIT_S)
         if live.header is None and live.failure is not None:
@@ -215,8 +223,14 @@ class _Routes:
             ]
         )
 
-    async def list_runs(self, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> RunList:
-        saved = await asyncio.to_thread(catalogue, self.settings.transcripts_dir)
+    async def list_runs(
+        self, request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    ) -> RunList:
+        caller = _caller(request)
+        folder = self.settings.transcripts_dir
+        saved = await asyncio.to_thread(
+            *((catalogue, folder) if caller.admin else (owned, folder, caller.user))
+        )
         runs: list[RunSummary] = []
         for summary in saved[:limit]:
             if summary.problem is not None or summary.created_at is None:
@@ -236,12 +250,13 @@ class _Routes:
             )
         return RunList(runs=runs)
 
-    async def detail(self, run_id: RunId) -> RunDetail | JSONResponse:
-        live = self.registry.get(run_id)
+    async def detail(self, run_id: RunId, request: Request) -> RunDetail | JSONResponse:
+        caller = _caller(request)
+        live = self._live(run_id, caller)
         if live is not None and live.header is not None:
             events = list(live.events)
             return _detail(live.header, events, live.status, live.mode, live)
-        transcript = await self._saved(run_id)
+        transcript = await self._saved(run_id, caller)
         if transcript is None:
             return _problem(404, f"no run {run_id!r}")
         events = list(transcript.events)
@@ -251,17 +266,19 @@ class _Routes:
     async def events(
         self,
         run_id: RunId,
+        request: Request,
         after: Annotated[int, Query(ge=0, description="Only events after this seq")] = 0,
         tokens: Annotated[bool, Query(description="Also stream live token deltas")] = False,
         last_event_id: Annotated[str | None, Header(max_length=32)] = None,
     ) -> StreamingResponse | JSONResponse:
         if last_event_id is not None and last_event_id.isdigit():
             after = max(after, int(last_event_id))
-        live = self.registry.get(run_id)
+        caller = _caller(request)
+        live = self._live(run_id, caller)
         if live is not None:
             items = _follow(live, after, tokens)
         else:
-            transcript = await self._saved(run_id)
+            transcript = await self._saved(run_id, caller)
             if transcript is None:
                 return _problem(404, f"no run {run_id!r}")
             items = _saved_items(transcript, after)
@@ -269,8 +286,10 @@ class _Routes:
             items, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
 
-    async def message(self, run_id: RunId, body: MessageRequest) -> Accepted | JSONResponse:
-        live = await self._running(run_id)
+    async def message(
+        self, run_id: RunId, body: MessageRequest, request: Request
+    ) -> Accepted | JSONResponse:
+        live = await self._running(run_id, _caller(request))
         if isinstance(live, JSONResponse):
             return live
         header = live.header
@@ -288,8 +307,8 @@ class _Routes:
             return _problem(422, f"ask: {exc}" if body.ask is not None else str(exc))
         return Accepted(id=run_id, detail="queued: it joins the run at its next boundary")
 
-    async def stop(self, run_id: RunId) -> Accepted | JSONResponse:
-        live = await self._running(run_id)
+    async def stop(self, run_id: RunId, request: Request) -> Accepted | JSONResponse:
+        live = await self._running(run_id, _caller(request))
         if isinstance(live, JSONResponse):
             return live
         live.run.request_stop("stopped through the API")
@@ -297,23 +316,35 @@ class _Routes:
 
     # -- helpers --------------------------------------------------------------------------------
 
-    async def _running(self, run_id: str) -> LiveRun | JSONResponse:
-        """The live run, or the answer to give: 409 if it has ended, 404 if there is none."""
-        live = self.registry.get(run_id)
+    async def _running(self, run_id: str, caller: Caller) -> LiveRun | JSONResponse:
+        """The live run, or the answer to give: 409 if it has ended, 404 if there is none
+        (or it is not the caller's)."""
+        live = self._live(run_id, caller)
         if live is not None and not live.ended:
             return live
-        if live is not None or self.registry.path_of(run_id).is_file():
+        if live is not None or await self._saved(run_id, caller) is not None:
             return _problem(409, f"run {run_id!r} has ended")
         return _problem(404, f"no run {run_id!r}")
 
-    async def _saved(self, run_id: str) -> Transcript | None:
+    def _live(self, run_id: str, caller: Caller) -> LiveRun | None:
+        """The caller's live run ``run_id`` (another user's is as absent as a missing one)."""
+        live = self.registry.get(run_id)
+        return live if live is not None and caller.sees(live.owner) else None
+
+    async def _saved(self, run_id: str, caller: Caller) -> Transcript | None:
+        """The caller's saved run ``run_id``, or None (missing, or another user's)."""
+        if (live := self.registry.get(run_id)) is not None and not caller.sees(live.owner):
+            return None
         path = self.registry.path_of(run_id)
         if not path.is_file():
             return None
         try:
-            return await asyncio.to_thread(load, path)
+            transcript = await asyncio.to_thread(load, path)
         except TranscriptError as exc:
+            if not caller.admin:  # whose it is cannot be told: answered as a missing one
+                return None
             raise InfraError(str(exc)) from exc
+        return transcript if caller.sees(transcript.header.owner) else None
 
     def _webhook(self, url: str | None) -> Any:
         if url is None:
@@ -335,6 +366,13 @@ class _Routes:
             backoff_s=self.api.webhook_backoff_s,
             timeout_s=self.api.webhook_timeout_s,
         )
+
+
+def _caller(request: Request) -> Caller:
+    """Who made ``request`` (the token gate put it in the request's state)."""
+    caller = getattr(request.state, "caller", None)
+    assert isinstance(caller, Caller), "the token gate resolves every request's caller"
+    return caller
 
 
 def _links(run_id: str, prefix: str = "/api") -> RunLinks:
@@ -446,14 +484,13 @@ async def _saved_items(transcript: Transcript, after: int) -> AsyncIterator[byte
 
 
 class _TokenGate:
-    """Every request needs ``Authorization: Bearer <ROUNDTABLE_API_TOKEN>`` (even an unknown
-    path: nothing about the API is told to a caller without the token). Oversized bodies are
-    refused before they are read."""
+    """Every request needs ``Authorization: Bearer <token>``, the administrator's or a user's
+    (even an unknown path: nothing about the API is told to a caller without a token); the
+    caller goes in the request's state. Oversized bodies are refused before they are read."""
 
-    def __init__(self, app: ASGIApp, api: ApiSettings) -> None:
+    def __init__(self, app: ASGIApp, callers: Callers) -> None:
         self.app = app
-        token = api.api_token.get_secret_value() if api.api_token else None
-        self.expected = f"Bearer {token}".encode() if token else None
+        self.callers = callers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -461,11 +498,14 @@ class _TokenGate:
             return
         headers = dict(scope.get("headers", []))
         given = headers.get(b"authorization", b"")
-        if self.expected is None or not hmac.compare_digest(given, self.expected):
+        caller = await asyncio.to_thread(self.callers.resolve, given)
+        if caller is None:
             why = (
-                "the API is off: set ROUNDTABLE_API_TOKEN on the server"
-                if self.expected is None
-                else "send Authorization: Bearer <ROUNDTABLE_API_TOKEN>"
+                "send Authorization: Bearer <token> (ROUNDTABLE_API_TOKEN, or a user's token "
+                "from `roundtable users token NAME`)"
+                if self.callers.enabled()
+                else "the API is off: set ROUNDTABLE_API_TOKEN on the server or issue a "
+                "user's token with `roundtable users token NAME`"
             )
             response = _problem(401, why)
             response.headers["WWW-Authenticate"] = "Bearer"
@@ -475,6 +515,7 @@ class _TokenGate:
         if not length.isdigit() or int(length) > MAX_BODY_BYTES:
             await _problem(413, f"the body is over {MAX_BODY_BYTES} bytes")(scope, receive, send)
             return
+        scope.setdefault("state", {})["caller"] = caller
         await self.app(scope, receive, send)
 
 

@@ -6,7 +6,7 @@ without importing the engine. Depends on ``agents`` (a header records the team's
 ``common``.
 """
 
-from roundtable.transcripts.catalogue import TranscriptSummary, catalogue, summarise
+from roundtable.transcripts.catalogue import TranscriptSummary, catalogue, owned, summarise
 from roundtable.transcripts.events import (
     EVENT_ADAPTER,
     HUMAN,
@@ -96,6 +96,7 @@ __all__ = [
     "catalogue",
     "load",
     "now",
+    "owned",
     "quality_lines",
     "replay",
     "save",

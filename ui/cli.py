@@ -36,7 +36,7 @@ def _ui_options(parser: argparse.ArgumentParser) -> None:
 def run_ui(args: argparse.Namespace) -> int:
     """Start the server, print its URL, wait until it ends (Ctrl-C stops it)."""
     settings = load_settings()
-    users = load_ui_settings().all_users()
+    users = load_ui_settings().all_users(settings.data_dir)
     port = free_port(args.host) if args.port == 0 else args.port
     process = launch(
         args.host, port, users, settings.data_dir, teams=(settings.teams_dir, settings.team)

@@ -6,6 +6,7 @@ forbids unknown tables, so UI settings live in the environment, or in a users fi
 - ``ROUNDTABLE_USERS``: JSON ``{"name": "<password hash>"}``; hashes come from
   ``python -m roundtable.ui hash-password``.
 - ``ROUNDTABLE_USERS_FILE``: a TOML file with a ``[users]`` table of the same shape.
+- ``<data_dir>/users.json``: users added with ``roundtable users add`` (``common.accounts``).
 - ``ROUNDTABLE_DATABASE_URL``: SQLAlchemy async URL of the history database (default: SQLite
   in the data folder); ``postgresql+asyncpg://...`` for a real deployment.
 - ``ROUNDTABLE_MAX_INPUT_CHARS``: the size limit of one message (default 20,000).
@@ -21,6 +22,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from roundtable.common.accounts import accounts_path, read_accounts
 from roundtable.common.errors import ConfigError
 from roundtable.ui.commands import MAX_INPUT_CHARS
 
@@ -35,10 +37,12 @@ class UISettings(BaseSettings):
     database_url: str | None = None
     max_input_chars: int = Field(default=MAX_INPUT_CHARS, ge=100, le=500_000)
 
-    def all_users(self) -> dict[str, str]:
-        """Users from the environment and the users file (the environment wins)."""
+    def all_users(self, data_dir: Path | None = None) -> dict[str, str]:
+        """Users from ``roundtable users add`` (in ``data_dir``), the users file and the
+        environment (the environment wins, then the users file)."""
+        kept = read_accounts(accounts_path(data_dir)).users if data_dir is not None else {}
         if self.users_file is None:
-            return dict(self.users)
+            return {**kept, **self.users}
         try:
             with self.users_file.open("rb") as handle:
                 table = tomllib.load(handle).get("users", {})
@@ -50,7 +54,7 @@ class UISettings(BaseSettings):
             raise ConfigError(
                 f"ROUNDTABLE_USERS_FILE={self.users_file}: [users] must map names to hashes"
             )
-        return {**table, **self.users}
+        return {**kept, **table, **self.users}
 
 
 def load_ui_settings() -> UISettings:
