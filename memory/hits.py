@@ -8,7 +8,7 @@ ChromaDB (store.py, shelf.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -110,8 +110,9 @@ def interleave(first: Sequence[Hit], second: Sequence[Hit], k: int) -> list[Hit]
     return out
 
 
-def hits_of(result: Any, row: int = 0) -> list[Hit]:
-    """Chroma's answer to query ``row`` as hits; score = cosine similarity = 1 - distance."""
+def hits_of(result: Any, row: int = 0, keep: Callable[[Any], bool] | None = None) -> list[Hit]:
+    """Chroma's answer to query ``row`` as hits; score = cosine similarity = 1 - distance.
+    ``keep``: which entries' metadata may become hits (the rest are left out)."""
     ids: Sequence[str] = result["ids"][row]
     texts = (result.get("documents") or [[]])[row]
     metadatas = (result.get("metadatas") or [[]])[row]
@@ -119,6 +120,7 @@ def hits_of(result: Any, row: int = 0) -> list[Hit]:
     return [
         hit_of(id_, text, meta, 1.0 - float(distance))
         for id_, text, meta, distance in zip(ids, texts, metadatas, distances, strict=True)
+        if keep is None or keep(meta)
     ]
 
 

@@ -1,14 +1,20 @@
-"""Scoping memory by owner: what every write stamps and every read filters on.
+"""Scoping memory by owner: where each owner's entries live, what every write stamps and
+every read filters on.
 
-Owns: the ``owner`` metadata key, the Chroma ``where`` filters that restrict a read to one
-owner, the upgrade that stamps entries written before owners existed (they belong to the local
-user), and the owner-qualified id of a document passage. Does not own: the collections nor the
-queries themselves (store.py, shelf.py).
+Owns: the ``owner`` metadata key, the name of each owner's archive and documents collection,
+the Chroma ``where`` filters that restrict a read to one owner, the upgrade that stamps entries
+written before owners existed (they belong to the local user), and the owner-qualified id of a
+document passage. Does not own: the queries themselves (store.py, shelf.py).
 
-Why a ``where`` filter and not a collection per owner: every entry also carries its owner, so
-one filter is the single rule for messages, pruned turns and passages alike, including the
-archive that ``include_past`` searches. A collection opened by this process is upgraded once:
-its metadata records ``roundtable-owners`` after every entry has an owner.
+Two walls. Every entry carries its owner and every read keeps only that owner's: a ``where``
+filter on the reads that are not on a turn's path (listing, removing, building the BM25 index,
+a conversation's own small collection), a check of each hit's owner on the large ones. And the
+large collections are per owner: each user has an archive (past conversations, for
+``include_past``) and a documents collection of their own, so those searches need no ``where``
+filter, which costs what the filtered set costs (measured: 2.6 ms unfiltered, 126 ms filtered
+at 50k entries). The local user's are the collections from before owners, so its entries stay
+where they were; an old collection is upgraded once (its metadata records
+``roundtable-owners`` when every entry has an owner).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from chromadb.api.models.Collection import Collection
 from roundtable.common.owners import LOCAL_USER, owner_key
 from roundtable.memory.backend import infra
 
+DOCUMENTS = "roundtable-documents"
+ARCHIVE = "roundtable-archive"
 OWNER = "owner"
 MARK = "roundtable-owners"
 """Collection metadata key: set once every entry of the collection carries an owner."""
@@ -28,6 +36,28 @@ MARK_VERSION = 1
 PAGE = 5_000
 
 Where = dict[str, Any]
+
+
+def archive_of(owner: str | None) -> str:
+    """The collection of ``owner``'s messages and pruned turns of every conversation."""
+    return _named(ARCHIVE, owner)
+
+
+def documents_of(owner: str | None) -> str:
+    """The collection of ``owner``'s document passages."""
+    return _named(DOCUMENTS, owner)
+
+
+def _named(base: str, owner: str | None) -> str:
+    key = owner_key(owner)
+    if key == LOCAL_USER:
+        return base
+    return f"{base}-u-{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+
+def is_owners(metadata: Any, owner: str | None) -> bool:
+    """Whether a stored entry's metadata names ``owner`` (the check on every hit)."""
+    return isinstance(metadata, dict) and metadata.get(OWNER) == owner_key(owner)
 
 
 def where(owner: str | None, **equal: str) -> Where:

@@ -1,4 +1,4 @@
-"""The documents collection: each user's passages, written, listed, removed and searched.
+"""A user's documents collection: the passages, written, listed, removed and searched.
 
 Owns: writing a converted file's passages (replacing an earlier version, all or nothing),
 listing and removing documents, and the document half of a search (dense and BM25 rankings
@@ -37,7 +37,8 @@ PAGE = 5_000
 
 
 class Shelf:
-    """The passages of every user's documents, in one collection, each read scoped to an owner.
+    """The passages of one owner's documents (``scope.documents_of``); every read is checked
+    against that owner too.
 
     ``write_lock`` is the store's (one write sequence at a time); ``batch`` is the client's
     largest write.
@@ -132,14 +133,13 @@ class Shelf:
         rankings: list[tuple[float, list[str]]] = []
         found: dict[str, Hit] = {}
         with infra(f"searching {documents.name}"):
-            result = documents.query(
+            result = documents.query(  # the owner's collection: no costly where filter
                 query_embeddings=vectors,
                 n_results=depth,
-                where=scope.where(owner),
                 include=["documents", "metadatas", "distances"],
             )
         for row in range(len(queries)):
-            hits = hits_of(result, row)
+            hits = hits_of(result, row, keep=lambda meta: scope.is_owners(meta, owner))
             rankings.append((1.0, [h.id for h in hits]))
             for hit in hits:
                 if hit.id not in found or hit.score > found[hit.id].score:

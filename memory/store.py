@@ -10,14 +10,16 @@ debate writes or searches (the conversations package).
 Layout:
 
 * ``roundtable-conv-<hash>``: one collection per conversation, its messages and pruned turns;
-* ``roundtable-archive``: every message and pruned turn of every conversation, so past
-  conversations are searched with one query;
-* ``roundtable-documents``: the passages of every user's documents.
+* ``roundtable-archive`` (the local user's; ``-u-<hash>`` for each other user): every message
+  and pruned turn of every conversation of that user, so past conversations are searched with
+  one query;
+* ``roundtable-documents`` (likewise per user): the passages of that user's documents.
 
-Every entry carries its owner, and every read filters on it (scope.py): with ``include_past``,
-one user's debate never recalls another's turns or documents. A search queries at most two
-collections (the conversation's own or the archive, and the documents) and merges them by
-score. Message ids must be unique across conversations: the archive holds them all.
+Every entry carries its owner, and every read keeps only the caller's (scope.py): with
+``include_past``, one user's debate never recalls another's turns or documents. A search
+queries at most two collections (the conversation's own or the owner's archive, and the
+owner's documents) and merges them by score. Message ids must be unique across conversations:
+an archive holds them all.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Documents, EmbeddingFunction, Metadata
 
 from roundtable.common.errors import ConfigError
+from roundtable.common.owners import owner_key
 from roundtable.memory import scope
 from roundtable.memory.backend import (
     DirectoryLock,
@@ -57,8 +60,8 @@ from roundtable.memory.passages import (
 )
 from roundtable.memory.shelf import Shelf
 
-DOCUMENTS = "roundtable-documents"
-ARCHIVE = "roundtable-archive"
+DOCUMENTS = scope.DOCUMENTS
+ARCHIVE = scope.ARCHIVE
 CONVERSATION_PREFIX = "roundtable-conv-"
 
 T = TypeVar("T")
@@ -103,7 +106,7 @@ class MemoryStore:
         self._lock = threading.RLock()  # guards the collection cache and closing
         self._write_lock = threading.Lock()  # one write sequence at a time
         self._collections: dict[str, Collection] = {}
-        self._documents: Shelf | None = None
+        self._shelves: dict[str, Shelf] = {}  # by owner key
         self._directory_lock: DirectoryLock | None = None
         self._closed = False
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memory-writer")
@@ -208,7 +211,7 @@ class MemoryStore:
         if not text.strip():
             return  # nothing to find: an empty message is not remembered
         conversation = self._collection(conversation_collection(conversation_id), create=True)
-        archive = self._collection(ARCHIVE, create=True)
+        archive = self._collection(scope.archive_of(str(metadata[scope.OWNER])), create=True)
         assert conversation is not None and archive is not None
         embeddings = self._ef([text])
         with self._write_lock, infra(f"writing message {message_id}"):
@@ -243,29 +246,35 @@ class MemoryStore:
             max_tokens=self._passage_tokens,
             count_tokens=self._count_tokens,
         )
-        shelf = self._shelf()
+        shelf = self._shelf(owner, create=True)
+        assert shelf is not None
         for document, passages in loaded:
             shelf.write(document, passages, owner)
         return loaded
 
     def list_documents(self, *, owner: str | None = None) -> list[DocumentEntry]:
         """Each of ``owner``'s documents: its source, how many passages, its content hash."""
-        return self._shelf().entries(owner)
+        shelf = self._shelf(owner, create=False)
+        return shelf.entries(owner) if shelf is not None else []
 
     def remove_document(self, source: str, *, owner: str | None = None) -> int:
         """Forget ``owner``'s passages of ``source`` (as listed, or a path); how many."""
-        return self._shelf().remove(source, owner)
+        shelf = self._shelf(owner, create=False)
+        return shelf.remove(source, owner) if shelf is not None else 0
 
-    def _shelf(self) -> Shelf:
+    def _shelf(self, owner: str | None, *, create: bool) -> Shelf | None:
+        """``owner``'s documents (None if they have none and ``create`` is False)."""
+        key = owner_key(owner)
         with self._lock:
             self._check_open()
-            if self._documents is None:
-                collection = self._collection(DOCUMENTS, create=True)
-                assert collection is not None
-                self._documents = Shelf(
-                    collection, self._ef, self._write_lock, self._client.get_max_batch_size()
-                )
-            return self._documents
+            shelf = self._shelves.get(key)
+            if shelf is None:
+                collection = self._collection(scope.documents_of(key), create=create)
+                if collection is None:
+                    return None
+                batch = self._client.get_max_batch_size()
+                shelf = self._shelves[key] = Shelf(collection, self._ef, self._write_lock, batch)
+            return shelf
 
     # -- searching -----------------------------------------------------------------------
 
@@ -303,40 +312,44 @@ class MemoryStore:
         excluded = frozenset(exclude_ids)
         names: list[str] = []
         if include_past:
-            names.append(ARCHIVE)
+            names.append(scope.archive_of(owner))
         elif conversation_id is not None:
             names.append(conversation_collection(conversation_id))
         collections = [c for c in (self._collection(n, create=False) for n in names) if c]
-        documents = self._shelf() if include_documents else None
+        documents = self._shelf(owner, create=False) if include_documents else None
         if not query.strip() or not (collections or documents):
             return []
         queries = [query, *(q for q in also if q.strip() and q != query)]
         vectors = self._ef.embed_query(queries)
         turns: list[Hit] = []
         for collection in collections:
+            # The owner's archive needs no where filter (costly on a large collection); a
+            # conversation's collection is small and filtered. Each hit's owner is checked.
+            where = None if include_past else scope.where(owner)
             with infra(f"searching {collection.name}"):
                 result = collection.query(
                     query_embeddings=vectors[:1],
                     n_results=k + len(excluded),  # excluded ids take at most that many places
-                    where=scope.where(owner),
+                    where=where,
                     include=["documents", "metadatas", "distances"],
                 )
-            turns.extend(hits_of(result))
+            turns.extend(hits_of(result, keep=lambda meta: scope.is_owners(meta, owner)))
         ranked_turns = merge_hits(turns, k=k, min_score=min_score, exclude_ids=excluded)
         passages: list[Hit] = []
         if documents is not None and documents.collection.count():
             passages = documents.search(queries, vectors, k, floor, excluded, owner)
         return interleave(passages, ranked_turns, k)
 
-    def stats(self) -> MemoryStats:
-        """How many messages, passages and pruned turns the store holds."""
-        documents = self._collection(DOCUMENTS, create=True)
-        archive = self._collection(ARCHIVE, create=True)
+    def stats(self, *, owner: str | None = None) -> MemoryStats:
+        """How many messages, passages and pruned turns ``owner`` has, and how many
+        conversations the store holds (every user's: the CLI's view of its data folder)."""
+        documents = self._collection(scope.documents_of(owner), create=True)
+        archive = self._collection(scope.archive_of(owner), create=True)
         assert documents is not None and archive is not None
         with infra("counting entries"):
             total = archive.count()
             # A filtered read, acceptable here: stats is not on the per-turn path.
-            pruned = len(archive.get(where={"kind": "pruned"}, include=[])["ids"])
+            pruned = len(archive.get(where=scope.where(owner, kind="pruned"), include=[])["ids"])
             conversations = sum(
                 1 for c in self._client.list_collections() if c.name.startswith(CONVERSATION_PREFIX)
             )

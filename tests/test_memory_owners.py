@@ -12,7 +12,7 @@ import pytest
 from chromadb.config import Settings
 
 from roundtable.memory import MemoryStore
-from roundtable.memory.scope import MARK
+from roundtable.memory.scope import MARK, archive_of
 from roundtable.memory.store import ARCHIVE, DOCUMENTS
 
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -107,3 +107,19 @@ def test_entries_from_before_owners_are_the_local_users(tmp_path: Path) -> None:
         assert store.search(ALICE_TURN, include_past=True, min_score=0.0, owner="bob") == []
         assert len(store.list_documents()) == 1
         assert store.list_documents(owner="bob") == []
+
+
+def test_an_entry_of_another_owner_in_ones_collection_is_never_a_hit(store: MemoryStore) -> None:
+    """The second wall: each hit's owner is checked, whatever collection it was found in."""
+    store.add_message("conv-a", "analyst", 1, AT, ALICE_TURN, "conv-a:1", owner="alice")
+    archive = store._collection(archive_of("alice"), create=False)
+    assert archive is not None
+    planted = "A planted quillowhisp note from bob."
+    archive.add(
+        ids=["planted"],
+        embeddings=store._ef([planted]),
+        documents=[planted],
+        metadatas=[{"kind": "message", "owner": "bob", "conversation_id": "conv-b"}],
+    )
+    hits = store.search(planted, include_past=True, min_score=0.0, k=10, owner="alice")
+    assert [h.text for h in hits] == [ALICE_TURN]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from roundtable.memory import MemoryStore
-from roundtable.memory.store import DOCUMENTS
+from roundtable.memory.scope import documents_of
 from roundtable.ui.uploads import add_uploads, user_folder
 from tests.support.chainlit_page import recording_page
 from tests.support.docfiles import make_pdf
@@ -16,7 +16,7 @@ async def test_an_uploaded_pdf_is_added_for_its_owner_and_reported(tmp_path: Pat
     upload = make_pdf(tmp_path / "0f3a-upload", [["Trams cost 31 million euros per km."], ["x."]])
     with MemoryStore(tmp_path / "memory") as store:
         await add_uploads(store, [("tram brief.pdf", upload)], tmp_path, "ana")
-        stored = store._collection(DOCUMENTS, create=False)
+        stored = store._collection(documents_of("ana"), create=False)
         assert stored is not None
         metadatas = stored.get(include=["metadatas"])["metadatas"] or []
 
