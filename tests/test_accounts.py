@@ -90,3 +90,14 @@ def test_a_broken_users_file_is_one_line(data_dir: Path) -> None:
     (data_dir / "users.json").mkdir()
     with pytest.raises(ConfigError, match="not a regular file"):
         read_accounts(data_dir / "users.json")
+
+
+def test_the_ui_refuses_to_start_on_a_broken_users_file_in_one_line(data_dir: Path) -> None:
+    data_dir.mkdir(parents=True)
+    (data_dir / "users.json").write_text("{not json")
+    started = subprocess.run(
+        [ROUNDTABLE, "ui", "--port", "0"], capture_output=True, text=True, timeout=120
+    )
+    assert started.returncode == 2
+    assert started.stderr.startswith("roundtable ui: error: users file ")
+    assert started.stderr.count("\n") == 1

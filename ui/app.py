@@ -75,8 +75,11 @@ for _name in ("autogen_core", "autogen_agentchat"):  # their INFO event log floo
 
 SETTINGS = load_settings()
 UI = load_ui_settings()
-USERS = UI.all_users(SETTINGS.data_dir)
-"""At start-up: with any user, the UI logs in with passwords (a user added later logs in too)."""
+try:
+    USERS = UI.all_users(SETTINGS.data_dir)
+    """At start-up: with any user, the UI logs in with passwords (a later one logs in too)."""
+except ConfigError as _exc:
+    raise SystemExit(f"roundtable ui: error: {_exc}") from None
 HOST = os.environ.get(HOST_ENV, "127.0.0.1")
 DB_URL = database_url(SETTINGS.data_dir, UI.database_url)
 
@@ -157,7 +160,11 @@ if USERS:
 
     @cl.password_auth_callback
     async def _password_login(username: str, password: str) -> cl.User | None:
-        users = await asyncio.to_thread(UI.all_users, SETTINGS.data_dir)
+        try:  # read at each login: users added or removed while the server runs count
+            users = await asyncio.to_thread(UI.all_users, SETTINGS.data_dir)
+        except ConfigError as exc:  # a users file broken since start-up: nobody logs in
+            log.error("login refused: %s", exc)
+            return None
         ok = await asyncio.to_thread(check_login, users, username, password)
         return cl.User(identifier=username, metadata={"provider": "password"}) if ok else None
 
