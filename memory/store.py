@@ -1,11 +1,11 @@
 """The retrieval memory: what the debate remembers and how it is searched.
 
 Owns: the layout of collections, writing messages and pruned turns, searching them scoped to
-a conversation and an owner, merging them with document passages, and running calls off the
-event loop. Does not own: opening ChromaDB and checking collections (backend.py), the documents
-collection (shelf.py), the owner rule (scope.py), how vectors are computed (embedding.py), how
-files become passages (passages.py), the shape and ranking of results (hits.py), nor when the
-debate writes or searches (the conversations package).
+a conversation and an owner, and merging them with document passages. Does not own: opening
+ChromaDB and checking collections (backend.py), the documents collection (shelf.py), the owner
+rule (scope.py), the calls queued off the event loop (queued.py), how vectors are computed
+(embedding.py), how files become passages (passages.py), the shape and ranking of results
+(hits.py), nor when the debate writes or searches (the conversations package).
 
 Layout:
 
@@ -24,15 +24,14 @@ an archive holds them all.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar, cast
+from typing import cast
 
 from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Documents, EmbeddingFunction, Metadata
@@ -58,13 +57,12 @@ from roundtable.memory.passages import (
     estimate_tokens,
     load_documents,
 )
+from roundtable.memory.queued import Queued
 from roundtable.memory.shelf import Shelf
 
 DOCUMENTS = scope.DOCUMENTS
 ARCHIVE = scope.ARCHIVE
 CONVERSATION_PREFIX = "roundtable-conv-"
-
-T = TypeVar("T")
 
 
 def conversation_collection(conversation_id: str) -> str:
@@ -72,7 +70,7 @@ def conversation_collection(conversation_id: str) -> str:
     return CONVERSATION_PREFIX + hashlib.sha256(conversation_id.encode()).hexdigest()[:32]
 
 
-class MemoryStore:
+class MemoryStore(Queued):
     """Retrieval memory over ChromaDB for the debate.
 
     Give ``path`` for an embedded store in that directory (one process owns it: another
@@ -360,83 +358,7 @@ class MemoryStore:
                 conversations=conversations,
             )
 
-    # -- async and lifetime --------------------------------------------------------------
-
-    def _submit(self, call: Callable[[], T]) -> asyncio.Future[T]:
-        """Queue ``call`` on the worker thread now; the returned future can be awaited later."""
-        self._check_open()
-        return asyncio.get_running_loop().run_in_executor(self._worker, call)
-
-    def aadd_message(
-        self,
-        conversation_id: str,
-        speaker: str,
-        turn: int,
-        at: datetime,
-        text: str,
-        message_id: str,
-        *,
-        owner: str | None = None,
-    ) -> asyncio.Future[None]:
-        """``add_message`` queued on the worker thread at call time; await it or ``flush()``."""
-        return self._submit(
-            lambda: self.add_message(
-                conversation_id, speaker, turn, at, text, message_id, owner=owner
-            )
-        )
-
-    def aadd_pruned(
-        self,
-        conversation_id: str,
-        speaker: str,
-        turn: int,
-        text: str,
-        message_id: str,
-        *,
-        owner: str | None = None,
-    ) -> asyncio.Future[None]:
-        """``add_pruned`` queued on the worker thread at call time."""
-        return self._submit(
-            lambda: self.add_pruned(conversation_id, speaker, turn, text, message_id, owner=owner)
-        )
-
-    def aadd_files(
-        self, paths: Iterable[Path | str], *, owner: str | None = None
-    ) -> asyncio.Future[list[tuple[Document, list[Passage]]]]:
-        """``add_files`` queued on the worker thread at call time."""
-        paths = list(paths)
-        return self._submit(lambda: self.add_files(paths, owner=owner))
-
-    def asearch(
-        self,
-        query: str,
-        *,
-        conversation_id: str | None = None,
-        include_documents: bool = True,
-        include_past: bool = False,
-        exclude_ids: Iterable[str] = (),
-        k: int = 5,
-        min_score: float = 0.3,
-        owner: str | None = None,
-    ) -> asyncio.Future[list[Hit]]:
-        """``search`` queued on the worker thread: it sees every write queued before it."""
-        excluded = tuple(exclude_ids)
-        return self._submit(
-            lambda: self.search(
-                query,
-                conversation_id=conversation_id,
-                include_documents=include_documents,
-                include_past=include_past,
-                exclude_ids=excluded,
-                k=k,
-                min_score=min_score,
-                owner=owner,
-            )
-        )
-
-    async def flush(self) -> None:
-        """Wait until every call queued before this one has finished (errors stay with theirs)."""
-        await self._submit(lambda: None)
+    # -- lifetime ----------------------------------------------------------------------
 
     def close(self) -> None:
         """Finish queued work, close the client and release the directory. Idempotent."""
