@@ -3,13 +3,16 @@
 ``create_api`` builds a FastAPI app of its own (its own OpenAPI schema, nothing of Chainlit's
 in it); ``mount`` puts it at ``/api`` on Chainlit's app, ahead of Chainlit's catch-all route
 that would otherwise answer every GET with the UI's page.
+
+Every call is its caller's (``callers.py``): a user's token lists, reads, follows, talks to and
+stops only that user's runs, and starts runs that are theirs; another user's run is answered
+exactly as a missing one (404). The administrator's token (``ROUNDTABLE_API_TOKEN``) sees all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roundtable.agents import DEFAULT_TEAM, Team, Teams, load_teams
+from roundtable.api.callers import Caller, Callers, callers_for
 from roundtable.api.config import ApiSettings
 from roundtable.api.limits import BodyCap, Refusal
 from roundtable.api.registry import (
@@ -66,6 +70,7 @@ from roundtable.transcripts import (
     TranscriptError,
     catalogue,
     load,
+    owned,
 )
 from roundtable.transcripts import Header as HeaderRecord
 
@@ -113,7 +118,7 @@ def create_api(
     )
     app.openapi = lambda: _openapi(app, names)  # type: ignore[method-assign]
     app.add_middleware(BodyCap, limit=api.api_max_body_bytes)
-    app.add_middleware(TokenGate, api=api)  # added last: runs first
+    app.add_middleware(TokenGate, callers=callers_for(settings, api))  # added last: runs first
     return app
 
 
@@ -196,12 +201,13 @@ class _Routes:
             )
         try:
             webhook = self._webhook(body.webhook)
-            run = build_api_run(self.settings, body, self.memory, self.teams)
+            owner = _caller(request).owner
+            run = build_api_run(self.settings, body, self.memory, self.teams, owner)
         except WebhookRefused as exc:
             return _problem(403, str(exc))
         except ConfigError as exc:
             return _problem(422, str(exc))
-        live = self.registry.start(run, body.mode, webhook)
+        live = self.registry.start(run, body.mode, webhook, owner=owner)
         with contextlib.suppress(TimeoutError):  # a slow disk: the run goes on, its id is good
             await asyncio.wait_for(live.started.wait(), START_WAIT_S)
         if live.header is None and live.failure is not None:
@@ -220,8 +226,14 @@ class _Routes:
             ]
         )
 
-    async def list_runs(self, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> RunList:
-        saved = await asyncio.to_thread(catalogue, self.settings.transcripts_dir)
+    async def list_runs(
+        self, request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    ) -> RunList:
+        caller = _caller(request)
+        folder = self.settings.transcripts_dir
+        saved = await asyncio.to_thread(
+            *((catalogue, folder) if caller.admin else (owned, folder, caller.user))
+        )
         runs: list[RunSummary] = []
         for summary in saved[:limit]:
             if summary.problem is not None or summary.created_at is None:
@@ -242,12 +254,13 @@ class _Routes:
             )
         return RunList(runs=runs)
 
-    async def detail(self, run_id: RunId) -> RunDetail | JSONResponse:
-        live = self.registry.get(run_id)
+    async def detail(self, run_id: RunId, request: Request) -> RunDetail | JSONResponse:
+        caller = _caller(request)
+        live = self._live(run_id, caller)
         if live is not None and live.header is not None:
             events = list(live.events)
             return _detail(live.header, events, live.status, live.mode, live)
-        transcript = await self._saved(run_id)
+        transcript = await self._saved(run_id, caller)
         if transcript is None:
             return _problem(404, f"no run {run_id!r}")
         events = list(transcript.events)
@@ -257,17 +270,19 @@ class _Routes:
     async def events(
         self,
         run_id: RunId,
+        request: Request,
         after: Annotated[int, Query(ge=0, description="Only events after this seq")] = 0,
         tokens: Annotated[bool, Query(description="Also stream live token deltas")] = False,
         last_event_id: Annotated[str | None, Header(max_length=32)] = None,
     ) -> StreamingResponse | JSONResponse:
         if last_event_id is not None and last_event_id.isdigit():
             after = max(after, int(last_event_id))
-        live = self.registry.get(run_id)
+        caller = _caller(request)
+        live = self._live(run_id, caller)
         if live is not None:
             items = _follow(live, after, tokens)
         else:
-            transcript = await self._saved(run_id)
+            transcript = await self._saved(run_id, caller)
             if transcript is None:
                 return _problem(404, f"no run {run_id!r}")
             items = _saved_items(transcript, after)
@@ -275,8 +290,10 @@ class _Routes:
             items, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
 
-    async def message(self, run_id: RunId, body: MessageRequest) -> Accepted | JSONResponse:
-        live = await self._running(run_id)
+    async def message(
+        self, run_id: RunId, body: MessageRequest, request: Request
+    ) -> Accepted | JSONResponse:
+        live = await self._running(run_id, _caller(request))
         if isinstance(live, JSONResponse):
             return live
         header = live.header
@@ -294,8 +311,8 @@ class _Routes:
             return _problem(422, f"ask: {exc}" if body.ask is not None else str(exc))
         return Accepted(id=run_id, detail="queued: it joins the run at its next boundary")
 
-    async def stop(self, run_id: RunId) -> Accepted | JSONResponse:
-        live = await self._running(run_id)
+    async def stop(self, run_id: RunId, request: Request) -> Accepted | JSONResponse:
+        live = await self._running(run_id, _caller(request))
         if isinstance(live, JSONResponse):
             return live
         live.run.request_stop("stopped through the API")
@@ -303,23 +320,35 @@ class _Routes:
 
     # -- helpers --------------------------------------------------------------------------------
 
-    async def _running(self, run_id: str) -> LiveRun | JSONResponse:
-        """The live run, or the answer to give: 409 if it has ended, 404 if there is none."""
-        live = self.registry.get(run_id)
+    async def _running(self, run_id: str, caller: Caller) -> LiveRun | JSONResponse:
+        """The live run, or the answer to give: 409 if it has ended, 404 if there is none
+        (or it is not the caller's)."""
+        live = self._live(run_id, caller)
         if live is not None and not live.ended:
             return live
-        if live is not None or self.registry.path_of(run_id).is_file():
+        if live is not None or await self._saved(run_id, caller) is not None:
             return _problem(409, f"run {run_id!r} has ended")
         return _problem(404, f"no run {run_id!r}")
 
-    async def _saved(self, run_id: str) -> Transcript | None:
+    def _live(self, run_id: str, caller: Caller) -> LiveRun | None:
+        """The caller's live run ``run_id`` (another user's is as absent as a missing one)."""
+        live = self.registry.get(run_id)
+        return live if live is not None and caller.sees(live.owner) else None
+
+    async def _saved(self, run_id: str, caller: Caller) -> Transcript | None:
+        """The caller's saved run ``run_id``, or None (missing, or another user's)."""
+        if (live := self.registry.get(run_id)) is not None and not caller.sees(live.owner):
+            return None
         path = self.registry.path_of(run_id)
         if not path.is_file():
             return None
         try:
-            return await asyncio.to_thread(load, path)
+            transcript = await asyncio.to_thread(load, path)
         except TranscriptError as exc:
+            if not caller.admin:  # whose it is cannot be told: answered as a missing one
+                return None
             raise InfraError(str(exc)) from exc
+        return transcript if caller.sees(transcript.header.owner) else None
 
     def _webhook(self, url: str | None) -> Any:
         if url is None:
@@ -341,6 +370,13 @@ class _Routes:
             backoff_s=self.api.webhook_backoff_s,
             timeout_s=self.api.webhook_timeout_s,
         )
+
+
+def _caller(request: Request) -> Caller:
+    """Who made ``request`` (the token gate put it in the request's state)."""
+    caller = getattr(request.state, "caller", None)
+    assert isinstance(caller, Caller), "the token gate resolves every request's caller"
+    return caller
 
 
 def _links(run_id: str, prefix: str = "/api") -> RunLinks:
@@ -472,16 +508,16 @@ async def _saved_items(transcript: Transcript, after: int) -> AsyncIterator[byte
 
 
 class TokenGate:
-    """Every request needs ``Authorization: Bearer <ROUNDTABLE_API_TOKEN>`` (even an unknown
-    path: nothing about the API is told to a caller without the token); then the body cap
+    """Every request needs ``Authorization: Bearer <token>``, the administrator's or a user's
+    (even an unknown path: nothing about the API is told to a caller without a token); the
+    caller goes in the request's state (``callers.caller_of``), then the body cap
     (``limits.BodyCap``) reads the body. ``refuse`` words the refusal in the wrapped app's
     error shape (the API's problem by default; ``/v1`` answers in OpenAI's)."""
 
-    def __init__(self, app: ASGIApp, api: ApiSettings, refuse: Refusal | None = None) -> None:
+    def __init__(self, app: ASGIApp, callers: Callers, refuse: Refusal | None = None) -> None:
         self.app = app
+        self.callers = callers
         self.refuse = refuse or _problem
-        token = api.api_token.get_secret_value() if api.api_token else None
-        self.expected = f"Bearer {token}".encode() if token else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -489,16 +525,20 @@ class TokenGate:
             return
         headers = dict(scope.get("headers", []))
         given = headers.get(b"authorization", b"")
-        if self.expected is None or not hmac.compare_digest(given, self.expected):
+        caller = await asyncio.to_thread(self.callers.resolve, given)
+        if caller is None:
             why = (
-                "the API is off: set ROUNDTABLE_API_TOKEN on the server"
-                if self.expected is None
-                else "send Authorization: Bearer <ROUNDTABLE_API_TOKEN>"
+                "send Authorization: Bearer <token> (ROUNDTABLE_API_TOKEN, or a user's token "
+                "from `roundtable users token NAME`)"
+                if self.callers.enabled()
+                else "the API is off: set ROUNDTABLE_API_TOKEN on the server or issue a "
+                "user's token with `roundtable users token NAME`"
             )
             response = self.refuse(401, why)
             response.headers["WWW-Authenticate"] = "Bearer"
             await response(scope, receive, send)
             return
+        scope.setdefault("state", {})["caller"] = caller
         await self.app(scope, receive, send)
 
 

@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roundtable.agents import Teams, load_teams
 from roundtable.api.app import TokenGate
-from roundtable.api.callers import LOCAL, Caller, caller_of, may_see
+from roundtable.api.callers import LOCAL, Caller, caller_of, callers_for, may_see
 from roundtable.api.config import ApiSettings
 from roundtable.api.limits import BodyCap
 from roundtable.api.schemas import RUN_ID_PATTERN
@@ -275,7 +275,7 @@ def mcp_http_app(
     server = create_mcp(settings, memory, teams)
     app = server.streamable_http_app()
     capped = BodyCap(_Started(app, server.session_manager), limit=api.api_max_body_bytes)
-    return TokenGate(capped, api)
+    return TokenGate(capped, callers_for(settings, api))
 
 
 def mount_mcp(host: object, app: ASGIApp) -> None:

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException
 
 from roundtable.agents import Teams, load_teams
 from roundtable.api.app import START_WAIT_S, TokenGate, describe_invalid, followed
-from roundtable.api.callers import caller_of
+from roundtable.api.callers import caller_of, callers_for
 from roundtable.api.config import ApiSettings
 from roundtable.api.limits import BodyCap
 from roundtable.api.openai_schemas import (
@@ -110,7 +110,8 @@ def create_openai_api(
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Refused, _refused)
     app.add_middleware(BodyCap, limit=api.api_max_body_bytes, refuse=openai_error)
-    app.add_middleware(TokenGate, api=api, refuse=openai_error)  # added last: runs first
+    callers = callers_for(settings, api)
+    app.add_middleware(TokenGate, callers=callers, refuse=openai_error)  # added last: first
     return app
 
 
@@ -178,8 +179,7 @@ class _Completions:
         return ModelList(data=[ModelCard(id=name, created=self.created) for name in self.ids])
 
     async def complete(self, body: ChatRequest, request: Request) -> Response:
-        caller_of(request)  # one shared token today: every caller may run every team
-        live = await self._start(body)
+        live = await self._start(body, caller_of(request).owner)
         headers = {TRANSCRIPT_HEADER: live.id}
         if body.stream:
             usage = body.stream_options is not None and body.stream_options.include_usage
@@ -192,8 +192,9 @@ class _Completions:
         reply = _reply(live, body.model, body.answer_cap)
         return JSONResponse(reply.model_dump(mode="json"), headers=headers)
 
-    async def _start(self, body: ChatRequest) -> LiveRun:
-        """The run ``body`` asks for, started and past its header."""
+    async def _start(self, body: ChatRequest, owner: str | None) -> LiveRun:
+        """The run ``body`` asks for, as ``owner``'s (the token's user), started and past its
+        header."""
         chosen = self.ids.get(body.model)
         if chosen is None:
             raise Refused(
@@ -217,10 +218,11 @@ class _Completions:
                 team=self.teams.get(team_name),
                 budget=budget,
                 memory=self.memory,
+                owner=owner,
             )
         except ConfigError as exc:
             raise Refused(400, str(exc)) from exc
-        live = self.registry.start(run, mode)
+        live = self.registry.start(run, mode, owner=owner)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(live.started.wait(), START_WAIT_S)
         if live.header is None and live.failure is not None:

@@ -56,6 +56,8 @@ class LiveRun:
     events: list[Event] = field(default_factory=list)
     failure: str | None = None
     webhook: Delivery | None = None
+    owner: str | None = None
+    """Whose run it is (None: the local user's, as the administrator's runs are)."""
     task: asyncio.Task[None] | None = None
     ended: bool = False
     """The run's events are all in (its webhook may still be on its way)."""
@@ -135,8 +137,10 @@ class RunRegistry:
     def get(self, run_id: str) -> LiveRun | None:
         return self._runs.get(run_id)
 
-    def start(self, run: Run, mode: Mode, webhook: Delivery | None = None) -> LiveRun:
-        live = LiveRun(run=run, mode=mode, webhook=webhook)
+    def start(
+        self, run: Run, mode: Mode, webhook: Delivery | None = None, owner: str | None = None
+    ) -> LiveRun:
+        live = LiveRun(run=run, mode=mode, webhook=webhook, owner=owner)
         self._forget_old()
         self._runs[live.id] = live
         live.task = asyncio.get_running_loop().create_task(self._drive(live))

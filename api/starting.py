@@ -20,9 +20,14 @@ from roundtable.memory import MemoryStore
 
 
 def build_api_run(
-    settings: Settings, request: RunRequest, memory: MemoryStore | None, teams: Teams
+    settings: Settings,
+    request: RunRequest,
+    memory: MemoryStore | None,
+    teams: Teams,
+    owner: str | None = None,
 ) -> Run:
-    """The run ``request`` asks for; anything the server does not offer is a ConfigError."""
+    """The run ``request`` asks for, as ``owner``'s (None: the local user's); anything the
+    server does not offer is a ConfigError."""
     try:
         team = teams.get(request.team)
     except ConfigError as exc:
@@ -42,4 +47,6 @@ def build_api_run(
         options.apply(settings, team=team)  # what is left to check: the endpoints
     except ConfigError as exc:
         raise ConfigError(f"settings.{exc}") from exc
-    return build_run(settings, request.question, options=options, team=team, memory=memory)
+    return build_run(
+        settings, request.question, options=options, team=team, memory=memory, owner=owner
+    )

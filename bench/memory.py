@@ -46,6 +46,7 @@ from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Documents, Embeddings, Metadata
 
 from bench.figures import Row, percentile, row
+from roundtable.common.owners import LOCAL_USER
 from roundtable.conversations.recall import message_id
 from roundtable.memory import MemoryStore, MiniLMEmbedding
 from roundtable.memory.store import ARCHIVE, conversation_collection
@@ -150,6 +151,7 @@ def fill(store: MemoryStore, size: int) -> None:
                 "speaker": "analyst",
                 "turn": i % CONVERSATION_TURNS + 1,
                 "at": at,
+                "owner": LOCAL_USER,  # every search is scoped to its owner (memory/scope.py)
             }
             for i in indices
         ]

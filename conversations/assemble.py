@@ -41,12 +41,14 @@ def build_debate(
     prior: Transcript | None = None,
     fork_at: int | None = None,
     memory: MemoryStore | None = None,
+    owner: str | None = None,
 ) -> Debate:
     """A debate on the configured models, or on the given ``clients`` (tests, demos).
 
     With ``prior``, the debate continues that transcript (same file) with ``question`` as the
     person's new message; with ``fork_at`` too, it branches at that turn into a new file that
-    records its parent.
+    records its parent. ``owner`` is whose run it is (None: the local user): its header says
+    so and its memory is that user's alone; a continued debate keeps its transcript's owner.
     """
     text = check_question(question)
     cast = choose_team(settings, team=team, roles=roles, prior=prior)
@@ -100,8 +102,10 @@ def build_debate(
         )
     conversation_id = prior.header.conversation_id if prior and fork_at is None else None
     conversation_id = conversation_id or new_conversation_id()
+    if prior is not None and fork_at is None:
+        owner = prior.header.owner
     recall = (
-        Recall(memory, conversation_id, settings.memory)
+        Recall(memory, conversation_id, settings.memory, owner)
         if memory is not None and settings.memory.enabled
         else None
     )
@@ -121,6 +125,7 @@ def build_debate(
         fork_at=fork_at,
         recall=recall,
         manager_price=settings.endpoints[settings.manager_endpoint].price,
+        owner=owner,
     )
 
 

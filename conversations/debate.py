@@ -111,6 +111,7 @@ class Debate:
         recall: Recall | None = None,
         manager_price: Price | None = None,
         counter: TokenCounter | None = None,
+        owner: str | None = None,
     ) -> None:
         if len(participants) < 2:
             names = ", ".join(p.card.name for p in participants) or "none"
@@ -134,6 +135,7 @@ class Debate:
             self.budget,
             context_window,
             team,
+            owner,
         )
         self._transcript_path = transcript_path
         self._control = RunControl(stop_signal, self.budget)

@@ -53,6 +53,7 @@ def debate_header(
     budget: Budget,
     context_window: int,
     team: Team,
+    owner: str | None = None,
 ) -> Header:
     """The transcript's header: a continued debate's own, else a new one (a fork's names its
     parent and keeps the parent's question)."""
@@ -72,6 +73,7 @@ def debate_header(
         context_window,
         team=team,
         parent=parent,
+        owner=owner,
     )
 
 

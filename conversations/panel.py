@@ -76,6 +76,7 @@ class Panel:
         recall: Recall | None = None,
         manager_price: Price | None = None,
         fallback: Fallback | None = None,
+        owner: str | None = None,
     ) -> None:
         """``lanes`` maps a role to its lane (default: its endpoint's name); ``limits`` caps
         the branches running at once in a lane (default ``settings.max_concurrency``)."""
@@ -98,6 +99,7 @@ class Panel:
             self.budget,
             context_window,
             team=team,
+            owner=owner,
         )
         plans = team.holder("plans")
         planner = self.participants[plans].client if plans else manager_client

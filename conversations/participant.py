@@ -19,6 +19,7 @@ from autogen_core.models import ChatCompletionClient
 
 from roundtable.agents import RoleCard, Team
 from roundtable.common.errors import ConfigError
+from roundtable.common.owners import header_owner
 from roundtable.common.tokens import TokenCounter
 from roundtable.conversations.budget import Budget
 from roundtable.conversations.ledger import MANAGER, Price
@@ -82,8 +83,10 @@ def header_for(
     *,
     team: Team | None = None,
     parent: ParentRef | None = None,
+    owner: str | None = None,
 ) -> Header:
-    """The header of a new transcript, the same in every mode."""
+    """The header of a new transcript, the same in every mode; ``owner``: whose run it is
+    (None: the local user)."""
     return Header(
         conversation_id=conversation_id,
         created_at=now(),
@@ -102,4 +105,5 @@ def header_for(
         context_window=context_window,
         parent=parent,
         team=team,
+        owner=header_owner(owner),
     )

@@ -67,6 +67,7 @@ class Pipeline:
         conversation_id: str | None = None,
         recall: Recall | None = None,
         manager_price: Price | None = None,
+        owner: str | None = None,
     ) -> None:
         if not participants:
             raise ConfigError("a pipeline needs at least one role")
@@ -87,6 +88,7 @@ class Pipeline:
                 self.budget,
                 context_window,
                 team=team,
+                owner=owner,
             ),
             recall=recall,
             prices=prices_of(participants, manager_price),

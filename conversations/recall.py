@@ -62,10 +62,18 @@ def message_id(conversation_id: str, seq: int) -> str:
 class Recall:
     """Memory for one conversation."""
 
-    def __init__(self, store: MemoryStore, conversation_id: str, settings: MemorySettings) -> None:
+    def __init__(
+        self,
+        store: MemoryStore,
+        conversation_id: str,
+        settings: MemorySettings,
+        owner: str | None = None,
+    ) -> None:
         self.store = store
         self.conversation_id = conversation_id
         self.settings = settings
+        self.owner = owner
+        """Whose memory this is: every write is stamped with it, every search scoped to it."""
         self._pending: list[asyncio.Future[None]] = []
 
     def remember(self, event: MessageEvent) -> None:
@@ -78,6 +86,7 @@ class Recall:
                 event.at,
                 event.content,
                 message_id(self.conversation_id, event.seq),
+                owner=self.owner,
             )
         )
 
@@ -90,6 +99,7 @@ class Recall:
                 event.turn,
                 event.content,
                 message_id(self.conversation_id, event.seq),
+                owner=self.owner,
             )
         )
 
@@ -129,6 +139,7 @@ class Recall:
             min_score=self.settings.min_score,
             document_min_score=self.settings.document_min_score,
             also=[question],
+            owner=self.owner,
         )
         return query, hits
 

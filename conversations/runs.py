@@ -51,12 +51,14 @@ def build_run(
     stop_signal: threading.Event | None = None,
     memory: MemoryStore | None = None,
     panel: PanelSettings | None = None,
+    owner: str | None = None,
 ) -> Run:
     """A ready run as ``options`` say, on the configured models or on the given ``clients``.
 
     ``team`` is a team the caller loaded from a file (it wins over ``options.team``); a team
     that cannot run the mode (a panel with no verdict-giver, say) is refused here; ``budget``
-    replaces the configured budget (``options.max_turns`` still applies)."""
+    replaces the configured budget (``options.max_turns`` still applies); ``owner`` is whose
+    run it is (None: the local user)."""
     options = options or RunOptions()
     mode = options.mode
     if budget is not None:
@@ -76,6 +78,7 @@ def build_run(
             manager_client=manager_client,
             stop_signal=stop_signal,
             memory=memory,
+            owner=owner,
         )
     base = build_debate(
         settings,
@@ -89,7 +92,7 @@ def build_run(
     )
     participants = list(base.participants.values())
     recall = (
-        Recall(memory, base.conversation_id, settings.memory)
+        Recall(memory, base.conversation_id, settings.memory, owner)
         if memory is not None and settings.memory.enabled
         else None
     )
@@ -106,6 +109,7 @@ def build_run(
             conversation_id=base.conversation_id,
             recall=recall,
             manager_price=settings.endpoints[settings.manager_endpoint].price,
+            owner=owner,
         )
     lanes, limits = panel_lanes(settings, participants, panel, given=clients is not None)
 
@@ -120,6 +124,7 @@ def build_run(
             stop_signal=base.stop_signal,
             prior=transcript,
             memory=memory,
+            owner=owner,
         )
 
     return Panel(
@@ -138,6 +143,7 @@ def build_run(
         recall=recall,
         fallback=fallback,
         manager_price=settings.endpoints[settings.manager_endpoint].price,
+        owner=owner,
     )
 
 

@@ -68,5 +68,6 @@ class Toolbox:
             exclude_ids=exclude_ids,
             k=settings.k,
             min_score=settings.min_score,
+            owner=recall.owner,
         )
         return ToolResult(SEARCH_MEMORY, query, hits, memory_block(hits))

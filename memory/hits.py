@@ -1,15 +1,16 @@
 """What a memory search returns, and how results from several collections are merged.
 
 Owns: the `Hit` record (the one shape a search result has outside this package), the `Kind` of
-entry, and `merge_hits`, the pure ranking step that joins per-collection results. Does not own:
-querying ChromaDB or turning its distances into scores (store.py).
+entry, `merge_hits`, the pure ranking step that joins per-collection results, and ``hits_of``,
+which reads Chroma's answer into hits (score = cosine = 1 - distance). Does not own: querying
+ChromaDB (store.py, shelf.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -107,3 +108,39 @@ def interleave(first: Sequence[Hit], second: Sequence[Hit], k: int) -> list[Hit]
             out.append(hit)
         turn += 1
     return out
+
+
+def hits_of(result: Any, row: int = 0, keep: Callable[[Any], bool] | None = None) -> list[Hit]:
+    """Chroma's answer to query ``row`` as hits; score = cosine similarity = 1 - distance.
+    ``keep``: which entries' metadata may become hits (the rest are left out)."""
+    ids: Sequence[str] = result["ids"][row]
+    texts = (result.get("documents") or [[]])[row]
+    metadatas = (result.get("metadatas") or [[]])[row]
+    distances = (result.get("distances") or [[]])[row]
+    return [
+        hit_of(id_, text, meta, 1.0 - float(distance))
+        for id_, text, meta, distance in zip(ids, texts, metadatas, distances, strict=True)
+        if keep is None or keep(meta)
+    ]
+
+
+def hit_of(id_: str, text: str | None, meta: Any, cosine: float) -> Hit:
+    """One stored entry (its text and metadata) as a hit of score ``cosine``, clamped."""
+    meta = meta or {}
+    kind: Kind = meta.get("kind", "message")
+    at = meta.get("at")
+    return Hit(
+        id=id_,
+        text=text or "",
+        kind=kind,
+        score=min(1.0, max(0.0, cosine)),
+        source=meta.get("source"),
+        position=meta.get("position"),
+        page=meta.get("page"),
+        heading=meta.get("heading"),
+        line=meta.get("line"),
+        conversation_id=meta.get("conversation_id"),
+        speaker=meta.get("speaker"),
+        turn=meta.get("turn"),
+        at=datetime.fromisoformat(at) if isinstance(at, str) else None,
+    )

@@ -1,4 +1,4 @@
-"""The ``roundtable`` command: ask, replay, list, teams (and, from other packages, ui and memory).
+"""The ``roundtable`` command: ask, replay, list, teams, users; from other packages: ui, memory.
 
 Every expected failure is one line on stderr and a non-zero exit code, never a traceback.
 The exit code says how a run ended (``EXIT_CODES``, also in ``--help``):
@@ -43,7 +43,7 @@ from roundtable.conversations.recall import open_memory, origin
 from roundtable.conversations.settings import Settings, load_settings
 from roundtable.evaluation import add_command as add_eval
 from roundtable.memory import MemoryStore, describe_added
-from roundtable.terminal import teams
+from roundtable.terminal import teams, users
 from roundtable.terminal.render import TerminalRenderer
 from roundtable.transcripts.catalogue import catalogue
 from roundtable.transcripts.events import LiveEvent, StopCode, TokenDelta
@@ -199,6 +199,7 @@ def _parser() -> argparse.ArgumentParser:
     lst.set_defaults(func=_list)
 
     teams.add_commands(commands)
+    users.add_commands(commands)
     add_eval(commands)
 
     ui = commands.add_parser("ui", help="start the browser UI (http://127.0.0.1:8000)")

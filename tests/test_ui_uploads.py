@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from roundtable.memory import MemoryStore
-from roundtable.memory.store import DOCUMENTS
-from roundtable.ui.uploads import SHARED_REFUSAL, add_uploads, user_folder
+from roundtable.memory.scope import documents_of
+from roundtable.ui.uploads import add_uploads, user_folder
 from tests.support.chainlit_page import recording_page
 from tests.support.docfiles import make_pdf
 
@@ -16,7 +16,7 @@ async def test_an_uploaded_pdf_is_added_for_its_owner_and_reported(tmp_path: Pat
     upload = make_pdf(tmp_path / "0f3a-upload", [["Trams cost 31 million euros per km."], ["x."]])
     with MemoryStore(tmp_path / "memory") as store:
         await add_uploads(store, [("tram brief.pdf", upload)], tmp_path, "ana")
-        stored = store._collection(DOCUMENTS, create=False)
+        stored = store._collection(documents_of("ana"), create=False)
         assert stored is not None
         metadatas = stored.get(include=["metadatas"])["metadatas"] or []
 
@@ -42,10 +42,19 @@ async def test_a_bad_upload_is_refused_in_one_line_and_nothing_is_added(tmp_path
     assert last.startswith("Nothing added: document ") and "unsupported type .exe" in last
 
 
-async def test_uploads_are_refused_while_several_users_share_the_server(tmp_path: Path) -> None:
-    page = recording_page()
-    upload = make_pdf(tmp_path / "brief", [["Trams cost 31 million euros per km."]])
+async def test_two_users_uploads_each_reach_only_their_own_searches(tmp_path: Path) -> None:
+    recording_page()
+    ana = make_pdf(tmp_path / "a", [["The canary word of ana is quenderwick."]])
+    bo = make_pdf(tmp_path / "b", [["The canary word of bo is marplethorn."]])
     with MemoryStore(tmp_path / "memory") as store:
-        await add_uploads(store, [("brief.pdf", upload)], tmp_path, "ana", shared=True)
-        assert store.list_documents() == []
-    assert page.messages()[-1] == SHARED_REFUSAL
+        await add_uploads(store, [("brief.pdf", ana)], tmp_path, "ana")
+        await add_uploads(store, [("brief.pdf", bo)], tmp_path, "bo")
+        for owner, mine, theirs in (
+            ("ana", "quenderwick", "marplethorn"),
+            ("bo", "marplethorn", "quenderwick"),
+        ):
+            for query in (mine, theirs, "What is the canary word?"):
+                text = " ".join(h.text for h in store.search(query, min_score=0.0, owner=owner))
+                assert theirs not in text
+            assert mine in " ".join(h.text for h in store.search(mine, owner=owner))
+            assert len(store.list_documents(owner=owner)) == 1

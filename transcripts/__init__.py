@@ -7,7 +7,7 @@ without importing the engine. Depends on ``agents`` (a header records the team's
 ``common``.
 """
 
-from roundtable.transcripts.catalogue import TranscriptSummary, catalogue, summarise
+from roundtable.transcripts.catalogue import TranscriptSummary, catalogue, owned, summarise
 from roundtable.transcripts.events import (
     EVENT_ADAPTER,
     HUMAN,
@@ -104,6 +104,7 @@ __all__ = [
     "final_answer",
     "load",
     "now",
+    "owned",
     "quality_lines",
     "replay",
     "save",

@@ -1,4 +1,8 @@
-"""The saved transcripts in a folder, summarised for ``roundtable list`` and the replay view."""
+"""The saved transcripts in a folder, summarised for ``roundtable list`` and the replay view.
+
+``catalogue`` lists every file (the CLI's view: whoever runs it owns the data folder);
+``owned`` lists one user's loadable transcripts (the browser's and the API's view).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from roundtable.common.owners import owns
 from roundtable.transcripts.events import HUMAN, MessageEvent, Mode, PlanEvent, StopEvent
 from roundtable.transcripts.store import TranscriptError, load
 
@@ -25,7 +30,7 @@ class TranscriptSummary(BaseModel):
     stop: str = ""
     mode: Mode = "debate"
     owner: str | None = None
-    """The user the run belongs to (None: the local user)."""
+    """Whose run it is (None: the local user, as every transcript from before owners)."""
     problem: str | None = None
 
 
@@ -60,3 +65,9 @@ def catalogue(folder: Path) -> list[TranscriptSummary]:
     return sorted(summaries, key=lambda s: (s.created_at is None, s.created_at), reverse=False)[
         ::-1
     ]
+
+
+def owned(folder: Path, owner: str | None) -> list[TranscriptSummary]:
+    """``owner``'s loadable transcripts in ``folder``, newest first (a file that does not load
+    has no known owner: it is listed to nobody)."""
+    return [s for s in catalogue(folder) if s.problem is None and owns(owner, s.owner)]

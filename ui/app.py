@@ -40,7 +40,7 @@ from roundtable.conversations import (
     open_memory_if_possible,
     start_observing,
 )
-from roundtable.transcripts import Mode, TranscriptError, load
+from roundtable.transcripts import Mode, TranscriptError
 from roundtable.ui import avatars
 from roundtable.ui import commands as cmd
 from roundtable.ui.auth import LOCAL_USER, check_login, ensure_auth_secret, host_of, is_loopback
@@ -76,7 +76,11 @@ for _name in ("autogen_core", "autogen_agentchat"):  # their INFO event log floo
 
 SETTINGS = load_settings()
 UI = load_ui_settings()
-USERS = UI.all_users()
+try:
+    USERS = UI.all_users(SETTINGS.data_dir)
+    """At start-up: with any user, the UI logs in with passwords (a later one logs in too)."""
+except ConfigError as _exc:
+    raise SystemExit(f"roundtable ui: error: {_exc}") from None
 HOST = os.environ.get(HOST_ENV, "127.0.0.1")
 DB_URL = database_url(SETTINGS.data_dir, UI.database_url)
 
@@ -167,7 +171,12 @@ if USERS:
 
     @cl.password_auth_callback
     async def _password_login(username: str, password: str) -> cl.User | None:
-        ok = await asyncio.to_thread(check_login, USERS, username, password)
+        try:  # read at each login: users added or removed while the server runs count
+            users = await asyncio.to_thread(UI.all_users, SETTINGS.data_dir)
+        except ConfigError as exc:  # a users file broken since start-up: nobody logs in
+            log.error("login refused: %s", exc)
+            return None
+        ok = await asyncio.to_thread(check_login, users, username, password)
         return cl.User(identifier=username, metadata={"provider": "password"}) if ok else None
 
 else:
@@ -243,10 +252,17 @@ def _runner() -> SessionRunner:
             on_transcript=_link,
             memory=MEMORY,
             team=team,
+            owner=_caller(),
         )
         runner.options, _ = options_from(cl.context.session.chat_settings or {}, SETTINGS, team)
         _RUNNERS[session_id] = runner
     return runner
+
+
+def _caller() -> str:
+    """Who this session is: the logged-in user's identifier (the local user's, with none)."""
+    user = cl.user_session.get("user")
+    return user.identifier if isinstance(user, cl.User) else LOCAL_USER
 
 
 async def _send_controls(values: dict[str, Any] | None) -> None:
@@ -277,9 +293,12 @@ async def _chat_resume(thread: ThreadDict) -> None:
     shown = runner.transcript or runner.replayed
     if shown is not None:  # the thread carries on its transcript, with that team's roles
         try:
-            runner.team = choose_team(SETTINGS, prior=await asyncio.to_thread(load, shown))
+            prior = await asyncio.to_thread(runner.load_own, shown)
+            runner.team = choose_team(SETTINGS, prior=prior)
         except TranscriptError:
             log.warning("resumed thread: transcript %s does not load", shown.name)
+        except Refusal:  # not this user's: the thread is not linked to it
+            runner.transcript = runner.replayed = None
     chat_settings = metadata.get("chat_settings")
     values = chat_settings if isinstance(chat_settings, dict) else None
     runner.options, _ = options_from(values or {}, SETTINGS, _team())
@@ -298,9 +317,7 @@ async def _settings_update(values: dict[str, Any]) -> None:
 async def _on_message(message: cl.Message) -> None:
     files = uploaded_files(message.elements or [])
     if files:  # before the question they came with: the run can recall them
-        user = cl.user_session.get("user")
-        owner = user.identifier if isinstance(user, cl.User) else LOCAL_USER
-        await add_uploads(MEMORY, files, SETTINGS.data_dir, owner, shared=bool(USERS))
+        await add_uploads(MEMORY, files, SETTINGS.data_dir, _caller())
     text = message.content or ""
     if files and not text.strip():
         return
@@ -331,10 +348,10 @@ async def _dispatch(command: cmd.Command) -> None:
 
 async def _replay(runner: SessionRunner, command: cmd.Replay) -> None:
     if command.which is None:
-        text, actions = listing(SETTINGS.transcripts_dir)
+        text, actions = listing(SETTINGS.transcripts_dir, runner.owner)
         await cl.Message(content=text, author="Roundtable", actions=actions).send()
         return
-    found = pick(SETTINGS.transcripts_dir, command.which)
+    found = pick(SETTINGS.transcripts_dir, command.which, runner.owner)
     if isinstance(found, str):
         await _tell(found)
     elif not await runner.play(found, command.speed):
@@ -346,7 +363,11 @@ async def _export(runner: SessionRunner, fmt: str) -> None:
     if source is None:
         await _tell("Nothing to export yet.")
         return
-    transcript = load(source)
+    try:
+        transcript = runner.load_own(source)
+    except Refusal as exc:
+        await _tell(str(exc))
+        return
     data, mime = (
         (to_markdown(transcript), "text/markdown")
         if fmt == "md"

@@ -12,52 +12,21 @@ one generated once and kept (mode 0600) in the data folder, so logins survive a 
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import ipaddress
 import os
 import secrets
 from pathlib import Path
 
-LOCAL_USER = "local"
+from roundtable.common.owners import LOCAL_USER
+from roundtable.common.passwords import hash_password, verify_password
+
 LOOPBACK_NAMES = {"localhost"}
-_SCRYPT = (2**14, 8, 1)
-
-
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """A storable hash of ``password``."""
-    salt = salt or secrets.token_bytes(16)
-    n, r, p = _SCRYPT
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32)
-    return "$".join(
-        ["scrypt", str(n), str(r), str(p), _b64(salt), _b64(digest)],
-    )
-
-
-def verify_password(password: str, stored: str) -> bool:
-    """True when ``password`` matches ``stored``; a malformed hash never matches."""
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(
-            password.encode(),
-            salt=base64.b64decode(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            dklen=len(expected),
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(actual, expected)
 
 
 def check_login(users: dict[str, str], name: str, password: str) -> bool:
-    """A configured user with the right password (constant time for unknown names too)."""
-    stored = users.get(name)
+    """A configured user with the right password (constant time for unknown names too); the
+    local user's name never logs in with a password."""
+    stored = users.get(name) if name != LOCAL_USER else None
     if stored is None:
         verify_password(password, hash_password("unknown-user"))  # same cost either way
         return False
@@ -100,5 +69,12 @@ def ensure_auth_secret(data_dir: Path) -> None:
     os.environ["CHAINLIT_AUTH_SECRET"] = path.read_text().strip()
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+__all__ = [
+    "LOCAL_USER",
+    "check_login",
+    "ensure_auth_secret",
+    "hash_password",
+    "host_of",
+    "is_loopback",
+    "verify_password",
+]

@@ -36,7 +36,7 @@ def run_ui(args: argparse.Namespace) -> int:
     """Start the server, print its URL, wait until it ends (Ctrl-C stops it)."""
     settings = load_settings()
     check_data_folder(settings.data_dir, settings.transcripts_dir)
-    users = load_ui_settings().all_users()
+    users = load_ui_settings().all_users(settings.data_dir)
     port = free_port(args.host) if args.port == 0 else args.port
     # A TERM or INT to us (a service manager, `kill`, Ctrl-C) reaches the server and is
     # waited for: handled from before the server starts, so it never orphans it.

@@ -6,6 +6,7 @@ forbids unknown tables, so UI settings live in the environment, or in a users fi
 - ``ROUNDTABLE_USERS``: JSON ``{"name": "<password hash>"}``; hashes come from
   ``python -m roundtable.ui hash-password``.
 - ``ROUNDTABLE_USERS_FILE``: a TOML file with a ``[users]`` table of the same shape.
+- ``<data_dir>/users.json``: users added with ``roundtable users add`` (``common.accounts``).
 - ``ROUNDTABLE_DATABASE_URL``: SQLAlchemy async URL of the history database (default: SQLite
   in the data folder); ``postgresql+asyncpg://...`` for a real deployment.
 - ``ROUNDTABLE_MAX_INPUT_CHARS``: the size limit of one message (default 20,000).
@@ -21,6 +22,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from roundtable.common.accounts import accounts_path, read_accounts
 from roundtable.common.bounded import MAX_CONFIG_BYTES, read_text
 from roundtable.common.errors import ConfigError
 from roundtable.common.secrets import keep_url
@@ -43,10 +45,12 @@ class UISettings(BaseSettings):
         keep_url(self.database_url)
         return self
 
-    def all_users(self) -> dict[str, str]:
-        """Users from the environment and the users file (the environment wins)."""
+    def all_users(self, data_dir: Path | None = None) -> dict[str, str]:
+        """Users from ``roundtable users add`` (in ``data_dir``), the users file and the
+        environment (the environment wins, then the users file)."""
+        kept = read_accounts(accounts_path(data_dir)).users if data_dir is not None else {}
         if self.users_file is None:
-            return dict(self.users)
+            return {**kept, **self.users}
         text = read_text(self.users_file, MAX_CONFIG_BYTES, "users file (ROUNDTABLE_USERS_FILE)")
         try:
             table = tomllib.loads(text).get("users", {})
@@ -58,7 +62,7 @@ class UISettings(BaseSettings):
             raise ConfigError(
                 f"ROUNDTABLE_USERS_FILE={self.users_file}: [users] must map names to hashes"
             )
-        return {**table, **self.users}
+        return {**kept, **table, **self.users}
 
 
 def load_ui_settings() -> UISettings:

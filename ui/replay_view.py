@@ -4,6 +4,9 @@ The list is a message with one row per transcript (question, date, turns, stop r
 button per row; ``/replay N [speed]`` does the same by number. A pick names a file *inside* the
 transcripts folder (a number, a conversation id or a file name), never a path the browser
 sends. Playing it is ``SessionRunner.play``; drawing is ``render``.
+
+Everything here is one user's: the list shows only the caller's transcripts, and a pick of
+another user's transcript (by number, id or file name) is answered exactly as a missing one.
 """
 
 from __future__ import annotations
@@ -13,13 +16,8 @@ from pathlib import Path
 
 import chainlit as cl
 
-from roundtable.transcripts import (
-    Transcript,
-    TranscriptError,
-    TranscriptSummary,
-    catalogue,
-    load,
-)
+from roundtable.common.owners import owns
+from roundtable.transcripts import Transcript, TranscriptError, TranscriptSummary, load, owned
 from roundtable.ui.history import transcript_in
 
 REPLAY_ACTION = "replay_transcript"
@@ -31,14 +29,14 @@ def _cell(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def rows(folder: Path) -> list[TranscriptSummary]:
-    """Loadable transcripts, newest first, at most ``MAX_LISTED``."""
-    return [s for s in catalogue(folder) if s.problem is None][:MAX_LISTED]
+def rows(folder: Path, owner: str | None) -> list[TranscriptSummary]:
+    """``owner``'s loadable transcripts, newest first, at most ``MAX_LISTED``."""
+    return owned(folder, owner)[:MAX_LISTED]
 
 
-def listing(folder: Path) -> tuple[str, list[cl.Action]]:
-    """The list as a Markdown table and one replay button per transcript."""
-    found = rows(folder)
+def listing(folder: Path, owner: str | None) -> tuple[str, list[cl.Action]]:
+    """``owner``'s list as a Markdown table and one replay button per transcript."""
+    found = rows(folder, owner)
     if not found:
         return "No saved transcripts yet: ask a question to start one.", []
     lines = ["| # | question | date | turns | stop |", "|---|---|---|---|---|"]
@@ -62,11 +60,11 @@ def listing(folder: Path) -> tuple[str, list[cl.Action]]:
     return "\n".join(lines), actions
 
 
-def pick(folder: Path, which: str) -> Transcript | str:
-    """The transcript ``which`` names, or a message saying why there is none."""
+def pick(folder: Path, which: str, owner: str | None) -> Transcript | str:
+    """``owner``'s transcript ``which`` names, or a message saying why there is none."""
     path: Path | None = None
     if which.isdigit():
-        found = rows(folder)
+        found = rows(folder, owner)
         index = int(which) - 1
         if not 0 <= index < len(found):
             return f"There is no transcript #{which}; /replay lists them."
@@ -79,9 +77,12 @@ def pick(folder: Path, which: str) -> Transcript | str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return load(path)
-    except TranscriptError as exc:
-        return f"That transcript cannot be read: {exc}"
+            transcript = load(path)
+    except TranscriptError:  # whose it is cannot be told: answered as a missing one
+        return f"No transcript named {which!r}; /replay lists them."
+    if not owns(owner, transcript.header.owner):
+        return f"No transcript named {which!r}; /replay lists them."
+    return transcript
 
 
 def _escape(text: str) -> str:

@@ -12,6 +12,10 @@ message continues the same transcript as a debate (a pipeline's or panel's messa
 the debate's history, and the person is told so); after a replay, it forks the replayed
 transcript at its end. ``/ask`` in a new pipeline or panel is passed on as a plain message.
 
+A runner belongs to one user (``owner``): its runs are that user's (their headers and memory
+say so), and it continues, forks and exports only that user's transcripts; another user's is
+answered as a missing one.
+
 Everything here runs on the event loop thread that runs the debates (``interject`` requires
 it). Chainlit is not imported: drawing goes through ``Display`` and task creation through
 ``spawn``, both given by the app.
@@ -29,6 +33,7 @@ from typing import Any, Protocol
 
 from roundtable.agents import Team
 from roundtable.common.errors import ConfigError, RoundtableError
+from roundtable.common.owners import owns
 from roundtable.common.secrets import error_text
 from roundtable.conversations import (
     Budget,
@@ -88,6 +93,8 @@ class SessionRunner:
     transcript: Path | None = None
     replayed: Path | None = None
     options: RunOptions = field(default_factory=RunOptions)
+    owner: str | None = None
+    """Who this session is (the Chainlit user's identifier; None or ``local``: the local user)."""
     active: Run | None = None
     """The run in progress (any mode); None while idle or replaying."""
     mode: Mode = "debate"
@@ -147,13 +154,21 @@ class SessionRunner:
             raise Refusal("Nothing to fork yet: /replay a transcript first.")
         if self.running:
             raise Refusal("A run is in progress: /stop it first, then fork.")
-        prior = load(source)
+        prior = self.load_own(source)
         last = prior.events[-1].turn if prior.events else 0
         if turn > last:
             raise Refusal(f"That transcript has turns 0 to {last}; pick one of those.")
         note = _as_debate(self.options.mode, "a fork")
         run, budget = self._build(text, prior=prior, fork_at=turn)
         self._launch(run, budget, "debate", announce=True, skip_through=turn, note=note)
+
+    def load_own(self, path: Path) -> Transcript:
+        """The transcript at ``path`` if it is this session's user's; another user's is a
+        Refusal worded as for a transcript that does not exist."""
+        transcript = load(path)
+        if not owns(self.owner, transcript.header.owner):
+            raise Refusal("No such transcript; /replay lists yours.")
+        return transcript
 
     # -- runs -----------------------------------------------------------------------------------
 
@@ -164,12 +179,13 @@ class SessionRunner:
         note: str | None = None
         mode: Mode = "debate"
         if self.transcript is not None:
+            prior = self.load_own(self.transcript)
             await _take_over(self.transcript, self)
-            run, budget = self._build(message.text, prior=load(self.transcript))
+            run, budget = self._build(message.text, prior=prior)
             announce = False
             note = _as_debate(self.options.mode, "this conversation")
         elif self.replayed is not None:
-            prior = load(self.replayed)
+            prior = self.load_own(self.replayed)
             last = prior.events[-1].turn if prior.events else 0
             run, budget = self._build(message.text, prior=prior, fork_at=last)
             announce, skip = True, last
@@ -201,10 +217,13 @@ class SessionRunner:
                 memory=store if ready.memory else None,
                 prior=prior,
                 fork_at=fork_at,
+                owner=self.owner,
             )
             return debate, ready.budget
         budget = self.options.apply(self.settings, team=self.team).budget
-        run = build_run(self.settings, text, self.options, team=self.team, memory=store)
+        run = build_run(
+            self.settings, text, self.options, team=self.team, memory=store, owner=self.owner
+        )
         return run, budget
 
     def _launch(

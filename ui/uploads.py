@@ -4,7 +4,7 @@ Owns: taking the files of a Chainlit message (dragged in, attached, or attached 
 copying each under its own name into the person's upload folder, adding them to shared memory
 with ``owner`` = the Chainlit user's identifier, and the progress line and the summary the person
 sees. Does not own: reading formats or refusing bad files (memory.documents), nor filtering
-searches by owner (the memory store's isolation).
+searches by owner (memory.scope: one user's documents never answer another's search).
 
 Scope: the person's library. A document added in one conversation is recalled in their later
 ones too; each passage records its owner, and the folder is per user (a hash of the
@@ -55,29 +55,17 @@ def keep(files: Sequence[tuple[str, Path]], folder: Path) -> list[Path]:
     return kept
 
 
-SHARED_REFUSAL = (
-    "Nothing added: uploads are off while several users share this server, because shared "
-    "memory does not yet keep one person's documents from another's searches."
-)
-
-
 async def add_uploads(
     store: MemoryStore | None,
     files: Sequence[tuple[str, Path]],
     data_dir: Path,
     owner: str,
-    *,
-    shared: bool = False,
 ) -> None:
-    """Add the files to the person's library, saying so while it runs and what was added.
+    """Add the files to ``owner``'s library, saying so while it runs and what was added.
 
-    ``shared`` (users are configured): refused, until memory searches filter by owner; a
-    document must never reach another user's prompts."""
+    The passages are ``owner``'s: memory searches are scoped by owner, so they never reach
+    another user's prompts."""
     if not files:
-        return
-    if shared:
-        refusal: Any = cl.Message(content=SHARED_REFUSAL, author="Roundtable")
-        await refusal.send()
         return
     names = ", ".join(name for name, _ in files)
     # Any: Chainlit leaves send and update unannotated.
@@ -89,7 +77,7 @@ async def add_uploads(
         return
     try:
         paths = keep(files, user_folder(data_dir, owner))
-        added = await store.aadd_files(paths, extra={"owner": owner})
+        added = await store.aadd_files(paths, owner=owner)
     except (ConfigError, OSError) as exc:
         status.content = f"Nothing added: {exc}"
         await status.update()
