@@ -167,8 +167,7 @@ class _Tools:
         try:
             chosen = self.teams.get(team)  # a name among the loaded teams, never a path
             setup = configure(team=chosen, mode=mode, max_turns=max_turns, settings=self.settings)
-            run = setup.build(question, memory=self.memory)
-            self.caller(ctx)  # every caller may run every team (one shared token today)
+            run = setup.build(question, memory=self.memory, owner=self.caller(ctx).owner)
             result = await collect(run)
         except RoundtableError as exc:
             raise ToolError(str(exc)) from exc

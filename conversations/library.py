@@ -83,9 +83,15 @@ class Setup:
         return self.team.only(self.options.roles)
 
     def build(
-        self, question: str, *, transcript: Path | None = None, memory: MemoryStore | None = None
+        self,
+        question: str,
+        *,
+        transcript: Path | None = None,
+        memory: MemoryStore | None = None,
+        owner: str | None = None,
     ) -> Run:
-        """The run, not started; a bad question is a ConfigError here."""
+        """The run, not started, as ``owner``'s (None: the local user's); a bad question is a
+        ConfigError here."""
         return build_run(
             self.settings,
             question,
@@ -93,6 +99,7 @@ class Setup:
             team=self.team,
             transcript_path=transcript,
             memory=memory,
+            owner=owner,
         )
 
 

@@ -27,6 +27,7 @@ from pydantic import AnyUrl
 
 from roundtable.api import ApiSettings
 from roundtable.api.mcp_server import mcp_http_app, mount_mcp, quoted
+from roundtable.common.accounts import issue_token
 from roundtable.transcripts import load, to_markdown
 from tests.support.api_server import AUTH, TOKEN, serving
 from tests.test_api import DEBATE, settings_for
@@ -224,3 +225,40 @@ def test_mcp_over_http_without_the_token_is_401(
         assert response.status_code == 401, (method, response.text)
         assert response.headers["www-authenticate"] == "Bearer"
     assert not any(transcripts.glob("*.jsonl"))
+
+
+def test_over_http_each_users_token_asks_and_sees_only_that_users_runs(
+    mcp_http: tuple[str, Path],
+) -> None:
+    """alice asks through MCP with her token: the run is hers; bob's token lists none of it and
+    reads it as a missing one. /v1 and /api share the same gate and rule (``callers``)."""
+    url, transcripts = mcp_http
+    users = transcripts.parent / "users.json"
+    tokens = {name: issue_token(users, name)[0] for name in ("alice", "bob")}
+
+    async def as_user(name: str, work: Callable[[ClientSession], Awaitable[Any]]) -> Any:
+        headers = {"Authorization": f"Bearer {tokens[name]}"}
+        async with (
+            streamablehttp_client(url, headers=headers) as (read, write, _),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            return await work(session)
+
+    async def main() -> tuple[Any, Any, Any, Any]:
+        asked = await as_user("alice", lambda s: s.call_tool("ask", {"question": QUESTION}))
+        run_id = (asked.structuredContent or {})["transcript_id"]
+        alice_runs = await as_user("alice", lambda s: s.call_tool("list_runs", {}))
+        bob_runs = await as_user("bob", lambda s: s.call_tool("list_runs", {}))
+        bob_reads = await as_user(
+            "bob", lambda s: s.call_tool("get_transcript", {"run_id": run_id})
+        )
+        return run_id, alice_runs, bob_runs, bob_reads
+
+    run_id, alice_runs, bob_runs, bob_reads = asyncio.run(asyncio.wait_for(main(), 120))
+    assert load(transcripts / f"{run_id}.jsonl").header.owner == "alice"
+    assert run_id in json.dumps(alice_runs.structuredContent)
+    assert run_id not in json.dumps(bob_runs.structuredContent)
+    [said] = bob_reads.content
+    assert bob_reads.isError and isinstance(said, TextContent)
+    assert f"no run '{run_id}'" in said.text and QUESTION not in said.text  # as if missing
