@@ -22,6 +22,7 @@ import yaml
 
 from roundtable.api import ApiSettings, create_api, create_openai_api, mount
 from roundtable.api.openai_compat import MAX_BACKGROUND_CHARS, TRANSCRIPT_HEADER
+from roundtable.common.accounts import issue_token
 from roundtable.common.tokens import TiktokenCounter
 from roundtable.transcripts import HUMAN, Event, MessageEvent, StopEvent, load
 from tests.support.api_server import AUTH, TOKEN, serving
@@ -434,3 +435,24 @@ def test_the_openai_sdk_streams_a_debate_on_the_embedded_model(tmp_path: Path) -
     writer = [t.content for t in turns if t.speaker == "writer"] or [turns[-1].content]
     assert "".join(content) == writer[-1]
     assert last.usage is not None and last.usage.total_tokens > 0
+
+
+def test_a_users_v1_run_is_theirs_and_another_users_token_cannot_see_it(server: Server) -> None:
+    """/v1 answers through the same token gate as /api: a run asked with alice's token is
+    alice's, and bob's token does not find it under /api."""
+    users = server.transcripts.parent / "users.json"
+    alice, _ = issue_token(users, "alice")
+    bob, _ = issue_token(users, "bob")
+    raw = server.client(alice).chat.completions.with_raw_response.create(
+        model="roundtable/default", messages=ask()
+    )
+    run_id = raw.headers[TRANSCRIPT_HEADER]
+    assert raw.parse().choices[0].message.content == ANSWER
+    assert load(server.transcripts / f"{run_id}.jsonl").header.owner == "alice"
+    for token, seen in ((alice, 200), (bob, 404)):
+        response = httpx.get(
+            f"{server.url}/api/runs/{run_id}", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == seen, response.text
+    listed = httpx.get(f"{server.url}/api/runs", headers={"Authorization": f"Bearer {bob}"})
+    assert run_id not in listed.text
