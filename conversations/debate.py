@@ -362,6 +362,7 @@ class Debate:
     async def _select(self, _thread: Sequence[BaseAgentEvent | BaseChatMessage]) -> str:
         """AutoGen's ``selector_func``: our strategy, with the decision kept for the transcript."""
         floor, tally = self._state.floor, self._tally()
+        floor.max_turns = self.budget.max_turns
         floor.turns_left = self.budget.max_turns - tally.agent_turns
         floor.tokens_left_ratio = 1 - tally.tokens / self.budget.max_tokens
         began = time.monotonic()

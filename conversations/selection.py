@@ -84,7 +84,10 @@ class Floor:
     tasks: dict[str, str] = field(default_factory=dict)
     """Each role's task, stated in a model pick's reason (``reasons.fit_reason``)."""
     fit_reasons: bool = False
-    """Whether a model pick's reason is built from the task (the team's guards are on)."""
+    """Whether a model pick's reason is built from the task, and the answerer drafts by
+    mid-budget (the team's guards are on)."""
+    max_turns: int = 8
+    """The run's turn budget (``turns_left`` counts down from it)."""
 
     @property
     def last_speaker(self) -> str | None:
@@ -137,6 +140,8 @@ def rule_pick(floor: Floor) -> Decision | None:
         return rule(reviewer, f"the {reviewer} reviews the answer just written")
     if answerer is not None and floor.last_verdict == "ACCEPT" and floor.last_speaker == reviewer:
         return rule(answerer, f"the {answerer} answers: the team's reasoning was accepted")
+    if answerer is not None and floor.fit_reasons and _draft_due(floor, answerer):
+        return rule(answerer, f"the {answerer} drafts the answer: half the turns are used")
     answered = floor.last_agent == answerer or (
         len(floor.speakers) >= 2 and floor.speakers[-2:] == [answerer, reviewer]
     )
@@ -144,6 +149,19 @@ def rule_pick(floor: Floor) -> Decision | None:
         left = f"{floor.turns_left} turn{'s' if floor.turns_left != 1 else ''} left"
         return rule(answerer, f"the budget is nearly spent ({left}), so the {answerer} answers")
     return None
+
+
+def _draft_due(floor: Floor, answerer: str) -> bool:
+    """Half the turns are used and the answerer has not drafted since the person last spoke:
+    a draft now leaves the verdict-giver turns to ask for a revision before the budget is
+    nearly spent (when the guards would let it accept at once)."""
+    since = floor.speakers[_last_human(floor.speakers) + 1 :]
+    used = floor.max_turns - floor.turns_left
+    return answerer not in since and used * 2 >= floor.max_turns
+
+
+def _last_human(speakers: list[str]) -> int:
+    return max((i for i, s in enumerate(speakers) if s == HUMAN), default=-1)
 
 
 def fallback_pick(floor: Floor, why: str) -> Decision:

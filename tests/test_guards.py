@@ -328,3 +328,24 @@ async def test_the_verdict_giver_is_asked_about_the_objection_the_answer_left_op
     assert "deliveries reach the shops" in asked(second)  # the answer ignored the point
     assert "objection" in asked(third) and "budget line" in asked(third)
     assert clients["critic"].calls[1].extra_create_args["max_tokens"] < 90  # room for it
+
+
+async def test_the_answerer_drafts_by_mid_budget_so_a_revision_has_room(tmp_path: Path) -> None:
+    debate, _, _ = scripted_debate(
+        tmp_path / "t.jsonl",
+        {
+            "researcher": [FACTS, "Paris and Oslo cut traffic by a third in two years."],
+            "analyst": ["Cleaner air, but shops fear the loss.", "Deliveries are the risk."],
+            "critic": ["REVISE: it never says how deliveries reach the shops downtown."],
+            "writer": [ANSWER],
+        },
+        picks=[pick("analyst"), pick("researcher"), pick("analyst")],
+        defaults={"writer": "Deliveries reach the shops before ten.", "critic": "ACCEPT: ok."},
+        guards=ON,
+        budget=Budget(max_turns=8),
+    )
+    events = await collect(debate)
+    chosen = [(e.turn, e.speaker, e.reason) for e in events if isinstance(e, SelectionEvent)]
+    assert chosen[4] == (5, "writer", "the writer drafts the answer: half the turns are used")
+    assert chosen[5][1] == "critic"
+    assert said(events, "critic")[0].startswith("REVISE:")  # a revision owed, room to give it
