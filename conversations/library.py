@@ -21,7 +21,7 @@ from typing import cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from roundtable.agents import EndpointSettings, Team, load_team, resolve_team
+from roundtable.agents import EndpointSettings, Guards, Team, load_team, resolve_team
 from roundtable.common.errors import ConfigError, RoundtableError
 from roundtable.conversations.assemble import open_memory_if_possible
 from roundtable.conversations.modes import Run
@@ -115,13 +115,19 @@ def configure(
     """Check the choices for a run; anything wrong is a ConfigError naming it.
 
     ``settings`` default to ``load_settings()`` (environment and TOML file); ``demo`` swaps
-    every endpoint for the built-in scripted model, so no model is needed at all."""
+    every endpoint for the built-in scripted model, so no model is needed at all, and turns the
+    protocol guards off: fixed words cannot answer a guard's nudge."""
     if settings is None:
         settings = load_settings()
     if demo:
         scripted = {"default": EndpointSettings(kind="scripted")}
         settings = settings.model_copy(
-            update={"endpoints": scripted, "roles": {}, "manager_endpoint": "default"}
+            update={
+                "endpoints": scripted,
+                "roles": {},
+                "manager_endpoint": "default",
+                "guards": Guards(enabled=False),
+            }
         )
     chosen = _team(team, settings)
     try:
