@@ -126,7 +126,7 @@ class TerminalRenderer:
         elif isinstance(event, BranchEvent):
             why = f": {event.error}" if event.error else ""
             colour = _DIM if event.status == "ok" else _RED
-            took = f" after {event.latency_s:.1f} s" if event.latency_s else ""
+            took = "" if event.status == "skipped" else f" after {event.latency_s:.1f} s"
             self._line(f"  < {event.branch} ({event.role}) {event.status}{took}{why}", colour)
         elif isinstance(event, AggregateEvent):
             self._line(

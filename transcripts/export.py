@@ -137,7 +137,7 @@ def _work_lines(event: PlanEvent | BranchEvent | AggregateEvent) -> list[str]:
         if event.phase == "start":
             return [f"{head} started: {escape_md(event.question)}", ""]
         status = _MARKED.get(event.status, event.status)
-        took = f" after {event.latency_s:.1f} s" if event.latency_s else ""
+        took = "" if event.status == "skipped" else f" after {event.latency_s:.1f} s"
         why = f": {escape_md(event.error)}" if event.error else ""
         return [f"{head} {status}{took}{why}", ""]
     lines = ["## Comparison", "", f"- answered: {', '.join(event.answered) or 'none'}"]
