@@ -12,7 +12,7 @@ Owns the mapping and the start-up reachability check; sending requests is ``open
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -20,6 +20,7 @@ import openai
 
 from roundtable.agents.endpoints import EndpointSettings
 from roundtable.agents.resilience import EndpointFault, parse_retry_after, retryable_status
+from roundtable.agents.structured_output import Form, FormatRefused, GrammarRefused, refused
 from roundtable.common.errors import ConfigError, InfraError, ModelError, RoundtableError
 from roundtable.common.secrets import scrub
 
@@ -125,6 +126,24 @@ def cause(exc: openai.OpenAIError) -> openai.OpenAIError | None:
     """What our error is raised from: ``exc``, except an HTTP error, whose SDK message holds
     the server's whole body (which may echo our key): a traceback must not print it."""
     return None if isinstance(exc, openai.APIStatusError) else exc
+
+
+def refusal_of(
+    failure: RoundtableError, args: Mapping[str, Any]
+) -> FormatRefused | GrammarRefused | None:
+    """The server refusing the ``response_format`` or ``grammar`` a request carried (so the
+    client asks again in another form), or None when ``failure`` is something else."""
+    if not isinstance(failure, EndpointStatusError) or not refused(
+        failure.status or 0, str(failure)
+    ):
+        return None
+    sent = args.get("response_format")
+    if isinstance(sent, dict):
+        form: Form = "json_object" if sent.get("type") == "json_object" else "json_schema"
+        return FormatRefused(str(failure), form=form, status=failure.status or 0)
+    if "grammar" in args.get("extra_body", {}):
+        return GrammarRefused(str(failure), status=failure.status or 0)
+    return None
 
 
 def status_failure(
