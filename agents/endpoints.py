@@ -2,8 +2,8 @@
 
 ``EndpointSettings`` is the configuration record (read from settings at the composition
 root); ``make_client`` turns one into a model client for one role of one conversation. The
-vendor SDKs stay in their own modules: ``llama_client`` (llama_cpp) and ``openai_client``
-(openai, through autogen-ext).
+vendor SDKs stay in their own modules: the ``llama_*`` modules (llama_cpp) and the
+``openai_*`` ones (openai, through autogen-ext).
 """
 
 from __future__ import annotations
