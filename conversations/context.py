@@ -12,8 +12,7 @@ each to ``on_prune`` (the debate indexes them into shared memory); ``last_prune`
 latest call left out.
 
 Counts come from the counter the caller passes (tiktoken's cl100k in production). A model
-whose tokenizer or chat template differs needs a ``Margin``: ``SMOLLM2_MARGIN`` is measured
-against the embedded model's own tokenizer in ``tests/test_context.py``.
+whose tokenizer or chat template differs needs a ``Margin`` (``conversations.margin``).
 
 Does not own: counting itself (``common.tokens``), retrieval (``memory``), the transcript's
 ``prune`` event (the debate builds it from ``last_prune``). It is not declarative
@@ -40,8 +39,24 @@ from pydantic import Field
 
 from roundtable.common.errors import ConfigError
 from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TokenCounter
+from roundtable.conversations.margin import (
+    DEFAULT_MARGIN,
+    SMOLLM2_EXACT_MARGIN,
+    SMOLLM2_MARGIN,
+    Margin,
+    as_margin,
+)
 from roundtable.conversations.pruning import ELLIPSIS, PruneResult, prune, shrink
 from roundtable.transcripts.events import HUMAN
+
+__all__ = [
+    "DEFAULT_MARGIN",
+    "SMOLLM2_EXACT_MARGIN",
+    "SMOLLM2_MARGIN",
+    "BudgetedContext",
+    "Margin",
+    "PruneReport",
+]
 
 MARKER_SOURCE = "manager"
 MARKER = "({n} earlier turns were pruned from this prompt; they remain in shared memory.)"
@@ -53,40 +68,6 @@ IMAGE_TOKENS = 1_000
 """What an image part is counted as (no Roundtable model reads images)."""
 
 PruneListener = Callable[[list[tuple[int, LLMMessage]]], None]
-
-
-@dataclass(frozen=True)
-class Margin:
-    """Room held back for a model whose tokenizer or chat template differs from the counter.
-
-    A message of ``c`` counted tokens is charged ``ceil(c * ratio) + PER_MESSAGE_OVERHEAD +
-    per_message``; the prompt as a whole ``fixed`` more.
-    """
-
-    ratio: float = 1.0
-    per_message: int = 0
-    fixed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.ratio < 1.0 or self.per_message < 0 or self.fixed < 0:
-            raise ConfigError(f"margin must not be negative or shrink counts: {self}")
-
-
-SMOLLM2_MARGIN = Margin(ratio=3.0, per_message=2, fixed=32)
-"""cl100k counts for SmolLM2-135M (measured in tests/test_context.py, model-token / cl100k):
-English 1.00, code 1.09, CJK 1.65-1.75, Cyrillic 1.66, Thai 2.0, Korean 2.24, digit runs 3.00
-(SmolLM2 makes one token per digit, cl100k one per three: 3.0 is the ceiling for numbers).
-Its template puts 5 tokens around each message (+1 for boundary merges) and 3 before the
-reply; 32 fixed also covers the 22-token default system prompt it adds when there is none.
-Not covered: long runs of one symbol (``;`` x 64 is 4 cl100k tokens and 64 SmolLM2 tokens);
-for a guarantee on any text, count with the model's own tokenizer and ``SMOLLM2_EXACT_MARGIN``.
-"""
-
-SMOLLM2_EXACT_MARGIN = Margin(ratio=1.0, per_message=2, fixed=32)
-"""For counts from SmolLM2's own tokenizer (``LlamaEngine.count``): the template only."""
-
-DEFAULT_MARGIN = SMOLLM2_MARGIN
-"""The embedded model is the default model; a safe default for it is generous elsewhere."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +132,7 @@ class BudgetedContext(ChatCompletionContext):
         """``block_share``: the share of the window a prune frees at once (0: just enough)."""
         super().__init__()
         self._block_share = block_share
-        self._margin = _as_margin(margin)
+        self._margin = as_margin(margin)
         self._counter = counter
         self._on_prune = on_prune
         self._window = window
@@ -394,16 +375,6 @@ class BudgetedContext(ChatCompletionContext):
         dropped = back + fresh
         if dropped and self._on_prune is not None:
             self._on_prune([(i, self._messages[i]) for i in dropped])
-
-
-def _as_margin(margin: Margin | int | None) -> Margin:
-    if margin is None:
-        return DEFAULT_MARGIN
-    if isinstance(margin, Margin):
-        return margin
-    if margin < 0:
-        raise ConfigError(f"margin must not be negative, got {margin}")
-    return Margin(fixed=margin)
 
 
 def _run_start(result: PruneResult) -> int:

@@ -37,13 +37,13 @@ from autogen_agentchat.messages import (
 from autogen_agentchat.teams import SelectorGroupChat
 from autogen_core.models import ChatCompletionClient
 
-from roundtable.agents import Team, build_agent, call_scope
+from roundtable.agents import Team, call_scope
 from roundtable.common.errors import ConfigError, InfraError, ModelError
 from roundtable.common.tokens import TiktokenCounter, TokenCounter
 from roundtable.conversations import observe
 from roundtable.conversations.budget import Budget, Tally, budget_warnings, stop_reason
-from roundtable.conversations.context import SMOLLM2_EXACT_MARGIN, BudgetedContext, Margin
 from roundtable.conversations.control import RunControl
+from roundtable.conversations.debate_cast import take_seat
 from roundtable.conversations.debate_open import Origin, debate_header, open_debate
 from roundtable.conversations.debate_state import (
     DebateState,
@@ -53,11 +53,9 @@ from roundtable.conversations.debate_state import (
     flush_decision,
     flush_guards,
     flush_prune,
-    guard_view,
     record_failure,
-    remember_pruned,
 )
-from roundtable.conversations.guards import RETRY_MARK, GuardedReplies
+from roundtable.conversations.guards import RETRY_MARK
 from roundtable.conversations.ledger import Price
 from roundtable.conversations.participant import (
     Participant,
@@ -71,8 +69,6 @@ from roundtable.conversations.selection import choose, pick_history
 from roundtable.transcripts.events import (
     HUMAN,
     Event,
-    GuardAction,
-    GuardRule,
     LedgerRow,
     LiveEvent,
     MemoryEvent,
@@ -82,13 +78,6 @@ from roundtable.transcripts.events import (
     TokenDelta,
 )
 from roundtable.transcripts.store import Transcript
-
-EXACT_MARGIN = SMOLLM2_EXACT_MARGIN
-"""Counting with the model's own tokenizer: hold back only what the chat template adds."""
-ESTIMATE_MARGIN = Margin(ratio=3.0, per_message=6, fixed=64)
-"""Counting with tiktoken for a model whose tokenizer we do not have: measured worst case
-for SmolLM2 is 3.0 model tokens per cl100k token (digit runs); other open models fall
-within it, and OpenAI models count exactly."""
 
 
 class Debate:
@@ -149,13 +138,19 @@ class Debate:
         self._state = DebateState.new(team, [p.card for p in participants], self.budget)
         self._counter: TokenCounter = counter or TiktokenCounter()
         self._window = context_window
-        self._contexts = {p.card.name: self._context_for(p) for p in participants}
-        self._guards = team.guards
-        self._guarded_clients: dict[str, GuardedReplies] = {}
-        self._agents = [
-            build_agent(p.card, self._guarded(p), model_context=self._contexts[p.card.name])
+        self._seats = {
+            p.card.name: take_seat(
+                p,
+                state=self._state,
+                record=self._record,
+                recall=recall,
+                control=self._control,
+                counter=self._counter,
+                guards=team.guards,
+            )
             for p in participants
-        ]
+        }
+        self._agents = [seat.agent for seat in self._seats.values()]
         self._manager = self._control.guard(manager_client) if manager_client else None
         members: list[ChatAgent | AgentTeam] = list(self._agents)
         self._team = SelectorGroupChat(  # one turn per run_stream: we decide between turns
@@ -165,39 +160,6 @@ class Debate:
             max_turns=1,
             emit_team_events=True,
         )
-
-    def _context_for(self, participant: Participant) -> BudgetedContext:
-        """The role's model context: pruned to its window, with one memory block."""
-        name = participant.card.name
-        exact = participant.counter is not None
-        return BudgetedContext(
-            window=participant.window,
-            reserve=participant.card.model.max_tokens,
-            system_prompt=participant.card.instructions,
-            counter=participant.counter or self._counter,
-            margin=EXACT_MARGIN if exact else ESTIMATE_MARGIN,
-            on_prune=lambda items: remember_pruned(
-                self._state, self._record, self._recall, name, items
-            ),
-        )
-
-    def _guarded(self, participant: Participant) -> ChatCompletionClient:
-        """The role's client: bounded by the run's deadlines, its replies checked by the
-        protocol guards before the team sees them."""
-        card = participant.card
-
-        def step(rule: GuardRule, action: GuardAction, detail: str) -> None:
-            self._state.guard_steps.append((card.name, rule, action, detail))
-
-        guarded = GuardedReplies(
-            self._control.guard(participant.client),
-            view=lambda: guard_view(self._state, card, self._guards),
-            on_event=step,
-            max_tokens=card.model.max_tokens,
-            temperature=card.model.temperature,
-        )
-        self._guarded_clients[card.name] = guarded
-        return guarded
 
     # -- what the person can do while the debate runs ---------------------------------------
 
@@ -327,8 +289,8 @@ class Debate:
         if _ends_a_try(item):  # the guards' steps, between the tries they judged
             events.extend(flush_guards(state, record))
         if isinstance(item, ModelClientStreamingChunkEvent | TextMessage):
-            context = self._contexts.get(item.source)
-            report = context.last_prune if context is not None else None
+            seat = self._seats.get(item.source)
+            report = seat.context.last_prune if seat is not None else None
             events.extend(flush_prune(state, record, item.source, report))
         if isinstance(item, ModelClientStreamingChunkEvent):
             events.append(TokenDelta(turn=turn, speaker=item.source, text=item.content))
@@ -336,7 +298,7 @@ class Debate:
             participant = self.participants[item.source]
             if item.content.strip():
                 latency = time.monotonic() - began
-                cut = self._guarded_clients[item.source].last_finish == "length"
+                cut = self._seats[item.source].client.last_finish == "length"
                 events.append(commit_reply(state, record, participant, item, latency, cut))
             else:
                 late = self._control.late if self._control.deadline_hit else None
@@ -386,10 +348,13 @@ class Debate:
         committed = self._state.committed()
         pruned = self._state.pruned[speaker]
         in_prompt = [m.seq for m in committed if m.seq not in pruned]
-        began = time.monotonic()
-        agent = next(a for a in self._agents if a.name == speaker)
+        seat, began = self._seats[speaker], time.monotonic()
         query, hits = await self._recall.recall(
-            self.question, committed, in_prompt, any_pruned=bool(pruned), task=agent.description
+            self.question,
+            committed,
+            in_prompt,
+            any_pruned=bool(pruned),
+            task=seat.agent.description,
         )
         self._record.log(
             "memory_query",
@@ -398,9 +363,7 @@ class Debate:
             top_score=round(hits[0].score, 3) if hits else None,
             ms=round((time.monotonic() - began) * 1000, 1),
         )
-        set_block = getattr(agent.model_context, "set_memory_block", None)
-        if callable(set_block):
-            set_block(memory_block(hits))
+        seat.context.set_memory_block(memory_block(hits))
         notes = as_event_hits(hits)
         self._state.prompt_notes[speaker] = notes
         self._state.memory_events.append(

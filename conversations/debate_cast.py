@@ -1,0 +1,71 @@
+"""The speakers of one debate: each role's pruned context, guarded client and agent.
+
+Owns: building a ``Seat`` for a participant. Its context prunes to the role's window and hands
+pruned turns to shared memory; its client is bounded by the run's deadlines and has every
+reply checked by the protocol guards before the team sees it; its agent is the AutoGen agent
+the group chat calls.
+
+Does not own: the turn loop (``conversations.debate``), what the guards judge
+(``conversations.guards``), the state they judge against (``conversations.debate_state``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autogen_agentchat.agents import AssistantAgent
+
+from roundtable.agents import Guards, build_agent
+from roundtable.common.tokens import TokenCounter
+from roundtable.conversations.context import BudgetedContext
+from roundtable.conversations.control import RunControl
+from roundtable.conversations.debate_state import DebateState, guard_view, remember_pruned
+from roundtable.conversations.guards import GuardedReplies
+from roundtable.conversations.margin import ESTIMATE_MARGIN, EXACT_MARGIN
+from roundtable.conversations.participant import Participant
+from roundtable.conversations.recall import Recall
+from roundtable.conversations.recorder import Recorder
+from roundtable.transcripts.events import GuardAction, GuardRule
+
+
+@dataclass(frozen=True)
+class Seat:
+    """One role at the table: what its prompts keep, who answers for it, its agent."""
+
+    context: BudgetedContext
+    client: GuardedReplies
+    agent: AssistantAgent
+
+
+def take_seat(
+    participant: Participant,
+    *,
+    state: DebateState,
+    record: Recorder,
+    recall: Recall | None,
+    control: RunControl,
+    counter: TokenCounter,
+    guards: Guards,
+) -> Seat:
+    """The participant's seat in this debate (see the module docstring)."""
+    card = participant.card
+    context = BudgetedContext(
+        window=participant.window,
+        reserve=card.model.max_tokens,
+        system_prompt=card.instructions,
+        counter=participant.counter or counter,
+        margin=EXACT_MARGIN if participant.counter is not None else ESTIMATE_MARGIN,
+        on_prune=lambda items: remember_pruned(state, record, recall, card.name, items),
+    )
+
+    def step(rule: GuardRule, action: GuardAction, detail: str) -> None:
+        state.guard_steps.append((card.name, rule, action, detail))
+
+    client = GuardedReplies(
+        control.guard(participant.client),
+        view=lambda: guard_view(state, card, guards),
+        on_event=step,
+        max_tokens=card.model.max_tokens,
+        temperature=card.model.temperature,
+    )
+    return Seat(context, client, build_agent(card, client, model_context=context))
