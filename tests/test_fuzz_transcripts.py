@@ -34,7 +34,8 @@ from roundtable.transcripts import (
     load,
 )
 from roundtable.transcripts.events import MAX_TEXT
-from roundtable.transcripts.store import MAX_LINE_BYTES, TornTailWarning, encode
+from roundtable.transcripts.lines import MAX_LINE_BYTES
+from roundtable.transcripts.store import TornTailWarning, encode
 
 GOLDEN = Path(__file__).parent / "golden" / "debate-v3.jsonl"
 GOLDEN_BYTES = GOLDEN.read_bytes()

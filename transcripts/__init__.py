@@ -46,11 +46,11 @@ from roundtable.transcripts.events import (
     now,
 )
 from roundtable.transcripts.export import escape_md, file_name, to_json, to_markdown
+from roundtable.transcripts.lines import TranscriptError
 from roundtable.transcripts.replay import replay
 from roundtable.transcripts.store import (
     TornTailWarning,
     Transcript,
-    TranscriptError,
     TranscriptWriter,
     load,
     save,

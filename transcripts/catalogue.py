@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict
 
 from roundtable.common.owners import owns
 from roundtable.transcripts.events import HUMAN, MessageEvent, Mode, PlanEvent, StopEvent
-from roundtable.transcripts.store import TranscriptError, load
+from roundtable.transcripts.lines import TranscriptError
+from roundtable.transcripts.store import load
 
 
 class TranscriptSummary(BaseModel):
