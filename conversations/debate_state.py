@@ -26,7 +26,9 @@ from roundtable.conversations.citations import find_citations
 from roundtable.conversations.context import PruneReport
 from roundtable.conversations.guards import GuardView, open_objection
 from roundtable.conversations.ledger import MANAGER
+from roundtable.conversations.overlap import ngrams
 from roundtable.conversations.participant import Participant
+from roundtable.conversations.quality import Grams
 from roundtable.conversations.recall import Recall
 from roundtable.conversations.recorder import Recorder
 from roundtable.conversations.selection import Decision, Floor
@@ -78,6 +80,8 @@ class DebateState:
     """Where this run's messages begin in ``messages`` (a continued run counts afresh)."""
     guard_steps: list[tuple[str, GuardRule, GuardAction, str]] = field(default_factory=list)
     """What the protocol guards did for the reply under way, committed before it."""
+    _said: Grams = field(default_factory=set, repr=False)
+    _said_upto: int = 0
 
     @classmethod
     def new(cls, team: Team, cards: Sequence[RoleCard], budget: Budget) -> DebateState:
@@ -97,6 +101,15 @@ class DebateState:
 
     def committed(self) -> list[MessageEvent]:
         return [m for m in self.messages if m is not None]
+
+    def said(self) -> Grams:
+        """The word trigrams of every committed message; ``messages`` only grows, so each
+        message is read once, when it is first asked for."""
+        for message in self.messages[self._said_upto :]:
+            if message is not None:
+                self._said |= ngrams(message.content)
+        self._said_upto = len(self.messages)
+        return self._said
 
     def revisions(self) -> int:
         """REVISE verdicts committed in this run."""
@@ -290,7 +303,7 @@ def guard_view(state: DebateState, card: RoleCard, guards: Guards) -> GuardView:
         speaker=card.name,
         instructions=card.instructions,
         gives_verdict=card.gives_verdict,
-        earlier=[m.content for m in state.committed()],
+        said=state.said(),
         revisions=state.revisions(),
         nearly_spent=state.floor.nearly_spent,
         guards=guards,

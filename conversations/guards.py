@@ -9,7 +9,7 @@ The rules (``check``), for one speaker:
 
 - ``early_accept``: the verdict-giver accepts before it has asked for
   ``Guards.min_revisions`` revisions in this run, while the budget is not nearly spent;
-- ``no_point``: its REVISE names no concrete point (``quality.has_point``);
+- ``no_point``: its REVISE names no concrete point (``quality.pointed``);
 - ``format``: its reply carries no verdict at all;
 - ``copy``: any reply that mostly repeats an earlier turn or its own instructions
   (``overlap`` containment above ``Guards.copy_threshold``, the measure the quality report
@@ -47,7 +47,7 @@ from roundtable.agents.usage import add_usage
 from roundtable.agents.wrapped import WrappedClient
 from roundtable.common.errors import ModelError
 from roundtable.conversations.overlap import contained, ngrams, words
-from roundtable.conversations.quality import has_point
+from roundtable.conversations.quality import Grams, pointed
 from roundtable.transcripts.events import GuardAction, GuardRule
 
 NUDGE_TOKENS = 48
@@ -70,8 +70,9 @@ class GuardView:
     speaker: str
     instructions: str
     gives_verdict: bool
-    earlier: Sequence[str]
-    """Every committed turn's text so far, the question included."""
+    said: Grams
+    """The word trigrams of every committed turn so far, the question included (kept
+    growing by the debate's state, never rebuilt per reply)."""
     revisions: int
     """REVISE verdicts committed in this run."""
     nearly_spent: bool
@@ -110,15 +111,14 @@ class Problem:
 
 def check(text: str, view: GuardView) -> Problem | None:
     """The first rule ``text`` breaks as ``view.speaker``'s reply, or None."""
+    grams = ngrams(text)
+    # What the reply repeats, found without copying the run's whole set.
+    known = (grams & view.said) | (grams & ngrams(view.instructions))
     if view.gives_verdict:
-        problem = _verdict_problem(text, view)
+        problem = _verdict_problem(text, view, known)
         if problem is not None:
             return problem
-    grams = ngrams(text)
-    seen: set[tuple[str, ...]] = set(ngrams(view.instructions))
-    for turn in view.earlier:
-        seen |= ngrams(turn)
-    share = contained(grams, seen)
+    share = contained(grams, known)
     if share > view.guards.copy_threshold:
         return Problem(
             "copy",
@@ -129,7 +129,7 @@ def check(text: str, view: GuardView) -> Problem | None:
     return None
 
 
-def _verdict_problem(text: str, view: GuardView) -> Problem | None:
+def _verdict_problem(text: str, view: GuardView, known: Grams) -> Problem | None:
     verdict = parse_verdict(text)
     if verdict is None:
         return Problem(
@@ -145,9 +145,7 @@ def _verdict_problem(text: str, view: GuardView) -> Problem | None:
             "Do not accept yet. Reply with REVISE: and the one most important thing the "
             "answer must improve.",
         )
-    if verdict == "REVISE" and not has_point(
-        text, [*view.earlier, view.instructions], view.guards.copy_threshold
-    ):
+    if verdict == "REVISE" and not pointed(text, known, view.guards.copy_threshold):
         return Problem(
             "no_point",
             "the REVISE names no concrete point",

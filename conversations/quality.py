@@ -54,7 +54,15 @@ COPY_THRESHOLD = 0.6
 POINT_WORDS = 3
 """Words a REVISE needs after its colon to count as a point ("what about deliveries?")."""
 
-__all__ = ["COPY_THRESHOLD", "POINT_WORDS", "has_point", "names_only", "report"]
+__all__ = [
+    "COPY_THRESHOLD",
+    "POINT_WORDS",
+    "Grams",
+    "has_point",
+    "names_only",
+    "pointed",
+    "report",
+]
 
 
 def report(
@@ -73,7 +81,7 @@ def report(
     seen: Grams = set()
     """The trigrams of every message so far: each reply is measured against it once."""
     replies: list[float] = []
-    copied, revisions, pointed = 0, 0, 0
+    copied, revisions, with_point = 0, 0, 0
     for message in (e for e in events if isinstance(e, MessageEvent)):
         grams = ngrams(message.content)
         if message.speaker != HUMAN:
@@ -84,14 +92,14 @@ def report(
             copied += contained(grams, before) > copy_threshold
             if message.verdict == "REVISE":
                 revisions += 1
-                pointed += _pointed(message.content, before, copy_threshold)
+                with_point += pointed(message.content, before, copy_threshold)
         seen |= grams
     messages = [e for e in events if isinstance(e, MessageEvent) and e.speaker != HUMAN]
     guards = [e for e in events if isinstance(e, GuardEvent)]
     return QualityReport(
         turns=len(messages),
         revisions=revisions,
-        revisions_with_point=pointed,
+        revisions_with_point=with_point,
         rejected_copies=sum(g.rule == "copy" and g.action == "rejected" for g in guards),
         copied_turns=copied,
         distinctness=round(sum(replies) / len(replies), 4) if replies else None,
@@ -112,10 +120,13 @@ def has_point(content: str, earlier: Sequence[str], threshold: float = COPY_THRE
     seen: Grams = set()
     for text in earlier:
         seen |= ngrams(text)
-    return _pointed(content, seen, threshold)
+    return pointed(content, seen, threshold)
 
 
-def _pointed(content: str, seen: Grams, threshold: float) -> bool:
+def pointed(content: str, seen: Grams, threshold: float = COPY_THRESHOLD) -> bool:
+    """``has_point`` against trigrams already made: ``seen`` holds at least those of
+    ``content`` that earlier texts have (a caller measuring every turn of a long run keeps one
+    growing set instead of re-reading the run)."""
     _, colon, point = content.partition(":")
     if not colon or len(words(point)) < POINT_WORDS:
         return False

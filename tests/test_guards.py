@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from autogen_core.models import UserMessage
 
-from roundtable.agents import REVISE_GRAMMAR, Guards
+from roundtable.agents import REVISE_GRAMMAR, Guards, resolve_team
 from roundtable.conversations import Budget
+from roundtable.conversations.debate_state import DebateState
 from roundtable.conversations.guards import GuardView, check, rewrite
+from roundtable.conversations.overlap import ngrams
 from roundtable.conversations.reasons import fit_reason, names_only
 from roundtable.transcripts import (
     ErrorEvent,
@@ -23,6 +25,7 @@ from roundtable.transcripts import (
     SelectionEvent,
     StopEvent,
     load,
+    now,
 )
 from tests.support.debates import collect, pick, scripted_debate
 
@@ -46,7 +49,7 @@ def view(**overrides: object) -> GuardView:
         "speaker": "critic",
         "instructions": "Start with ACCEPT: or REVISE: and say why in one sentence.",
         "gives_verdict": True,
-        "earlier": ["Should our city ban private cars downtown?", FACTS],
+        "said": ngrams("Should our city ban private cars downtown?") | ngrams(FACTS),
         "revisions": 0,
         "nearly_spent": False,
     }
@@ -349,3 +352,19 @@ async def test_the_answerer_drafts_by_mid_budget_so_a_revision_has_room(tmp_path
     assert chosen[4] == (5, "writer", "the writer drafts the answer: half the turns are used")
     assert chosen[5][1] == "critic"
     assert said(events, "critic")[0].startswith("REVISE:")  # a revision owed, room to give it
+
+
+def test_the_run_s_trigrams_grow_with_each_message_and_match_a_fresh_count() -> None:
+    """The copy rule measures each reply against one set kept growing, not rebuilt per reply:
+    it must still hold exactly the trigrams of every committed message (an empty one skipped)."""
+    team = resolve_team("default")
+    state = DebateState.new(team, team.roles, Budget())
+    texts = ["Should trams replace buses?", "Trams carry more people per hour.", "x y"]
+    at = now()
+    for seq, text in enumerate(texts, start=1):
+        state.messages.append(MessageEvent(seq=seq, at=at, turn=seq, speaker="a", content=text))
+        if seq == 2:
+            state.messages.append(None)  # an empty reply the agents saw
+        expected = set().union(*(ngrams(m.content) for m in state.committed()))
+        assert state.said() == expected
+    assert ("trams", "carry", "more") in state.said() and ("x", "y") in state.said()
