@@ -17,13 +17,16 @@ def build_agent(
     client: ChatCompletionClient,
     *,
     model_context: ChatCompletionContext | None = None,
+    instructions_in_context: bool = False,
 ) -> AssistantAgent:
-    """An agent that streams its replies, with the card's instructions as its system prompt."""
+    """An agent that streams its replies, with the card's instructions as its system prompt;
+    with ``instructions_in_context`` the model context places them (the shared-first layout
+    puts them last) and the agent sends none of its own."""
     return AssistantAgent(
         name=card.name,
         description=card.description,
         model_client=client,
-        system_message=card.instructions,
+        system_message=None if instructions_in_context else card.instructions,
         model_client_stream=True,
         model_context=model_context,
     )

@@ -82,6 +82,7 @@ def build_debate(
                 price=endpoint.price,
                 window=settings.window_of(endpoint),
                 counter=exact_counter(endpoint, settings.embedded) if clients is None else None,
+                shared_first=endpoint.prompt_layout == "shared_first",
             )
         )
     if manager_client is None and clients is None:

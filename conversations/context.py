@@ -64,6 +64,9 @@ SLACK_SHARE = 0.25
 """When pruning must drop more, it frees this share of the window at once (``pruning``)."""
 MEMORY_SHARE = 0.5
 """The memory block may take at most this share of the room left after the system prompt."""
+SHARED_MEMORY_SHARE = 0.25
+"""In the shared-first layout the memory block's room is held back on every call (so every
+caller prunes alike): a smaller share, so the conversation keeps most of the window."""
 IMAGE_TOKENS = 1_000
 """What an image part is counted as (no Roundtable model reads images)."""
 
@@ -90,6 +93,23 @@ class PruneReport:
     def dropped_indices(self) -> tuple[int, ...]:
         """Indices (into the messages added so far) left out; built on demand, O(n)."""
         return self.result.dropped
+
+
+@dataclass(frozen=True)
+class SharedLayout:
+    """Prompts laid out for one shared prefix per model (``prompt_layout = "shared_first"``).
+
+    The conversation comes first, every turn rendered alike for every caller (the caller's own
+    turns too), and the caller's instructions last, after the memory block. Every caller on
+    the model prunes alike: each holds back the largest tail among them (``peers``: each
+    caller's instructions and reply reserve) and, when memory may be recalled, the memory
+    block's whole room, so the kept turns, and the prefix, are the same for all of them.
+    """
+
+    peers: tuple[tuple[str, int], ...] = ()
+    """Every caller on this model: its instructions and its reply's ``max_tokens``."""
+    memory: bool = False
+    """Whether a memory block may come (its room is then held back on every call)."""
 
 
 class BudgetedContextState(ChatCompletionContextState):
@@ -128,8 +148,11 @@ class BudgetedContext(ChatCompletionContext):
         margin: Margin | int | None = None,
         on_prune: PruneListener | None = None,
         block_share: float = SLACK_SHARE,
+        shared: SharedLayout | None = None,
     ) -> None:
-        """``block_share``: the share of the window a prune frees at once (0: just enough)."""
+        """``block_share``: the share of the window a prune frees at once (0: just enough);
+        ``shared``: lay the prompt out for a shared prefix (``SharedLayout``), in which case
+        the agent must not send ``system_prompt`` itself: the context sends it last."""
         super().__init__()
         self._block_share = block_share
         self._margin = as_margin(margin)
@@ -137,19 +160,33 @@ class BudgetedContext(ChatCompletionContext):
         self._on_prune = on_prune
         self._window = window
         self._reserve = reserve
+        self._shared = shared
         self._names: dict[str, int] = {}
         self._marker_costs: dict[int, int] = {}
-        self._system = self._cost(system_prompt) + self._per_message if system_prompt else 0
-        self._room = window - reserve - self._margin.fixed - self._system
+        self._system = self._prompt_cost(system_prompt)
+        self._instructions = (
+            SystemMessage(content=system_prompt) if shared is not None and system_prompt else None
+        )
+        self._held = max(
+            [self._system + reserve]
+            + [self._prompt_cost(text) + most for text, most in (shared.peers if shared else ())]
+        )
+        self._room = window - self._margin.fixed - self._held
         """What memory, messages and the note may take together."""
         self._check_room()
-        self._memory_cap = min(int(self._room * MEMORY_SHARE), self._room - self._least_room())
+        share = MEMORY_SHARE if shared is None else SHARED_MEMORY_SHARE
+        self._memory_cap = min(int(self._room * share), self._room - self._least_room())
+        self._memory_held = self._memory_cap if shared is not None and shared.memory else None
+        """The memory room every shared-first call holds back, whatever its block takes."""
         self._reset()
 
     # -- AutoGen's ChatCompletionContext ---------------------------------------------------
 
     async def add_message(self, message: LLMMessage) -> None:
-        """Append and count the message, once."""
+        """Append and count the message, once; in the shared-first layout the caller's own
+        turn is kept as every other caller sees it (``"<speaker>: ..."``)."""
+        if self._shared is not None:
+            message = _as_seen_by_all(message)
         index = len(self._messages)
         self._messages.append(message)
         cost = self._message_cost(message)
@@ -162,8 +199,10 @@ class BudgetedContext(ChatCompletionContext):
 
     async def get_messages(self) -> list[LLMMessage]:
         """The kept messages in order with the note where turns were cut, then the memory
-        block."""
+        block (and, shared-first, the instructions)."""
         memory: list[LLMMessage] = [] if self._memory is None else [self._memory]
+        if self._instructions is not None:
+            memory.append(self._instructions)  # the caller's own text goes last
         if not self._messages:
             self.last_prune = None
             return memory
@@ -229,6 +268,10 @@ class BudgetedContext(ChatCompletionContext):
     def _per_message(self) -> int:
         return PER_MESSAGE_OVERHEAD + self._margin.per_message
 
+    def _prompt_cost(self, text: str) -> int:
+        """A system prompt's charge (nothing for no prompt)."""
+        return self._cost(text) + self._per_message if text else 0
+
     def _cost(self, text: str) -> int:
         return math.ceil(self._counter(text) * self._margin.ratio) if text else 0
 
@@ -262,9 +305,13 @@ class BudgetedContext(ChatCompletionContext):
             )
         need = self._least_room()
         if self._room < need:
+            held = (
+                f"the system prompt ({self._system}), the reply's max_tokens ({self._reserve})"
+                if self._held == self._system + self._reserve
+                else f"the largest system prompt and reply of the model's callers ({self._held})"
+            )
             raise ConfigError(
-                f"context window of {self._window} tokens is too small: the system prompt "
-                f"({self._system}), the reply's max_tokens ({self._reserve}) and the margin "
+                f"context window of {self._window} tokens is too small: {held} and the margin "
                 f"({self._margin.fixed}) leave {self._room}; the question, the latest human "
                 f"message, the newest turn and the pruning note need at least {need}"
             )
@@ -303,7 +350,8 @@ class BudgetedContext(ChatCompletionContext):
         try:
             return prune(
                 self._costs,
-                budget=self._room - self._memory_cost,
+                budget=self._room
+                - (self._memory_cost if self._memory_held is None else self._memory_held),
                 pinned=pins,
                 marker=marker,
                 floor=max(self._floor(self._messages[i]) for i in pins),
@@ -385,6 +433,13 @@ def _run_start(result: PruneResult) -> int:
             break
         start = index
     return start
+
+
+def _as_seen_by_all(message: LLMMessage) -> LLMMessage:
+    """A caller's own turn as the other callers have it: another speaker's turn."""
+    if isinstance(message, AssistantMessage) and isinstance(message.content, str):
+        return UserMessage(content=message.content, source=message.source)
+    return message
 
 
 def _marker(dropped: int) -> UserMessage:

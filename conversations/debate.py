@@ -141,6 +141,7 @@ class Debate:
         self._seats = {
             p.card.name: take_seat(
                 p,
+                peers=participants,
                 state=self._state,
                 record=self._record,
                 recall=recall,

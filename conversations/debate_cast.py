@@ -11,13 +11,14 @@ Does not own: the turn loop (``conversations.debate``), what the guards judge
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from autogen_agentchat.agents import AssistantAgent
 
 from roundtable.agents import Guards, build_agent
 from roundtable.common.tokens import TokenCounter
-from roundtable.conversations.context import BudgetedContext
+from roundtable.conversations.context import BudgetedContext, SharedLayout
 from roundtable.conversations.control import RunControl
 from roundtable.conversations.debate_state import DebateState, guard_view, remember_pruned
 from roundtable.conversations.guards import GuardedReplies
@@ -40,6 +41,7 @@ class Seat:
 def take_seat(
     participant: Participant,
     *,
+    peers: Sequence[Participant],
     state: DebateState,
     record: Recorder,
     recall: Recall | None,
@@ -47,8 +49,10 @@ def take_seat(
     counter: TokenCounter,
     guards: Guards,
 ) -> Seat:
-    """The participant's seat in this debate (see the module docstring)."""
+    """The participant's seat in this debate (see the module docstring); ``peers`` are every
+    participant, of which those on the same endpoint share its prompts' prefix."""
     card = participant.card
+    shared = _shared_layout(participant, peers, recall) if participant.shared_first else None
     context = BudgetedContext(
         window=participant.window,
         reserve=card.model.max_tokens,
@@ -56,6 +60,7 @@ def take_seat(
         counter=participant.counter or counter,
         margin=EXACT_MARGIN if participant.counter is not None else ESTIMATE_MARGIN,
         on_prune=lambda items: remember_pruned(state, record, recall, card.name, items),
+        shared=shared,
     )
 
     def step(rule: GuardRule, action: GuardAction, detail: str) -> None:
@@ -68,4 +73,18 @@ def take_seat(
         max_tokens=card.model.max_tokens,
         temperature=card.model.temperature,
     )
-    return Seat(context, client, build_agent(card, client, model_context=context))
+    agent = build_agent(
+        card, client, model_context=context, instructions_in_context=shared is not None
+    )
+    return Seat(context, client, agent)
+
+
+def _shared_layout(
+    participant: Participant, peers: Sequence[Participant], recall: Recall | None
+) -> SharedLayout:
+    """The layout every caller on ``participant``'s endpoint shares (``SharedLayout``)."""
+    same = [p for p in peers if p.endpoint == participant.endpoint]
+    return SharedLayout(
+        peers=tuple((p.card.instructions, p.card.model.max_tokens) for p in same),
+        memory=recall is not None and recall.settings.enabled,
+    )

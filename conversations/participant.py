@@ -42,6 +42,8 @@ class Participant:
     """The endpoint's context window: every prompt to this role fits it."""
     counter: TokenCounter | None = None
     """The model's own token counter when known (exact pruning); else tiktoken and a margin."""
+    shared_first: bool = False
+    """Whether the endpoint's prompts are laid out shared-first (``prompt_layout``)."""
 
 
 def new_conversation_id() -> str:
