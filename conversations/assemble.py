@@ -126,6 +126,9 @@ def build_debate(
         fork_at=fork_at,
         recall=recall,
         manager_price=settings.endpoints[settings.manager_endpoint].price,
+        manager_shared_first=(
+            settings.endpoints[settings.manager_endpoint].prompt_layout == "shared_first"
+        ),
         owner=owner,
     )
 

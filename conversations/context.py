@@ -207,7 +207,7 @@ class BudgetedContext(ChatCompletionContext):
             self.last_prune = None
             return memory
         result = self._prune()
-        self._start = _run_start(result) if result.dropped_count else 0
+        self._start = result.run_start if result.dropped_count else 0
         self._report(result)
         return self._assemble(result) + memory
 
@@ -394,7 +394,7 @@ class BudgetedContext(ChatCompletionContext):
         if not result.dropped_count and not result.truncated:
             self.last_prune = None
             return
-        start = _run_start(result)
+        start = result.run_start
         self._notify(start, set(self._pins()))
         fixed = self._system + self._memory_cost
         marker = self._marker_cost(result.dropped_count) if result.dropped_count else 0
@@ -423,16 +423,6 @@ class BudgetedContext(ChatCompletionContext):
         dropped = back + fresh
         if dropped and self._on_prune is not None:
             self._on_prune([(i, self._messages[i]) for i in dropped])
-
-
-def _run_start(result: PruneResult) -> int:
-    """Where the newest run of kept messages starts: everything unpinned before is dropped."""
-    start = result.size
-    for index in reversed(result.kept):
-        if index != start - 1:
-            break
-        start = index
-    return start
 
 
 def _as_seen_by_all(message: LLMMessage) -> LLMMessage:

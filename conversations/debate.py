@@ -63,9 +63,10 @@ from roundtable.conversations.participant import (
     new_conversation_id,
     prices_of,
 )
+from roundtable.conversations.pick_prompt import PickHistory
 from roundtable.conversations.recall import Recall, as_event_hits, memory_block
 from roundtable.conversations.recorder import Recorder
-from roundtable.conversations.selection import choose, pick_history
+from roundtable.conversations.selection import choose
 from roundtable.transcripts.events import (
     HUMAN,
     Event,
@@ -99,6 +100,7 @@ class Debate:
         fork_at: int | None = None,
         recall: Recall | None = None,
         manager_price: Price | None = None,
+        manager_shared_first: bool = False,
         counter: TokenCounter | None = None,
         owner: str | None = None,
     ) -> None:
@@ -137,7 +139,9 @@ class Debate:
         self._recall = recall
         self._state = DebateState.new(team, [p.card for p in participants], self.budget)
         self._counter: TokenCounter = counter or TiktokenCounter()
-        self._window = context_window
+        self._pick_history = PickHistory(
+            self._counter, context_window, shared_first=manager_shared_first
+        )
         self._seats = {
             p.card.name: take_seat(
                 p,
@@ -332,8 +336,9 @@ class Debate:
         decision = await choose(
             floor,
             self._manager,
-            pick_history(self._state.committed(), self._counter, self._window),
+            self._pick_history(self._state.committed()),
             timeout_s=self.budget.turn_deadline_s / 2,
+            instructions_last=self._pick_history.shared_first,
         )
         self._state.pick_seconds = time.monotonic() - began
         self._state.decision = decision

@@ -50,6 +50,17 @@ class PruneResult:
     def dropped_count(self) -> int:
         return self.size - len(self.kept)
 
+    @property
+    def run_start(self) -> int:
+        """Where the newest run of kept messages starts: everything unpinned before it is
+        dropped (the ``start`` of the next prune in blocks)."""
+        start = self.size
+        for index in reversed(self.kept):
+            if index != start - 1:
+                break
+            start = index
+        return start
+
     @cached_property
     def dropped(self) -> tuple[int, ...]:
         """Indices left out, ascending. Built on first use: it is O(conversation length)."""

@@ -6,9 +6,8 @@ chose from, the method and a one-line reason. The model pick is constrained to t
 candidates (a JSON schema whose ``speaker`` is an enum of them), checked again against the
 roster, and retried a bounded number of times; the fallback never returns an excluded name.
 
-This module owns the choice and what the manager reads for it (``pick_history``,
-``pick_prompt``, whose words are ``agents/prompts/manager.yaml``); the retries are
-``structured.ask``. It does not run agents or write transcripts.
+This module owns the choice; what the manager reads for it is ``pick_prompt``'s, the retries
+are ``structured.ask``. It does not run agents or write transcripts.
 """
 
 from __future__ import annotations
@@ -21,26 +20,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from autogen_core.models import ChatCompletionClient, LLMMessage, SystemMessage, UserMessage
+from autogen_core.models import ChatCompletionClient, LLMMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from roundtable.agents import manager_prompts
 from roundtable.common.secrets import error_text
-from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TokenCounter
 from roundtable.common.validation import first_error
-from roundtable.conversations.pruning import prune
+from roundtable.conversations.pick_prompt import PICK_MAX_TOKENS, pick_prompt
 from roundtable.conversations.reasons import fit_reason
 from roundtable.conversations.structured import Refused, ask
-from roundtable.transcripts.events import HUMAN, MessageEvent, Method, Usage
+from roundtable.transcripts.events import HUMAN, Method, Usage
 
 REASON_CHARS = 160
-PICK_MAX_TOKENS = 60
-PICK_HISTORY = 6
-"""The latest turns the manager reads before a pick."""
-PICK_CHARS = 400
-"""Each of them cut to this."""
-PICK_OVERHEAD = 400
-"""Tokens held back for the manager's own instructions, candidates and a safety margin."""
 
 
 class Decision(BaseModel):
@@ -200,36 +190,6 @@ def _pick_schema(candidates: tuple[str, ...]) -> type[BaseModel]:
     return model
 
 
-def pick_history(
-    messages: Sequence[MessageEvent], counter: TokenCounter, window: int
-) -> list[LLMMessage]:
-    """The latest turns for the manager's pick, pruned to its ``window`` by the same rule as
-    every prompt (``pruning.prune``)."""
-    recent: list[LLMMessage] = [
-        UserMessage(content=m.content[:PICK_CHARS], source=m.speaker)
-        for m in messages[-PICK_HISTORY:]
-    ]
-    if not recent:
-        return recent
-    counts = [counter(str(m.content)) + PER_MESSAGE_OVERHEAD for m in recent]
-    room = window - PICK_MAX_TOKENS - PICK_OVERHEAD
-    kept = prune(counts, budget=max(room, 0), pinned=(), floor=0)
-    return [recent[i] for i in kept.kept]
-
-
-def pick_prompt(
-    floor: Floor, candidates: Sequence[str], history: Sequence[LLMMessage]
-) -> list[LLMMessage]:
-    """The manager's own prompt: the candidates' descriptions, the recent debate, the ask."""
-    prompts = manager_prompts().pick
-    team = "\n".join(f"- {name}: {floor.descriptions[name]}" for name in candidates)
-    system = SystemMessage(content=prompts.fill("system", team=team))
-    ask = UserMessage(
-        content=prompts.fill("ask", candidates=", ".join(candidates)), source="manager"
-    )
-    return [system, *history, ask]
-
-
 async def model_pick(
     floor: Floor,
     client: ChatCompletionClient,
@@ -237,9 +197,11 @@ async def model_pick(
     *,
     attempts: int = 2,
     timeout_s: float | None = None,
+    instructions_last: bool = False,
 ) -> Decision:
     """Ask the model to choose among the allowed candidates; fall back after ``attempts`` tries
-    or once ``timeout_s`` (all tries together) has passed."""
+    or once ``timeout_s`` (all tries together) has passed. ``instructions_last``: the
+    manager's instructions follow the history (``pick_prompt``)."""
     candidates = allowed(floor)
     if len(candidates) == 1:
         return Decision(
@@ -259,7 +221,9 @@ async def model_pick(
 
     answer = await ask(
         client,
-        lambda _refused: pick_prompt(floor, candidates, history),
+        lambda _refused: pick_prompt(
+            floor.descriptions, candidates, history, instructions_last=instructions_last
+        ),
         schema=schema,
         parse=read,
         attempts=attempts,
@@ -323,6 +287,7 @@ async def choose(
     history: Sequence[LLMMessage],
     *,
     timeout_s: float | None = None,
+    instructions_last: bool = False,
 ) -> Decision:
     """The whole strategy: rules, then the model (when there is one, for at most
     ``timeout_s``), then the fallback."""
@@ -333,4 +298,6 @@ async def choose(
         return decided
     if client is None:
         return fallback_pick(floor, "no manager model configured")
-    return await model_pick(floor, client, history, timeout_s=timeout_s)
+    return await model_pick(
+        floor, client, history, timeout_s=timeout_s, instructions_last=instructions_last
+    )

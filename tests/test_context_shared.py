@@ -11,6 +11,8 @@ from autogen_core.models import AssistantMessage, LLMMessage, SystemMessage, Use
 
 from roundtable.agents import ScriptedChatCompletionClient
 from roundtable.conversations.context import BudgetedContext, SharedLayout
+from roundtable.conversations.pick_prompt import PickHistory, pick_prompt
+from roundtable.transcripts import MessageEvent, now
 
 HUMAN = "human"
 ROLES = {"analyst": ("weigh the options", 20), "critic": ("find the weakest point now", 30)}
@@ -96,3 +98,43 @@ async def test_callers_on_one_model_prune_alike_so_their_prompts_share_the_prefi
     # Each prune frees a quarter of the 240-token window (60 tokens): the prefix moves at
     # most once per 60 tokens added, not at every turn once the window is full.
     assert 1 <= moves <= added // 60, (moves, added)
+
+
+def message(seq: int, speaker: str, content: str) -> MessageEvent:
+    return MessageEvent(seq=seq, at=now(), turn=seq, speaker=speaker, content=content)
+
+
+def test_a_shared_first_pick_reads_whole_turns_then_its_instructions() -> None:
+    long = "word " * 200  # 1,000 characters: a role-first pick cuts it to 400
+    history = PickHistory(words, 4096, shared_first=True)
+    turns = [message(1, HUMAN, "Should we ban cars?"), message(2, "analyst", long)]
+    read = history(turns)
+    assert read == [UserMessage(content=t.content, source=t.speaker) for t in turns]
+    assert len(str(PickHistory(words, 4096)(turns)[-1].content)) == 400
+    prompt = pick_prompt({"critic": "finds flaws"}, ["critic"], read, instructions_last=True)
+    assert prompt[: len(read)] == read
+    assert isinstance(prompt[-2], SystemMessage) and "critic" in str(prompt[-2].content)
+    assert prompt[-1].source == "manager"  # type: ignore[union-attr]
+
+
+def test_each_pick_begins_as_the_previous_one_did_except_at_a_prune() -> None:
+    """The question and the newest turn are always read; older turns are dropped in blocks of
+    a quarter of the window, so the prefix a model server reuses moves rarely."""
+    rng = random.Random(3)
+    window = 900  # 900 - 60 - 400 = 440 tokens of history
+    history = PickHistory(words, window, shared_first=True)
+    turns = [message(1, HUMAN, "Should we ban cars downtown?")]
+    previous: list[LLMMessage] = []
+    moves, added = 0, 0
+    for seq in range(2, 122):
+        text = " ".join([f"t{seq}"] * rng.randint(3, 30))
+        added += words(text) + 5
+        turns.append(message(seq, "analyst" if seq % 2 else "critic", text))
+        read = history(turns)
+        assert read[0].content == "Should we ban cars downtown?" and read[-1].content == text
+        assert sum(words(f"{m.source}: {m.content}") + 4 for m in read) <= 440  # type: ignore[union-attr]
+        if previous and read[: len(previous)] != previous:
+            moves += 1
+        previous = read
+    assert len(previous) < len(turns)  # it did prune
+    assert 1 <= moves <= added // (window // 4), (moves, added)
