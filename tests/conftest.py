@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from roundtable.agents.structured_output import NEGOTIATION
+
 _real_connect = socket.socket.connect
 
 
@@ -49,3 +51,12 @@ def data_dir(
     if request.node.get_closest_marker("guards") is None:
         monkeypatch.setenv("ROUNDTABLE_GUARDS__ENABLED", "false")
     yield folder
+
+
+@pytest.fixture(autouse=True)
+def _fresh_negotiation() -> Iterator[None]:
+    """What each endpoint's structured output was learnt to be is per test: test servers on
+    reused ports must not inherit another server's forms."""
+    NEGOTIATION.forget()
+    yield
+    NEGOTIATION.forget()

@@ -1,6 +1,7 @@
 """Cached prompt tokens, as a server reports them, reach the transcript, the ledger and the
-price: through the whole product, on the test server speaking OpenAI's usage shape (no server
-installable here reports them: llama-cpp-python's server does not)."""
+price: through the whole product, on the test server speaking OpenAI's usage shape
+(llama-cpp-python's server does not report them; llama.cpp's own does, and
+tests/test_llama_cpp_server.py checks them recorded from it)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from roundtable.agents.endpoints import VERDICT_GRAMMAR, EndpointSettings
 from roundtable.agents.openai_client import OpenAIEndpointClient
-from roundtable.agents.structured_output import NEGOTIATION, refused
+from roundtable.agents.structured_output import refused
 from roundtable.common.errors import ConfigError
 from tests.support.chat_server import ChatServer, Reply, Request, running_chat_server
 
@@ -50,13 +50,6 @@ def server_taking(*accepted: str, status: int = 500) -> Iterator[ChatServer]:
 
     with running_chat_server(responder=respond) as server:
         yield server
-
-
-@pytest.fixture(autouse=True)
-def _fresh_negotiation() -> Iterator[None]:
-    NEGOTIATION.forget()
-    yield
-    NEGOTIATION.forget()
 
 
 @pytest.fixture
