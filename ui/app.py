@@ -41,7 +41,7 @@ from roundtable.conversations import (
     start_observing,
 )
 from roundtable.transcripts import Mode, TranscriptError
-from roundtable.ui import avatars
+from roundtable.ui import avatars, stop_square
 from roundtable.ui import commands as cmd
 from roundtable.ui.auth import LOCAL_USER, check_login, ensure_auth_secret, host_of, is_loopback
 from roundtable.ui.config import load_ui_settings
@@ -250,6 +250,7 @@ def _runner() -> SessionRunner:
             display=_display,
             spawn=_spawn,
             on_transcript=_link,
+            on_busy=stop_square.busy,
             memory=MEMORY,
             team=team,
             owner=_caller(),
@@ -380,7 +381,14 @@ async def _export(runner: SessionRunner, fmt: str) -> None:
 
 @cl.on_stop
 async def _on_stop() -> None:
+    """The composer's stop square (``stop_square``)."""
+    await stop_square.drop_chainlit_notice()
     _runner().stop("stopped with the Stop button")
+
+
+@cl.on_window_message
+async def _from_page(data: Any) -> None:
+    await stop_square.from_page(data)
 
 
 @cl.action_callback(STOP_ACTION)
@@ -417,5 +425,6 @@ async def _chat_end() -> None:
             runner.stop("the page was closed")
         else:
             _RUNNERS.pop(session.id, None)
+            stop_square.forget(session.id)
 
     _spawn(stop_unless_back())
