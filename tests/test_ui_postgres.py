@@ -50,7 +50,7 @@ from roundtable.transcripts import (
 )
 from roundtable.ui.auth import LOCAL_USER
 from roundtable.ui.commands import Say
-from roundtable.ui.headings import DECISION_STEP
+from roundtable.ui.headings import DETAILS, DETAILS_WITH_MEMORY
 from roundtable.ui.history import (
     REPLAYED_KEY,
     TRANSCRIPT_KEY,
@@ -604,7 +604,7 @@ async def test_a_debate_thread_round_trips_as_on_sqlite(
     assert [o for k, _, o in on_postgres if k == "user_message"] == [QUESTION, FOLLOW_UP]
     assert on_postgres[0] == ("user_message", LOCAL_USER, QUESTION)
     assert [n for k, n, _ in on_postgres if k == "run"] == ["Debate <id>"]
-    assert sum(n == DECISION_STEP for _, n, _ in on_postgres) >= len(agents)
+    assert sum(n in (DETAILS, DETAILS_WITH_MEMORY) for _, n, _ in on_postgres) >= len(agents)
     stops = [i for i, (_, _, o) in enumerate(on_postgres) if o.startswith("**Debate stopped**")]
     assert len(stops) == 2 and stops[-1] == len(on_postgres) - 1
     assert not any("type to step in" in output for _, _, output in on_postgres)
