@@ -178,6 +178,7 @@ class Debate:
 
     def request_stop(self, reason: str = "stopped by the person") -> None:
         """End the debate at the next turn boundary; the current reply ends softly now."""
+        self._state.stopped = True
         self._control.request_stop(reason)
 
     @property
@@ -276,14 +277,16 @@ class Debate:
                     # reset, which would wipe every agent's memory of the debate.
                     for event in (*flush_decision(state, record), *flush_guards(state, record)):
                         yield event
-                    yield record_failure(state, record, *self._control.explain(exc))
+                    for event in record_failure(state, record, *self._control.explain(exc)):
+                        yield event
                     return
         finally:
             span.set_attribute("roundtable.agent", state.last_selected or "")
             span.end()
         if not replied:
             failure = ModelError("the turn produced no reply")
-            yield record_failure(state, record, *self._control.explain(failure))
+            for event in record_failure(state, record, *self._control.explain(failure)):
+                yield event
 
     def _on_item(
         self, item: BaseAgentEvent | BaseChatMessage | TaskResult, turn: int, began: float

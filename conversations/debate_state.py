@@ -75,6 +75,9 @@ class DebateState:
     """Who accepted what, once the verdict-giver has accepted: the run then stops."""
     fatal: str | None = None
     """Why the run cannot go on (a role's configuration is wrong)."""
+    stopped: bool = False
+    """The person pressed Stop: a reply or a pick that their stop cut off is the stop, not an
+    error (the stop event records it); see ``record_failure``."""
     warned: set[str] = field(default_factory=set)
     opened: int = 0
     """Where this run's messages begin in ``messages`` (a continued run counts afresh)."""
@@ -201,10 +204,17 @@ def commit_reply(
 
 def record_failure(
     state: DebateState, record: Recorder, family: Family, message: str
-) -> ErrorEvent:
+) -> list[ErrorEvent]:
     """A failed turn: recorded, its speaker left out of the next pick, the run stopped when
-    the policy says so (``common.errors.stops_run``)."""
+    the policy says so (``common.errors.stops_run``).
+
+    After the person's Stop nothing is recorded: their stop cuts the model call in flight (a
+    model that does not end softly is cut ``STOP_GRACE_S`` later), and that is the stop,
+    which the run's stop event records, not a failure to show in red."""
     speaker = state.last_selected
+    if state.stopped:
+        record.log("turn_stopped", agent=speaker, family=family, error=message)
+        return []
     record.log("turn_failed", level=logging.WARNING, agent=speaker, family=family, error=message)
     state.tally.consecutive_errors += 1
     if stops_run(family):  # a bad key or a missing model will not fix itself: stop now
@@ -213,14 +223,16 @@ def record_failure(
         state.floor.excluded.add(speaker)
         if set(state.floor.excluded) >= set(state.floor.roster):
             state.floor.excluded.clear()
-    return record.commit(
-        ErrorEvent(
-            **record.stamp(turn=record.turn + 1),
-            family=family,
-            speaker=speaker,
-            message=message[:2000],
+    return [
+        record.commit(
+            ErrorEvent(
+                **record.stamp(turn=record.turn + 1),
+                family=family,
+                speaker=speaker,
+                message=message[:2000],
+            )
         )
-    )
+    ]
 
 
 def empty_reply(
@@ -231,11 +243,11 @@ def empty_reply(
     ``late`` is why the turn's deadline passed, when it has."""
     state.messages.append(None)
     if late is not None:
-        return [record_failure(state, record, "model", late)]
+        return list(record_failure(state, record, "model", late))
     if getattr(participant.client, "last_interrupted", False):
         return []  # the person stepped in before the first word: nothing to record
     speaker = participant.card.name
-    return [record_failure(state, record, "model", f"{speaker} gave an empty reply")]
+    return list(record_failure(state, record, "model", f"{speaker} gave an empty reply"))
 
 
 def flush_decision(state: DebateState, record: Recorder) -> list[Event]:
@@ -254,6 +266,7 @@ def flush_decision(state: DebateState, record: Recorder) -> list[Event]:
             )
         )
         for n, failure in enumerate(decision.failures, start=1)
+        if not state.stopped  # the person's stop cut the manager's call: see record_failure
     ]
     if decision.method in ("model", "fallback") and decision.usage.total:
         calls = len(decision.failures) + (1 if decision.method == "model" else 0)

@@ -1,7 +1,8 @@
 """The terminal view of a debate: the same renderer for a live run and a replay.
 
-Streamed text is printed as it arrives under the speaker's name; the manager's choice and
-reason, memory look-ups, prunings, errors, a pipeline's or panel's plan, branches and
+Streamed text is printed as it arrives under the speaker's name, which carries why it speaks
+(the manager's reason in plain words, ``transcripts.why_line``); memory look-ups that found
+something, prunings, errors, a pipeline's or panel's plan, branches and
 comparison, and the stop reason are printed as short marked lines. Colour only when the
 output is a terminal and ``NO_COLOR`` is unset or empty (https://no-color.org).
 """
@@ -32,7 +33,7 @@ from roundtable.transcripts.events import (
     StopEvent,
     TokenDelta,
 )
-from roundtable.transcripts.summary import Answer, quality_lines
+from roundtable.transcripts.summary import Answer, quality_lines, why_line
 
 _PALETTE = tuple(f"\033[{code}m" for code in (36, 33, 35, 32, 34, 96, 93, 95))
 """Speaker colours, given out in the order of the team's roles (a team has at most 8)."""
@@ -53,6 +54,8 @@ class TerminalRenderer:
         """The run's quality report, shown after its stop line and ledger."""
         self._answer = Answer(None)
         """The run's answer so far, shown under the stop line."""
+        self._why: dict[str, SelectionEvent] = {}
+        """The manager's latest decision for each speaker, until its speaker line shows it."""
 
     def __call__(self, event: LiveEvent) -> None:
         if isinstance(event, Header):
@@ -77,9 +80,10 @@ class TerminalRenderer:
                 f"Roles: {roles} | max {event.max_turns} turns | {event.conversation_id}", _DIM
             )
         elif isinstance(event, SelectionEvent):
-            self._line(f"  -> manager picks {event.speaker} ({event.method}): {event.reason}", _DIM)
-        elif isinstance(event, MemoryEvent):
-            self._line(f"  memory: {len(event.hits)} hit(s) for {event.speaker}", _DIM)
+            self._why[event.speaker] = event  # on the speaker's line, when it speaks
+        elif isinstance(event, MemoryEvent) and event.hits:  # no hits: nothing to say
+            sources = ", ".join(dict.fromkeys(hit.source for hit in event.hits))
+            self._line(f"  {event.speaker} recalls {len(event.hits)} passage(s): {sources}", _DIM)
         elif isinstance(event, PruneEvent):
             self._line(
                 f"  pruned {event.dropped} turn(s) for {event.speaker}: "
@@ -142,7 +146,7 @@ class TerminalRenderer:
         key = (event.turn, event.speaker)
         if self._streaming != key:
             self._end_stream()
-            self._write(self._name(event.speaker) + " ")
+            self._write(self._speaker(event.speaker))
             self._streaming = key
             self._write(event.text.lstrip("\n"))  # a retry's mark starts a new line anyway
             return
@@ -155,12 +159,24 @@ class TerminalRenderer:
             self._write(mark + "\n")
             return
         self._end_stream()
-        self._write(f"{self._name(event.speaker)} {event.content}{mark}\n")
+        self._write(f"{self._speaker(event.speaker)}{event.content}{mark}\n")
 
     def _end_stream(self) -> None:
         if self._streaming is not None:
             self._write("\n")
             self._streaming = None
+
+    def _speaker(self, speaker: str) -> str:
+        """The start of a reply: the speaker's name, and on its own line why it speaks."""
+        why = self._why.pop(speaker, None)
+        if why is None:
+            return self._name(speaker) + " "
+        reason = f"— {why_line(why)}"
+        return (
+            f"{self._name(speaker)} {_DIM}{reason}{_RESET}\n"
+            if self.colour
+            else (f"{self._name(speaker)} {reason}\n")
+        )
 
     def _name(self, speaker: str) -> str:
         label = f"[{speaker}]"

@@ -61,7 +61,7 @@ async def test_a_reply_records_its_citations_and_the_export_lists_its_sources(
     renderer = ChainlitRenderer(live=False)
     async for event in replay(load(debate.transcript_path)):
         await renderer.show(event)
-    (element,) = page.elements.values()
+    (element,) = [e for e in page.elements.values() if e["name"].startswith("[")]
     assert (element["name"], element["display"], element["type"]) == ("[1]", "side", "text")
     content = page.session.files[element["chainlitKey"]]["path"].read_text()
     assert "20 to 40 million euros" in content and "section Trams" in content

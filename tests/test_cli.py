@@ -101,11 +101,14 @@ def test_replay_shows_the_whole_debate() -> None:
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Question: Should our city ban private cars downtown?" in out
-    assert "[researcher] Cities that did it cut traffic by a third." in out
+    assert (
+        "[researcher] — the researcher opens a new question (by the team's rules)\n"
+        "Cities that did it cut traffic by a third.\n"
+    ) in out
     assert "[human] And deliveries?" in out
-    assert "-> manager picks critic (model): check the reasoning" in out
+    assert "[critic] — check the reasoning (chosen by the manager)\n" in out
     assert "! model error: manager pick refused: 'judge' is not one of" in out
-    assert "memory: 1 hit(s) for researcher" in out
+    assert "researcher recalls 1 passage(s): document " in out
     assert "note: 83% of the turns budget used (5 of 6 turns)" in out
     stop = out.index("Stopped (accepted): the critic accepted the writer's answer")
     after = out[stop:].splitlines()[1:]
@@ -283,7 +286,7 @@ def test_ctrl_c_stops_the_run_softly_with_exit_code_130() -> None:
     )
     assert proc.stdout is not None
     seen = ""
-    while "-> manager picks" not in seen:  # the run has started: its Ctrl-C handler is set
+    while "] — " not in seen:  # a speaker line: the run has started, its Ctrl-C handler is set
         line = proc.stdout.readline()
         assert line, "the run ended before it could be stopped"
         seen += line

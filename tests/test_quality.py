@@ -22,8 +22,8 @@ from roundtable.transcripts import (
     load,
     quality_lines,
 )
+from roundtable.ui.ending import quality_text
 from roundtable.ui.export import to_markdown
-from roundtable.ui.render import quality_text
 
 GOLDEN = Path(__file__).parent / "golden" / "debate-v3.jsonl"
 

@@ -349,8 +349,8 @@ async def test_stop_ends_a_stalled_stream_after_the_grace(tmp_path: Path, after:
 
     ended = time.monotonic() - asked[0]
     assert ended <= STOP_GRACE_S + 1.0
-    _, error = cut_turn(events, "researcher")
-    assert error.message == f"still no reply {STOP_GRACE_S:g} s after the stop"
+    # the cut is the person's stop, not a model failure: no error event, the stop says it
+    assert not [e for _, e in events if isinstance(e, ErrorEvent)]
     stop = events[-1][1]
     assert isinstance(stop, StopEvent) and (stop.code, stop.reason) == ("user_stop", "enough")
     assert not [e for _, e in events if isinstance(e, MessageEvent) and e.speaker != HUMAN]

@@ -70,8 +70,8 @@ def test_a_run_started_by_the_api_is_listed_and_replayed_in_the_browser(
         chat.close()
     said = [e for e in saved.events if isinstance(e, MessageEvent) and e.speaker != HUMAN]
     assert said
-    for event in said:
-        heading = f"{event.speaker.capitalize()} · turn {event.turn}"
+    for number, event in enumerate(said, start=1):  # turns as the person counts them
+        heading = f"{event.speaker.capitalize()} · turn {number}"
         assert any(t.startswith(heading) and event.content in t for t in texts), heading
 
 

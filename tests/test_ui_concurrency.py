@@ -47,7 +47,7 @@ from roundtable.transcripts import (
     load,
 )
 from roundtable.ui.auth import hash_password
-from roundtable.ui.render import ledger_table
+from roundtable.ui.ending import ledger_table
 from tests.browser.harness import ChatPage, UIServer, start_server
 
 pytest_plugins = ["tests.browser.fixtures"]

@@ -33,7 +33,7 @@ def test_a_short_debate_on_the_embedded_model(browser: Browser, model_server: UI
         names = {t.split(" · turn")[0] for t in texts if " · turn " in t}
         assert len(names) >= 2, texts
         assert any("Debate stopped" in t for t in texts)
-        assert chat.steps("Manager picks")
+        assert chat.steps("Decision"), "each message holds the manager's decision"
     finally:
         chat.screenshot("end")
         chat.close()

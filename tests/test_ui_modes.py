@@ -241,7 +241,7 @@ async def test_a_pipeline_streams_each_stage_into_its_own_labelled_message(tmp_p
 
 
 def test_the_status_line_of_a_panel_counts_replies_not_turns_of_a_cap() -> None:
-    from roundtable.ui.render import Progress
+    from roundtable.ui.runbar import Progress
 
     progress = Progress(max_turns=5, max_tokens=1000, capped=False)
     assert progress.line() == "0 replies · 0 of 1,000 tokens"

@@ -50,6 +50,7 @@ from roundtable.transcripts import (
 )
 from roundtable.ui.auth import LOCAL_USER
 from roundtable.ui.commands import Say
+from roundtable.ui.headings import DETAILS, DETAILS_WITH_MEMORY
 from roundtable.ui.history import (
     REPLAYED_KEY,
     TRANSCRIPT_KEY,
@@ -59,7 +60,7 @@ from roundtable.ui.history import (
     thread_metadata,
     transcript_in,
 )
-from roundtable.ui.render import ChainlitRenderer, speaker_heading
+from roundtable.ui.render import ChainlitRenderer
 from roundtable.ui.server import free_port
 from roundtable.ui.session import SessionRunner
 from tests.support.runs import scripted_settings
@@ -593,15 +594,17 @@ async def test_a_debate_thread_round_trips_as_on_sqlite(
     assert [e.content for e in said if e.speaker == HUMAN] == [QUESTION, FOLLOW_UP]
     agents = [e for e in said if e.speaker != HUMAN]
     assert len({e.speaker for e in agents}) >= 3
-    assert [
-        (name, output) for kind, name, output in on_postgres if name in resolve_team(None).roster
-    ] == [(e.speaker, speaker_heading(e.speaker, e.turn) + e.content) for e in agents]
+    shown = [(n, o) for _, n, o in on_postgres if n in resolve_team(None).roster]
+    assert [name for name, _ in shown] == [e.speaker for e in agents]
+    for (_, output), event in zip(shown, agents, strict=True):  # a heading with its why
+        assert output.startswith(f"**{event.speaker.capitalize()}** · turn ")
+        assert output.endswith(f"*\n\n{event.content}")
     # ... the person's messages, the manager's picks, one header and two stop reasons, and no
     # leftover status line (each is removed when the next thing is drawn).
     assert [o for k, _, o in on_postgres if k == "user_message"] == [QUESTION, FOLLOW_UP]
     assert on_postgres[0] == ("user_message", LOCAL_USER, QUESTION)
     assert [n for k, n, _ in on_postgres if k == "run"] == ["Debate <id>"]
-    assert sum(n.startswith("Manager picks") for _, n, _ in on_postgres) >= len(agents)
+    assert sum(n in (DETAILS, DETAILS_WITH_MEMORY) for _, n, _ in on_postgres) >= len(agents)
     stops = [i for i, (_, _, o) in enumerate(on_postgres) if o.startswith("**Debate stopped**")]
     assert len(stops) == 2 and stops[-1] == len(on_postgres) - 1
     assert not any("type to step in" in output for _, _, output in on_postgres)

@@ -55,7 +55,7 @@ from roundtable.transcripts.store import (
     load,
     save,
 )
-from roundtable.transcripts.summary import Answer, final_answer, quality_lines
+from roundtable.transcripts.summary import Answer, final_answer, quality_lines, why_line
 
 __all__ = [
     "EVENT_ADAPTER",
@@ -111,4 +111,5 @@ __all__ = [
     "summarise",
     "to_json",
     "to_markdown",
+    "why_line",
 ]

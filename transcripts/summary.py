@@ -1,7 +1,8 @@
 """What every front end shows when a run ends: its answer, and its quality report in words.
 
 The terminal, the browser, the exports, the API and ``roundtable eval`` show the same answer
-and the same lines, so they are found and written here once. Owns the wording and which
+and the same lines (and the same one line of why a speaker speaks), so they are found and
+written here once. Owns the wording and which
 message is the answer; the measures are ``conversations.quality``.
 """
 
@@ -9,7 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from roundtable.transcripts.events import HUMAN, Event, Header, MessageEvent, QualityReport
+from roundtable.transcripts.events import (
+    HUMAN,
+    Event,
+    Header,
+    MessageEvent,
+    Method,
+    QualityReport,
+    SelectionEvent,
+)
+
+CHOSEN: dict[Method, str] = {
+    "model": "chosen by the manager",
+    "rule": "by the team's rules",
+    "fallback": "the manager could not choose, so by turn order",
+    "human": "at your request",
+}
+"""How a speaker was chosen, in plain words (not the method's name)."""
+
+
+def why_line(selection: SelectionEvent) -> str:
+    """Why a speaker speaks, in one line: the manager's reason and how it was chosen."""
+    return f"{selection.reason} ({CHOSEN[selection.method]})"
 
 
 class Answer:

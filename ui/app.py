@@ -41,11 +41,11 @@ from roundtable.conversations import (
     start_observing,
 )
 from roundtable.transcripts import Mode, TranscriptError
-from roundtable.ui import avatars
+from roundtable.ui import avatars, stop_square
 from roundtable.ui import commands as cmd
 from roundtable.ui.auth import LOCAL_USER, check_login, ensure_auth_secret, host_of, is_loopback
 from roundtable.ui.config import load_ui_settings
-from roundtable.ui.export import file_name, to_json, to_markdown
+from roundtable.ui.export import download
 from roundtable.ui.history import (
     REPLAYED_KEY,
     TRANSCRIPT_KEY,
@@ -123,21 +123,8 @@ _DEFAULT_ENDPOINT = SETTINGS.endpoints["default"]
 PROFILES = chat_profiles(TEAMS, model_note(_DEFAULT_ENDPOINT.kind, _DEFAULT_ENDPOINT.model))
 
 COMMANDS: list[CommandDict] = [
-    {
-        "id": name,
-        "icon": icon,
-        "description": text,
-        "button": False,
-        "persistent": False,
-        "selected": False,
-    }
-    for name, icon, text in [
-        ("ask", "message-circle-question", "/ask ROLE text: that role answers next"),
-        ("stop", "square", "Stop the debate (it ends at the next turn)"),
-        ("replay", "history", "List saved transcripts; /replay N [2x|fast]"),
-        ("fork", "git-branch", "/fork TURN text: continue a replay from a turn"),
-        ("export", "download", "/export md or /export json"),
-    ]
+    {"id": n, "icon": i, "description": t, "button": False, "persistent": False, "selected": False}
+    for n, i, t in cmd.MENU
 ]
 
 
@@ -250,6 +237,7 @@ def _runner() -> SessionRunner:
             display=_display,
             spawn=_spawn,
             on_transcript=_link,
+            on_busy=stop_square.busy,
             memory=MEMORY,
             team=team,
             owner=_caller(),
@@ -368,19 +356,21 @@ async def _export(runner: SessionRunner, fmt: str) -> None:
     except Refusal as exc:
         await _tell(str(exc))
         return
-    data, mime = (
-        (to_markdown(transcript), "text/markdown")
-        if fmt == "md"
-        else (to_json(transcript), "application/json")
-    )
-    name = file_name(transcript, fmt)
-    element = cl.File(name=name, content=data.encode("utf-8"), mime=mime, display="inline")
+    name, data, mime = download(transcript, fmt)
+    element = cl.File(name=name, content=data, mime=mime, display="inline")
     await cl.Message(content=f"Download: {name}", author="Roundtable", elements=[element]).send()
 
 
 @cl.on_stop
 async def _on_stop() -> None:
+    """The composer's stop square (``stop_square``)."""
+    await stop_square.drop_chainlit_notice()
     _runner().stop("stopped with the Stop button")
+
+
+@cl.on_window_message
+async def _from_page(data: Any) -> None:
+    await stop_square.from_page(data)
 
 
 @cl.action_callback(STOP_ACTION)
@@ -417,5 +407,6 @@ async def _chat_end() -> None:
             runner.stop("the page was closed")
         else:
             _RUNNERS.pop(session.id, None)
+            stop_square.forget(session.id)
 
     _spawn(stop_unless_back())

@@ -19,6 +19,16 @@ MAX_INPUT_CHARS = 20_000
 COMMANDS = ("ask", "stop", "replay", "fork", "export")
 
 
+MENU: tuple[tuple[str, str, str], ...] = (
+    ("ask", "message-circle-question", "/ask ROLE text: that role answers next"),
+    ("stop", "square", "Stop the debate (it ends at the next turn)"),
+    ("replay", "history", "List saved transcripts; /replay N [2x|fast]"),
+    ("fork", "git-branch", "/fork TURN text: continue a replay from a turn"),
+    ("export", "download", "/export md or /export json"),
+)
+"""The composer's command menu: (name, icon, description)."""
+
+
 @dataclass(frozen=True)
 class Say:
     """A message for the debate; ``ask`` names the role that should answer next."""

@@ -5,11 +5,14 @@
 Each agent reply is its own ``cl.Message``, sent empty-but-named before the first token (a
 message streamed before ``send()`` is saved with no time and sorts first on resume), then
 streamed, then updated with the committed text. The agent's name is in the text (Chainlit shows
-the author only as an avatar tooltip). The manager's choice, errors, memory look-ups and
-prunings are small collapsed steps. A status message, always the last thing in the chat, says
-where the debate is and carries the Stop button; at the end it becomes the stop reason with the
-export buttons. Step names use only letters, digits, spaces, dots and dashes: the browser
-asks ``/avatars/<step name>`` and Chainlit answers 400 to anything else.
+the author only as an avatar tooltip). Its heading numbers the turn as the run bar does and
+says why the agent speaks (``headings``); the manager's whole decision and what memory recalled
+for it are collapsed steps inside the message (a look-up with no hits is not shown). Errors and
+prunings are small collapsed steps. A status message, the run bar (``runbar``), stays under the
+latest message for the whole run, while agents speak too: the turn, the tokens, what happens
+now, and the Stop button. At the end, the answer card and the stop line (``ending``). Step
+names use only letters, digits, spaces, dots and dashes: the browser asks
+``/avatars/<step name>`` and Chainlit answers 400 to anything else.
 
 A pipeline's or panel's plan, branches and comparison are steps drawn by ``plan_view``. A
 panel's branches answer concurrently, but each answer arrives as its own committed message
@@ -23,9 +26,8 @@ not drawn again; in a replay they are. Owns no debate logic: it only draws event
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import chainlit as cl
 
@@ -38,7 +40,6 @@ from roundtable.transcripts import (
     ErrorEvent,
     GuardEvent,
     Header,
-    LedgerRow,
     LiveEvent,
     MemoryEvent,
     MemoryHit,
@@ -51,116 +52,18 @@ from roundtable.transcripts import (
     SelectionEvent,
     StopEvent,
     TokenDelta,
-    quality_lines,
 )
+from roundtable.ui.ending import EXPORT_ACTION, send_ending
+from roundtable.ui.headings import details, memory_note, speaker_heading
 from roundtable.ui.plan_view import PlanView
+from roundtable.ui.runbar import CHOOSING, PLANNING, Progress, TurnCounter
 
 STOP_ACTION = "stop_debate"
-EXPORT_ACTION = "export_transcript"
-
-
-@dataclass
-class Progress:
-    """Turns and tokens spent in this run, for the status line."""
-
-    max_turns: int
-    max_tokens: int
-    turns: int = 0
-    tokens: int = 0
-    capped: bool = True
-    """Turns count against ``max_turns`` (a debate); a plan fixes them otherwise."""
-
-    def add(self, event: LiveEvent) -> None:
-        if isinstance(event, MessageEvent) and event.speaker != HUMAN:
-            self.turns += 1
-            self.tokens += event.usage.total
-        elif isinstance(event, SelectionEvent | PlanEvent | AggregateEvent):
-            self.tokens += event.usage.total
-
-    def line(self) -> str:
-        tokens = f"{self.tokens:,} of {self.max_tokens:,} tokens"
-        if not self.capped:
-            return f"{self.turns} {'reply' if self.turns == 1 else 'replies'} · {tokens}"
-        return f"Turn {self.turns} of {self.max_turns} · {tokens}"
+__all__ = ["CAP_MARK", "EXPORT_ACTION", "STOP_ACTION", "ChainlitRenderer"]
 
 
 CAP_MARK = " *… (cut at its token cap)*"
 """After a reply that reached its ``max_tokens`` mid-thought."""
-
-
-def speaker_heading(speaker: str, turn: int, branch: str | None = None) -> str:
-    """The first line of an agent's message: its name in bold, its turn, and the branch of a
-    plan it answers."""
-    where = f" · {branch}" if branch else ""
-    return f"**{speaker.capitalize()}** · turn {turn}{where}\n\n"
-
-
-def selection_text(event: SelectionEvent) -> tuple[str, str]:
-    """The step's name and body for a manager decision."""
-    name = f"Manager picks {event.speaker} by {event.method}"
-    body = f"{event.reason}\n\nCandidates: {', '.join(event.candidates)}"
-    return name, body
-
-
-def stop_text(event: StopEvent, progress: Progress | None, mode: Mode = "debate") -> str:
-    spent = f"\n\n{progress.line()}" if progress is not None else ""
-    ledger = f"\n\n{ledger_table(event.ledger)}" if event.ledger else ""
-    ended = "finished" if event.code in ("completed", "partial") else "stopped"
-    return f"**{mode.capitalize()} {ended}** ({event.code}): {event.reason}{spent}{ledger}"
-
-
-def quality_text(report: QualityReport | None) -> str:
-    """The run's quality report as a compact list under the stop line (none: nothing)."""
-    if report is None:
-        return ""
-    return "\n\n**Quality**\n" + "".join(f"\n- {line}" for line in quality_lines(report))
-
-
-def ledger_table(rows: Sequence[LedgerRow]) -> str:
-    """The cost ledger as a small Markdown table: one row per speaker (the manager's own picks
-    included), a total when there are several, and dollars only when an endpoint is priced."""
-    priced = any(row.cost_usd is not None for row in rows)
-    lines = [
-        "| Cost ledger | calls | tokens in + out | seconds |" + (" USD |" if priced else ""),
-        "|---|--:|--:|--:|" + ("--:|" if priced else ""),
-    ]
-
-    def line(
-        name: str, calls: int, prompt: int, completion: int, seconds: float, cached: int
-    ) -> str:
-        reused = f" ({cached:,} cached)" if cached else ""
-        return f"| {name} | {calls} | {prompt:,}{reused} + {completion:,} | {seconds:.1f} |"
-
-    for row in rows:
-        cost = "" if not priced else f" {_dollars(row.cost_usd)} |"
-        lines.append(
-            line(
-                row.speaker,
-                row.calls,
-                row.prompt_tokens,
-                row.completion_tokens,
-                row.seconds,
-                row.cached_tokens,
-            )
-            + cost
-        )
-    if len(rows) > 1:
-        known = [row.cost_usd for row in rows if row.cost_usd is not None]
-        cost = "" if not priced else f" {_dollars(sum(known))} |"
-        total = line(
-            "total",
-            sum(row.calls for row in rows),
-            sum(row.prompt_tokens for row in rows),
-            sum(row.completion_tokens for row in rows),
-            sum(row.seconds for row in rows),
-            sum(row.cached_tokens for row in rows),
-        )
-        lines.append(total + cost)
-    return "\n".join(lines)
-
-
-def _dollars(value: float | None) -> str:
-    return "-" if value is None else f"${value:.4f}"
 
 
 @dataclass
@@ -187,12 +90,20 @@ class ChainlitRenderer:
     """The run's quality report, shown after its stop line."""
     _answer: Answer = field(default_factory=lambda: Answer(None))
     """The run's answer so far: shown first when the run stops."""
+    _counter: TurnCounter = field(default_factory=TurnCounter)
+    """Numbers the headings' turns (the run bar's own counter, live)."""
+    _why: dict[str, SelectionEvent] = field(default_factory=dict)
+    """The manager's latest decision for each speaker, until its message shows it."""
+    _recalled: dict[str, MemoryEvent] = field(default_factory=dict)
+    """What memory gave each speaker (with hits), until its message shows it."""
 
     def __post_init__(self) -> None:
         if self.budget is not None and self.progress is None:
             self.progress = Progress(
                 self.budget.max_turns, self.budget.max_tokens, capped=self.mode == "debate"
             )
+        if self.progress is not None:
+            self._counter = self.progress.counter
 
     async def show(self, event: LiveEvent) -> None:
         """Draw one event."""
@@ -216,12 +127,14 @@ class ChainlitRenderer:
             await self._message(event)
         elif isinstance(event, Header):
             await self._header(event)
+            if self.progress is not None:
+                self.progress.now = PLANNING if self.mode == "panel" else CHOOSING
             if self.live:
                 await self._show_status()
         elif isinstance(event, SelectionEvent):
-            await self._clear_status()
-            name, body = selection_text(event)
-            await self._step(name, body, kind="tool")
+            self._why[event.speaker] = event
+            if self.live:
+                await self._show_status()
         elif isinstance(event, ErrorEvent):
             await self._error(event)
         elif isinstance(event, MemoryEvent):
@@ -273,11 +186,17 @@ class ChainlitRenderer:
         if message is None:
             await self._clear_status()
             branch = self.work.branch_of(event.speaker)
-            message = cl.Message(
-                content=speaker_heading(event.speaker, event.turn, branch), author=event.speaker
-            )
+            number = self._counter.number(event.turn, event.speaker)
+            why, recalled = self._why.get(event.speaker), self._recalled.get(event.speaker)
+            heading = speaker_heading(event.speaker, number, branch, why)
+            message = cl.Message(content=heading, author=event.speaker)
             await message.send()  # before streaming: see the module docstring
             self._streams[key] = message
+            await self._details(message, why, recalled)
+            if self.progress is not None:
+                self.progress.now = f"{event.speaker} speaking…"
+            if self.live:
+                await self._show_status()
         await message.stream_token(event.text)
 
     async def _message(self, event: MessageEvent) -> None:
@@ -286,17 +205,24 @@ class ChainlitRenderer:
                 await cl.Message(content=event.content, author="You", type="user_message").send()
             return
         branch = self.work.branch_of(event.speaker)
-        content = _message_text(event, branch)
+        number = self._counter.number(event.turn, event.speaker)
+        # each shown once: the next message of this speaker has its own
+        why, recalled = self._why.pop(event.speaker, None), self._recalled.pop(event.speaker, None)
+        content = _message_text(event, branch, number, why) + memory_note(recalled)
         sources = source_elements(event, self._notes)
         message = self._streams.pop((event.turn, event.speaker), None)
         if message is None:
             await self._clear_status()
             message = cl.Message(content=content, author=event.speaker, elements=sources)
             await message.send()
-        else:
+            await self._details(message, why, recalled)
+        else:  # ``update`` sends no elements: the citations go on their own
             message.content = content
-            message.elements = cast(list[Any], sources)
+            kept: list[Any] = [*(message.elements or []), *sources]
+            message.elements = kept
             await message.update()
+            for element in sources:
+                await element.send(for_id=message.id)
         if branch is None and self.work.busy(event.speaker):
             self._unlabelled[event.seq] = (message, event)
         if self.live:
@@ -313,7 +239,8 @@ class ChainlitRenderer:
             drawn = self._unlabelled.pop(event.message_seq or 0, None)
             if drawn is not None:  # now we know which branch that message answered
                 message, answer = drawn
-                message.content = _message_text(answer, event.branch)
+                number = self._counter.number(answer.turn, answer.speaker)
+                message.content = _message_text(answer, event.branch, number)
                 await message.update()
         else:
             await self._clear_status()
@@ -330,13 +257,20 @@ class ChainlitRenderer:
         await step.send()
 
     async def _memory(self, event: MemoryEvent) -> None:
+        """Kept for the speaker's message, which shows it; no hits: nothing to show."""
         self._notes.update((hit.id, hit) for hit in event.hits)
-        hits = "\n\n".join(
-            f"[{hit.n or i}] {hit.score:.2f} · {hit.source}: {hit.text[:300]}"
-            for i, hit in enumerate(event.hits, start=1)
-        )
-        body = f"Query: {event.query}\n\n{hits or 'no passages'}"
-        await self._step(f"Memory for {event.speaker} {len(event.hits)} hits", body, "retrieval")
+        if event.hits:
+            self._recalled[event.speaker] = event
+        else:
+            self._recalled.pop(event.speaker, None)
+
+    async def _details(
+        self, message: cl.Message, why: SelectionEvent | None, recalled: MemoryEvent | None
+    ) -> None:
+        """The decision and the memory look-up behind ``message``, collapsed inside it."""
+        shown = details(why, recalled)
+        if shown is not None:
+            await self._step(*shown, kind="tool", parent=message.id)
 
     async def _prune(self, event: PruneEvent) -> None:
         body = (
@@ -348,23 +282,21 @@ class ChainlitRenderer:
     async def _stop(self, event: StopEvent) -> None:
         await self._end_streams(" *(cut short)*")
         await self._clear_status()
-        actions = [
-            cl.Action(name=EXPORT_ACTION, payload={"fmt": "md"}, label="Download Markdown"),
-            cl.Action(name=EXPORT_ACTION, payload={"fmt": "json"}, label="Download JSON"),
-        ]
         progress = self.progress if self.live else None
-        answer = self._answer.message
-        if answer is not None:  # the answer first: the ledger and the rest under it
-            body = f"### Answer\n\n{answer.content}\n\n*{self._answer.byline()}*"
-            await cl.Message(content=body, author="Roundtable").send()
-        text = stop_text(event, progress, self.mode) + quality_text(self._quality)
+        if progress is not None:
+            progress.now = ""
+        await send_ending(event, self._answer, progress, self.mode, self._quality)
         self._quality = None
-        await cl.Message(content=text, author="Roundtable", actions=actions).send()
 
     # -- helpers ------------------------------------------------------------------------------
 
-    async def _step(self, name: str, body: str, kind: str) -> None:
-        step = cl.Step(name=name, type=kind, show_input=False)  # type: ignore[arg-type]
+    async def _step(self, name: str, body: str, kind: str, parent: str | None = None) -> None:
+        step = cl.Step(
+            name=name,
+            type=kind,  # type: ignore[arg-type]
+            show_input=False,
+            parent_id=parent,
+        )
         step.output = body
         await step.send()
 
@@ -416,6 +348,13 @@ def passage_text(hit: MemoryHit) -> str:
     return f"**{' · '.join(place)}**\n\n{hit.text}"
 
 
-def _message_text(event: MessageEvent, branch: str | None) -> str:
+def _message_text(
+    event: MessageEvent,
+    branch: str | None,
+    number: int | None = None,
+    why: SelectionEvent | None = None,
+) -> str:
+    """A committed reply: its heading (turn ``number`` as the run bar counts), text, marks."""
     note = " *(cut short)*" if event.interrupted else (CAP_MARK if event.truncated else "")
-    return speaker_heading(event.speaker, event.turn, branch) + event.content + note
+    heading = speaker_heading(event.speaker, number or event.turn, branch, why)
+    return heading + event.content + note

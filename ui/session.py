@@ -93,6 +93,9 @@ class SessionRunner:
     transcript: Path | None = None
     replayed: Path | None = None
     options: RunOptions = field(default_factory=RunOptions)
+    on_busy: Callable[[bool], Awaitable[None]] | None = None
+    """Called with True when a run or replay starts and False when it ends (the composer's
+    stop square, ``stop_square``)."""
     owner: str | None = None
     """Who this session is (the Chainlit user's identifier; None or ``local``: the local user)."""
     active: Run | None = None
@@ -261,6 +264,7 @@ class SessionRunner:
             # 50-80 s with 20 sessions, so the run does not wait for it.
             link = asyncio.ensure_future(self.on_transcript(run.transcript_path, "transcript"))
         try:
+            await self._busy(True)
             if note is not None:
                 await display.note(note)
             async for event in events:
@@ -285,10 +289,15 @@ class SessionRunner:
             self.active = None
             self._accepting = False
             self.task = None
+            await self._busy(False)
         try:
             await self._next_from_backlog()
         except (Refusal, RoundtableError) as exc:  # no handler is waiting to show it
             await display.note(str(exc))
+
+    async def _busy(self, live: bool) -> None:
+        if self.on_busy is not None:
+            await self.on_busy(live)
 
     async def _note(self, text: str) -> None:
         if self._display is not None:
