@@ -82,12 +82,14 @@ class EndpointSettings(BaseModel):
 
     price: Price | None = None
     """What a call costs; the cost ledger shows dollars per speaker when it is set."""
-    prompt_layout: Literal["role_first", "shared_first"] = "role_first"
+    prompt_layout: Literal["role_first", "shared_first"] = "shared_first"
     """How a debate lays out the prompts of the roles on this endpoint: ``role_first`` (each
     role's instructions, then the conversation) or ``shared_first`` (the conversation first,
     rendered alike for every role, then the role's instructions and memory), so that every
     call shares the longest prefix with the one before it (llama.cpp's prompt reuse, vLLM's
-    prefix caching, OpenAI's cached input). See the README ("Prefix reuse")."""
+    prefix caching, OpenAI's cached input), the manager's picks too. ``role_first`` is for a
+    server whose chat template refuses a system message after the first turn. See the README
+    ("Prefix reuse")."""
 
     # Timeouts of one call (``openai`` only). A hang or a trickle always ends.
     timeout_s: float = Field(default=60.0, gt=0)
