@@ -19,6 +19,7 @@ import contextlib
 import multiprocessing
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -206,6 +207,12 @@ class Kill:
     stdout: str
 
 
+def fold_reasons(stdout: str) -> str:
+    """The terminal's output with each reply on its speaker's line: the terminal prints why
+    a role speaks after its name (``[analyst] — reason``) and the reply on the next line."""
+    return re.sub(r"^(\[[^\]\n]+\]) — [^\n]*(?:\n|$)", r"\1 ", stdout, flags=re.MULTILINE)
+
+
 @dataclass
 class Runs:
     reference: Transcript
@@ -243,7 +250,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
             run.kill()
         code, _ = run.finish()
         killed = alive and code == -signal.SIGKILL
-        return Kill(index, path, (events, delay), kind.__name__, killed, out.read_text())
+        shown = fold_reasons(out.read_text())
+        return Kill(index, path, (events, delay), kind.__name__, killed, shown)
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         whole = pool.submit(reference)
