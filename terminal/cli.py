@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
@@ -38,6 +37,7 @@ from roundtable.conversations.assemble import preflight, start_observing
 from roundtable.conversations.datafolder import check_data_folder
 from roundtable.conversations.library import collect, configure
 from roundtable.conversations.modes import MODES
+from roundtable.conversations.observe import adopt_libraries
 from roundtable.conversations.participant import MAX_QUESTION_CHARS
 from roundtable.conversations.recall import open_memory, origin
 from roundtable.conversations.settings import Settings, load_settings
@@ -79,11 +79,9 @@ STDIN_SLACK = 4096
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
-    logging.getLogger("autogen_core").setLevel(logging.WARNING)
-    logging.getLogger("autogen_agentchat").setLevel(logging.WARNING)
     # AutoGen logs each failed reply with a traceback, which Python would print on stderr for
-    # want of a handler; the run records the fault as an error event, so drop the print.
-    logging.getLogger("autogen_core").addHandler(logging.NullHandler())
+    # want of a handler; the run records the fault, so its loggers join ours (debug at most).
+    adopt_libraries()
     parser = _parser()
     args = parser.parse_args(argv)
     try:

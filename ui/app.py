@@ -68,7 +68,7 @@ SOCKET_PING_TIMEOUT_S = 120
 (Engine.IO's default, 20 s, dropped sessions mid-debate on a 2-core machine loaded 20 deep:
 the page reconnects as a new session and never sees its debate's end)."""
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("roundtable.ui.app")
 for _name in ("autogen_core", "autogen_agentchat"):  # their INFO event log floods the console
     logging.getLogger(_name).setLevel(logging.WARNING)
 

@@ -31,7 +31,7 @@ from roundtable.ui.auth import is_loopback
 REFUSED = "Roundtable: this server has no users configured and answers only this machine.\n"
 POLICY_VIOLATION = 1008
 """The WebSocket close code for a refused peer (RFC 6455)."""
-log = logging.getLogger(__name__)
+log = logging.getLogger("roundtable.ui.loopback")
 
 
 def check_bound(host: str) -> str | None:
