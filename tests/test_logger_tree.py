@@ -14,7 +14,6 @@ closed port on loopback, with an API key that must never be printed either.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import httpx
 import pytest
 
 from roundtable.ui.server import free_port
+from tests.support.servers import answers, clean_env
 
 ROUNDTABLE = str(Path(sys.executable).with_name("roundtable"))
 TOKEN = "admin-token-0123456789abcdef"
@@ -33,9 +33,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def server_env(data_dir: Path, level: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROUNDTABLE_", "CHAINLIT_"))}
-    env.update(
-        ROUNDTABLE_DATA_DIR=str(data_dir),
+    return clean_env(
+        data_dir,
         ROUNDTABLE_API_TOKEN=TOKEN,
         ROUNDTABLE_ENDPOINTS__DEFAULT__KIND="openai",
         ROUNDTABLE_ENDPOINTS__DEFAULT__BASE_URL=f"http://127.0.0.1:{free_port()}/v1",
@@ -46,7 +45,6 @@ def server_env(data_dir: Path, level: str) -> dict[str, str]:
         ROUNDTABLE_LOG_LEVEL=level,
         ROUNDTABLE_GUARDS__ENABLED="false",
     )
-    return env
 
 
 def one_failed_run(data_dir: Path, level: str) -> tuple[dict[str, object], str]:
@@ -62,21 +60,14 @@ def one_failed_run(data_dir: Path, level: str) -> tuple[dict[str, object], str]:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, server.communicate()[0][-3000:]
-            assert time.monotonic() < deadline, "the server did not start in 90 s"
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.25)
+        assert answers(server, f"http://127.0.0.1:{port}/health"), "the server ended"
+        deadline = time.monotonic() + 120
         body = {"question": "Is tea better than coffee?", "settings": {"max_turns": 4}}
         started = httpx.post(f"{base}/runs", json=body, headers=AUTH, timeout=60)
         assert started.status_code == 202, started.text
         run_id = started.json()["id"]
         while True:
-            assert time.monotonic() < deadline + 120, "the run did not end in 120 s"
+            assert time.monotonic() < deadline, "the run did not end in 120 s"
             run = httpx.get(f"{base}/runs/{run_id}", headers=AUTH, timeout=10).json()
             if run["status"] != "running":
                 break

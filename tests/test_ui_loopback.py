@@ -17,12 +17,10 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import json
-import os
 import socket
 import struct
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,10 +31,10 @@ import pytest
 
 from roundtable.ui.approot import prepare_app_root
 from roundtable.ui.server import APP_FILE, free_port
+from tests.support.servers import answers, clean_env
 
 MOUNTED = Path(__file__).resolve().parent / "support" / "mounted_ui.py"
 ROUNDTABLE = str(Path(sys.executable).with_name("roundtable"))
-START_S = 90
 SIOCGIFADDR = 0x8915
 
 
@@ -58,14 +56,12 @@ def own_address() -> str | None:
 
 def server_env(data_dir: Path) -> tuple[dict[str, str], Path]:
     """A UI's environment (no users, scripted model, no memory) and its prepared app root."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROUNDTABLE_", "CHAINLIT_"))}
     root = prepare_app_root(data_dir)
-    env.update(
-        ROUNDTABLE_DATA_DIR=str(data_dir),
+    env = clean_env(
+        data_dir,
         ROUNDTABLE_ENDPOINTS__DEFAULT__KIND="scripted",
         ROUNDTABLE_MEMORY__ENABLED="false",
         CHAINLIT_APP_ROOT=str(root),
-        PYTHONUNBUFFERED="1",
     )
     return env, root
 
@@ -95,19 +91,6 @@ def post(url: str, headers: dict[str, str] | None = None) -> int:
         return int(exc.code)
 
 
-def wait_for(process: subprocess.Popen[str], url: str) -> bool:
-    """True once ``url`` answers, False if the process ended first."""
-    deadline = time.monotonic() + START_S
-    while process.poll() is None:
-        assert time.monotonic() < deadline, f"the server did not start in {START_S} s"
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return True
-        except OSError:
-            time.sleep(0.25)
-    return False
-
-
 @contextmanager
 def started(command: list[str], env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
@@ -130,7 +113,7 @@ def test_chainlit_run_on_every_address_with_no_users_refuses_to_start(data_dir: 
     command = [sys.executable, "-m", "chainlit", "run", str(APP_FILE), "--headless"]
     command += ["--host", "0.0.0.0", "--port", str(port)]
     with started(command, env, root) as server:
-        if wait_for(server, f"http://127.0.0.1:{port}/health"):
+        if answers(server, f"http://127.0.0.1:{port}/health"):
             outside = own_address()
             status = post_from_outside(f"http://{outside}:{port}/auth/header") if outside else None
             pytest.fail(f"served on 0.0.0.0 with no users; a header login from {outside}: {status}")
@@ -174,9 +157,9 @@ def test_mounted_on_every_address_a_network_peer_is_refused(data_dir: Path) -> N
     port = free_port()
     command = [sys.executable, str(MOUNTED), "serve", "0.0.0.0", str(port)]
     with started(command, env, root) as server:
-        assert wait_for(server, f"http://127.0.0.1:{port}/chainlit/health"), server.communicate()[
-            0
-        ][-3000:]
+        assert answers(server, f"http://127.0.0.1:{port}/chainlit/health"), server.communicate()[0][
+            -3000:
+        ]
         assert post_from_outside(f"http://{outside}:{port}/chainlit/auth/header") == 403
         assert post(f"http://127.0.0.1:{port}/chainlit/auth/header") == 200
 
@@ -188,7 +171,7 @@ def test_the_launcher_serves_loopback_and_still_refuses_a_rebinding_host(data_di
     env, root = server_env(data_dir)
     port = free_port()
     with started([ROUNDTABLE, "ui", "--port", str(port)], env, root) as launcher:
-        assert wait_for(launcher, f"http://127.0.0.1:{port}/health")
+        assert answers(launcher, f"http://127.0.0.1:{port}/health")
         assert post(f"http://127.0.0.1:{port}/auth/header") == 200
         assert post(f"http://127.0.0.1:{port}/auth/header", {"Host": "evil.example"}) == 401
 
