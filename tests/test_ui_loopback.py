@@ -22,8 +22,6 @@ import struct
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,7 @@ import pytest
 
 from roundtable.ui.approot import prepare_app_root
 from roundtable.ui.server import APP_FILE, free_port
-from tests.support.servers import answers, clean_env
+from tests.support.servers import answers, clean_env, started
 
 MOUNTED = Path(__file__).resolve().parent / "support" / "mounted_ui.py"
 ROUNDTABLE = str(Path(sys.executable).with_name("roundtable"))
@@ -89,22 +87,6 @@ def post(url: str, headers: dict[str, str] | None = None) -> int:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
-
-
-@contextmanager
-def started(command: list[str], env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
-    process = subprocess.Popen(
-        command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
-        yield process
-    finally:
-        process.terminate()  # the launcher passes it on to its server and waits for it
-        try:
-            process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
 
 
 def test_chainlit_run_on_every_address_with_no_users_refuses_to_start(data_dir: Path) -> None:

@@ -10,7 +10,10 @@ import os
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 START_S = 90.0
 
@@ -35,3 +38,26 @@ def answers(process: subprocess.Popen[str], url: str, timeout: float = START_S) 
         except OSError:
             time.sleep(0.25)
     return False
+
+
+@contextmanager
+def started(
+    command: list[str],
+    env: dict[str, str],
+    cwd: Path | None = None,
+    output: int | IO[Any] = subprocess.PIPE,
+) -> Iterator[subprocess.Popen[str]]:
+    """``command`` running (stdout and stderr together to ``output``), ended with SIGTERM at
+    the end (a launcher passes it on to its server and waits), killed 30 s later if need be."""
+    process = subprocess.Popen(
+        command, env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
