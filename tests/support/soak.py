@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -28,6 +29,7 @@ TOKEN = "soak-admin-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CONCURRENCY = 8
 MAX_TURNS = 4
+POLL_ATTEMPTS = 5
 SETTLE_S = 1.0
 """Pause after the last run of a batch ends before RSS is read (its webhook, its writes)."""
 
@@ -89,10 +91,23 @@ async def _drive(server: SoakServer, runs: int) -> None:
                 assert started.status_code == 202, started.text
                 run_id = started.json()["id"]
                 while True:
-                    run = (await client.get(f"/runs/{run_id}")).json()
+                    run = await _poll(client, f"/runs/{run_id}")
                     if run["status"] != "running":
                         break
                     await asyncio.sleep(0.2)
                 assert run["status"] == "finished", run
 
         await asyncio.gather(*(one(i) for i in range(runs)))
+
+
+async def _poll(client: httpx.AsyncClient, path: str) -> dict[str, Any]:
+    """GET ``path``; a connection the server closed as it was reused is tried again."""
+    for attempt in range(POLL_ATTEMPTS):
+        try:
+            answer: dict[str, Any] = (await client.get(path)).json()
+            return answer
+        except httpx.TransportError:
+            if attempt == POLL_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.5)
+    raise AssertionError("unreachable")
