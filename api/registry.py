@@ -42,8 +42,10 @@ TOKEN_BACKLOG = 1000
 """Token deltas a follower may fall behind by before further ones are dropped for it."""
 
 Followed = Header | Event | TokenDelta
-KEPT_ENDED = 500
-"""Ended runs kept in memory (older ones are still read from their transcript files)."""
+KEPT_ENDED = 100
+"""Ended runs kept in memory (older ones are still read from their transcript files, and
+listed as finished or interrupted). 500 kept a long-running server growing until its 500th
+run, by the events and header each one holds (#15, finding 10)."""
 
 
 @dataclass
@@ -99,11 +101,31 @@ class LiveRun:
             follower.offer(item)
 
     def close(self) -> None:
+        self.run = _Ended(self.run.conversation_id, self.run.transcript_path)
         self.ended = True
         self.started.set()
         for follower in self.followers:
             follower.queue.put_nowait(None)
         self.followers.clear()
+
+
+@dataclass(frozen=True)
+class _Ended:
+    """What an ended run keeps of its ``Run``: its id and its file. The team, its agents, their
+    model clients and contexts and the run's memory recall go: kept for each of the last
+    ``KEPT_ENDED`` runs, they grew a server by about 0.3 MB a run (#15, finding 10)."""
+
+    conversation_id: str
+    transcript_path: Path
+
+    def run(self) -> AsyncIterator[LiveEvent]:
+        raise RuntimeError(f"run {self.conversation_id} has ended")
+
+    def interject(self, text: str, *, ask: str | None = None, cut_short: bool = True) -> None:
+        raise RuntimeError(f"run {self.conversation_id} has ended")
+
+    def request_stop(self, reason: str = "stopped by the person") -> None:
+        """Nothing to stop."""
 
 
 @dataclass

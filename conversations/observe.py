@@ -3,6 +3,11 @@
 Every log line is one JSON object with the conversation id, turn and agent, written to
 ``<data>/logs/roundtable.jsonl`` (and to stderr when asked). Secrets never reach a log: a
 filter replaces configured secret values, bearer tokens and ``sk-`` keys with ``[redacted]``.
+One logger tree: AutoGen's loggers join it (``LIBRARY``) at debug level, one line per record,
+through the same filter. AutoGen logs every failed reply, and every agent the team's error
+then reaches, with a traceback; those are faults the run already records (a ``turn_failed``
+line, an ``error`` event), and on a server the root handler Chainlit installs used to print
+them all on stdout, unredacted.
 OpenTelemetry spans are exported only when an OTLP endpoint is configured; AutoGen's runtime
 picks up the same tracer provider, so its spans nest under ours.
 """
@@ -23,6 +28,9 @@ from opentelemetry import trace
 from roundtable.common.secrets import scrub
 
 LOGGER = logging.getLogger("roundtable")
+LIBRARY = LOGGER.getChild("library")
+"""Where the libraries' records go (``fields.library`` names the logger they came from)."""
+LIBRARIES = ("autogen_core", "autogen_agentchat", "autogen_ext")
 TRACER = trace.get_tracer("roundtable")
 _FIELDS = ("conversation_id", "turn", "agent")
 _configured = False
@@ -67,6 +75,29 @@ class Redactor(logging.Filter):
         return True
 
 
+class Demote(logging.Handler):
+    """A library's record into ``LIBRARY`` at debug level: its message, and its exception as one
+    line (``error``), both as fields the redactor scrubs; the traceback is dropped."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not LIBRARY.isEnabledFor(logging.DEBUG):
+            return
+        exc = record.exc_info[1] if record.exc_info else None
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0] if exc is not None else None
+        fields = {"library": record.name, "level_was": record.levelname.lower(), "error": error}
+        LIBRARY.debug(record.getMessage(), extra={"fields": fields})
+
+
+def adopt_libraries() -> None:
+    """Route AutoGen's loggers into our tree (their INFO event stream stays off)."""
+    for name in LIBRARIES:
+        library = logging.getLogger(name)
+        library.setLevel(logging.WARNING)
+        library.propagate = False
+        if not any(isinstance(handler, Demote) for handler in library.handlers):
+            library.addHandler(Demote())
+
+
 def configure(
     *,
     log_file: Path | None,
@@ -93,8 +124,9 @@ def configure(
         LOGGER.addHandler(handler)
     LOGGER.setLevel(level.upper())
     LOGGER.propagate = False
-    for noisy in ("autogen_core", "autogen_agentchat", "chromadb", "httpx"):
+    for noisy in ("chromadb", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    adopt_libraries()
     if otlp_endpoint:
         _configure_tracing(otlp_endpoint)
 

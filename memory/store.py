@@ -9,10 +9,11 @@ rule (scope.py), the calls queued off the event loop (queued.py), how vectors ar
 
 Layout:
 
-* ``roundtable-conv-<hash>``: one collection per conversation, its messages and pruned turns;
 * ``roundtable-archive`` (the local user's; ``-u-<hash>`` for each other user): every message
   and pruned turn of every conversation of that user, so past conversations are searched with
   one query;
+* ``roundtable-conv-<hash>``: a conversation's own collection, made only once one of its turns
+  is pruned (conversation.py says why);
 * ``roundtable-documents`` (likewise per user): the passages of that user's documents.
 
 Every entry carries its owner, and every read keeps only the caller's (scope.py): with
@@ -24,7 +25,6 @@ an archive holds them all.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +38,7 @@ from chromadb.api.types import Documents, EmbeddingFunction, Metadata
 
 from roundtable.common.errors import ConfigError
 from roundtable.common.owners import owner_key
-from roundtable.memory import scope
+from roundtable.memory import conversation, scope
 from roundtable.memory.backend import (
     DirectoryLock,
     close_client,
@@ -62,12 +62,8 @@ from roundtable.memory.shelf import Shelf
 
 DOCUMENTS = scope.DOCUMENTS
 ARCHIVE = scope.ARCHIVE
-CONVERSATION_PREFIX = "roundtable-conv-"
-
-
-def conversation_collection(conversation_id: str) -> str:
-    """The collection of one conversation (hashed: ids may hold characters Chroma refuses)."""
-    return CONVERSATION_PREFIX + hashlib.sha256(conversation_id.encode()).hexdigest()[:32]
+CONVERSATION_PREFIX = conversation.PREFIX
+conversation_collection = conversation.collection_name
 
 
 class MemoryStore(Queued):
@@ -187,7 +183,7 @@ class MemoryStore(Queued):
             "speaker": speaker,
             "turn": turn,
         }
-        collection = self._collection(conversation_collection(conversation_id), create=True)
+        collection = self._conversation(conversation_id, owner, create=True)
         assert collection is not None
         with infra("reading a message"):
             existing = collection.get(
@@ -208,18 +204,34 @@ class MemoryStore(Queued):
     ) -> None:
         if not text.strip():
             return  # nothing to find: an empty message is not remembered
-        conversation = self._collection(conversation_collection(conversation_id), create=True)
-        archive = self._collection(scope.archive_of(str(metadata[scope.OWNER])), create=True)
-        assert conversation is not None and archive is not None
+        owner = str(metadata[scope.OWNER])
+        archive = self._collection(scope.archive_of(owner), create=True)
+        own = self._conversation(conversation_id, owner, create=False)
+        assert archive is not None
         embeddings = self._ef([text])
         with self._write_lock, infra(f"writing message {message_id}"):
-            for collection in (archive, conversation):
+            for collection in (archive, own) if own else (archive,):
                 collection.upsert(
                     ids=[message_id],
                     embeddings=embeddings,
                     documents=[text],
                     metadatas=[cast(Metadata, metadata)],
                 )
+
+    def _conversation(
+        self, conversation_id: str, owner: str | None, *, create: bool
+    ) -> Collection | None:
+        """The conversation's own collection, or None; made (and seeded) when ``create``."""
+        name = conversation_collection(conversation_id)
+        found = self._collection(name, create=False)
+        if found is not None or not create:
+            return found
+        made = self._collection(name, create=True)
+        archive = self._collection(scope.archive_of(owner), create=True)
+        assert made is not None and archive is not None
+        with self._write_lock, infra(f"indexing conversation {conversation_id}"):
+            conversation.seed(made, archive, conversation_id, owner)
+        return made
 
     def add_documents(
         self, paths: Iterable[Path | str], *, owner: str | None = None
@@ -308,22 +320,26 @@ class MemoryStore(Queued):
             if not 0.0 <= score <= 1.0:
                 raise ValueError(f"min_score must be within [0, 1], got {score}")
         excluded = frozenset(exclude_ids)
-        names: list[str] = []
-        if include_past:
-            names.append(scope.archive_of(owner))
+        archive = self._collection(scope.archive_of(owner), create=False)
+        # The owner's archive needs no where filter (costly on a large collection); a
+        # conversation's collection is small and filtered. Each hit's owner is checked.
+        searched: list[tuple[Collection, scope.Where | None]] = []
+        if include_past and archive is not None:
+            searched.append((archive, None))
         elif conversation_id is not None:
-            names.append(conversation_collection(conversation_id))
-        collections = [c for c in (self._collection(n, create=False) for n in names) if c]
+            own = self._conversation(conversation_id, owner, create=False)
+            if own is not None:
+                searched.append((own, scope.where(owner)))
+            elif archive is not None:  # nothing pruned yet: its turns are only in the archive
+                searched.append((archive, scope.where(owner, conversation_id=conversation_id)))
+        collections = [collection for collection, _ in searched]
         documents = self._shelf(owner, create=False) if include_documents else None
         if not query.strip() or not (collections or documents):
             return []
         queries = [query, *(q for q in also if q.strip() and q != query)]
         vectors = self._ef.embed_query(queries)
         turns: list[Hit] = []
-        for collection in collections:
-            # The owner's archive needs no where filter (costly on a large collection); a
-            # conversation's collection is small and filtered. Each hit's owner is checked.
-            where = None if include_past else scope.where(owner)
+        for collection, where in searched:
             with infra(f"searching {collection.name}"):
                 result = collection.query(
                     query_embeddings=vectors[:1],
@@ -348,9 +364,8 @@ class MemoryStore(Queued):
             total = archive.count()
             # A filtered read, acceptable here: stats is not on the per-turn path.
             pruned = len(archive.get(where=scope.where(owner, kind="pruned"), include=[])["ids"])
-            conversations = sum(
-                1 for c in self._client.list_collections() if c.name.startswith(CONVERSATION_PREFIX)
-            )
+            archives = self._client.list_collections()
+            conversations = conversation.count(c for c in archives if c.name.startswith(ARCHIVE))
             return MemoryStats(
                 message=total - pruned,
                 document=documents.count(),

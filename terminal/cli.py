@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
@@ -34,10 +33,12 @@ from pathlib import Path
 from typing import TextIO
 
 from roundtable.common.errors import ConfigError, InfraError, RoundtableError
+from roundtable.common.owners import owner_key, owns
 from roundtable.conversations.assemble import preflight, start_observing
 from roundtable.conversations.datafolder import check_data_folder
 from roundtable.conversations.library import collect, configure
 from roundtable.conversations.modes import MODES
+from roundtable.conversations.observe import adopt_libraries
 from roundtable.conversations.participant import MAX_QUESTION_CHARS
 from roundtable.conversations.recall import open_memory, origin
 from roundtable.conversations.settings import Settings, load_settings
@@ -45,7 +46,7 @@ from roundtable.evaluation import add_command as add_eval
 from roundtable.memory import MemoryStore, describe_added
 from roundtable.terminal import teams, users
 from roundtable.terminal.render import TerminalRenderer
-from roundtable.transcripts.catalogue import catalogue
+from roundtable.transcripts.catalogue import catalogue, owned
 from roundtable.transcripts.events import LiveEvent, StopCode, TokenDelta
 from roundtable.transcripts.replay import replay
 from roundtable.transcripts.store import TornTailWarning, encode, load
@@ -73,17 +74,19 @@ EPILOG = """exit codes:
   130  stopped by the person (Ctrl-C, user_stop)
 """
 JSON_HELP = "print the transcript's JSON lines (header, then events; no token deltas) only"
+USER_HELP = (
+    "only this user's transcripts (`local`: the local user's); without it the CLI, run by "
+    "whoever owns the data folder, sees every owner's, each line naming its owner"
+)
 STDIN_SLACK = 4096
 """Characters of surrounding whitespace a question read from stdin may carry beyond the limit."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
-    logging.getLogger("autogen_core").setLevel(logging.WARNING)
-    logging.getLogger("autogen_agentchat").setLevel(logging.WARNING)
     # AutoGen logs each failed reply with a traceback, which Python would print on stderr for
-    # want of a handler; the run records the fault as an error event, so drop the print.
-    logging.getLogger("autogen_core").addHandler(logging.NullHandler())
+    # want of a handler; the run records the fault, so its loggers join ours (debug at most).
+    adopt_libraries()
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -190,12 +193,16 @@ def _parser() -> argparse.ArgumentParser:
     ask.set_defaults(func=_ask)
 
     rep = commands.add_parser("replay", help="replay a saved transcript")
-    rep.add_argument("path", type=Path, help="the transcript file (.jsonl)")
+    rep.add_argument(
+        "path", type=Path, help="the transcript file (.jsonl), or a run id in the data folder"
+    )
     rep.add_argument("--speed", type=float, default=None, help="keep the pacing, N times faster")
     rep.add_argument("--json", action="store_true", help=JSON_HELP)
+    rep.add_argument("--user", default=None, help=USER_HELP)
     rep.set_defaults(func=_replay)
 
-    lst = commands.add_parser("list", help="list saved transcripts")
+    lst = commands.add_parser("list", help="list saved transcripts, with their owners")
+    lst.add_argument("--user", default=None, help=USER_HELP)
     lst.set_defaults(func=_list)
 
     teams.add_commands(commands)
@@ -415,7 +422,9 @@ def _replay(args: argparse.Namespace) -> int:
         raise ConfigError(f"--speed must be positive, got {args.speed}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TornTailWarning)
-        transcript = load(args.path)
+        transcript = load(_transcript_path(args.path))
+    if args.user is not None and not owns(args.user, transcript.header.owner):
+        raise ConfigError(f"{args.path}: not a transcript of user {args.user!r}")
     for warning in caught:
         print(f"roundtable: warning: {warning.message}", file=sys.stderr)
     show: Callable[[LiveEvent], None] = _json_line if args.json else TerminalRenderer()
@@ -431,18 +440,30 @@ def _replay(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     settings = load_settings()
     check_data_folder(settings.data_dir, settings.transcripts_dir)
-    rows = catalogue(settings.transcripts_dir)
+    folder = settings.transcripts_dir
+    rows = catalogue(folder) if args.user is None else owned(folder, args.user)
     if not rows:
-        print(f"No transcripts in {settings.transcripts_dir}")
+        whose = "" if args.user is None else f" of user {args.user!r}"
+        print(f"No transcripts{whose} in {folder}")
         return 0
     for row in rows:
         if row.problem:
             print(f"{row.path.name}  (unreadable: {row.problem})")
             continue
         when = row.created_at.strftime("%Y-%m-%d %H:%M") if row.created_at else "?"
-        print(f"{when}  {row.turns:>3} turns  {row.stop:<40.40}  {row.question[:60]}")
+        owner = owner_key(row.owner)
+        print(
+            f"{when}  {row.turns:>3} turns  {owner:<12.12}  {row.stop:<40.40}  {row.question[:60]}"
+        )
         print(f"                  {row.path}")
     return 0
+
+
+def _transcript_path(given: Path) -> Path:
+    """A file as given, or a run id (``20261205-113135-372d27``) in the data folder."""
+    if given.suffix or given.parent != Path(".") or given.exists():
+        return given
+    return load_settings().transcripts_dir / f"{given.name}.jsonl"
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import signal
@@ -463,4 +464,33 @@ def test_teams_check_says_ok_or_names_file_line_and_field(
         ok,
         f"{bad}:3: field 'roles.0.instructions': Field required",
         f"team file {tmp_path / 'none.yaml'}: cannot read (No such file or directory)",
+    ]
+
+
+def test_list_names_each_owner_and_filters_by_user(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI is the data folder's owner (every transcript is listed), but it never mixes
+    owners silently: each line names its owner, and ``--user`` keeps one user's (#15)."""
+    folder = data_dir / "transcripts"
+    folder.mkdir(parents=True)
+    header, rest = GOLDEN.read_text().split("\n", 1)
+    record = json.loads(header)
+    for name, owner in (("mine", None), ("alices", "alice")):
+        record.update(conversation_id=f"run-{name}", owner=owner)
+        (folder / f"run-{name}.jsonl").write_text(json.dumps(record) + "\n" + rest)
+
+    code, out, _ = main(capsys, "list")
+    lines = [line for line in out.splitlines() if " turns " in line]
+    assert code == 0 and len(lines) == 2
+    assert sorted(line.split()[4] for line in lines) == ["alice", "local"]
+
+    code, out, _ = main(capsys, "list", "--user", "alice")
+    assert code == 0 and "run-alices.jsonl" in out and "run-mine.jsonl" not in out
+
+    code, out, _ = main(capsys, "replay", "run-alices", "--speed", "1000")  # by run id
+    assert code == 0 and "Should our city ban private cars downtown?" in out
+    code, _, err = main(capsys, "replay", "run-alices", "--user", "local")
+    assert code == 2 and err.strip().splitlines() == [
+        "roundtable: error: run-alices: not a transcript of user 'local'"
     ]

@@ -574,3 +574,29 @@ def test_the_same_process_cannot_open_twice_but_can_reopen_after_close(tmp_path:
 
     with MemoryStore(tmp_path) as again:
         assert again.stats().message == 1
+
+
+def test_a_conversation_gets_a_collection_only_once_a_turn_is_pruned(store: MemoryStore) -> None:
+    """Chroma keeps every opened collection's index in memory: one per conversation grew a
+    server by about 2.5 MB a run, for good (#15, finding 10). Until a turn is pruned, the
+    conversation is searched in the archive (with its owner's filter); once one is, its
+    collection holds every turn so far and those written after."""
+    from roundtable.memory.store import CONVERSATION_PREFIX
+
+    def own_collections() -> list[str]:
+        names = [c.name for c in store._client.list_collections()]
+        return [n for n in names if n.startswith(CONVERSATION_PREFIX)]
+
+    first = add(store, "debate-a", 0, "Trams carry many riders on fixed rails.")
+    store.add_message("debate-a", "critic", 1, AT, "Buses go anywhere.", "bob-1", owner="bob")
+    assert own_collections() == []
+    hits = store.search("rail transit", conversation_id="debate-a", min_score=0.0, k=5)
+    assert [h.id for h in hits] == [first]  # bob's entry is not the local user's
+
+    pruned = add(store, "debate-a", 2, "Bike lanes are the cheapest to build.")
+    store.add_pruned("debate-a", "analyst", 2, "Bike lanes are the cheapest to build.", pruned)
+    later = add(store, "debate-a", 3, "Ferries suit river towns.")
+    assert len(own_collections()) == 1
+    ids = {h.id for h in store.search("transport", conversation_id="debate-a", min_score=0.0)}
+    assert ids == {first, pruned, later}
+    assert store.stats().conversations == 1  # one conversation id, whoever wrote in it

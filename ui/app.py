@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import os
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from roundtable.conversations import (
     start_observing,
 )
 from roundtable.transcripts import Mode, TranscriptError
-from roundtable.ui import avatars, stop_square
+from roundtable.ui import avatars, loopback, stop_square
 from roundtable.ui import commands as cmd
 from roundtable.ui.auth import LOCAL_USER, check_login, ensure_auth_secret, host_of, is_loopback
 from roundtable.ui.config import load_ui_settings
@@ -59,7 +58,6 @@ from roundtable.ui.panel import options_from, widgets
 from roundtable.ui.profiles import chat_profiles, model_note, team_for
 from roundtable.ui.render import EXPORT_ACTION, STOP_ACTION, ChainlitRenderer
 from roundtable.ui.replay_view import REPLAY_ACTION, listing, pick
-from roundtable.ui.server import HOST_ENV
 from roundtable.ui.session import Refusal, SessionRunner
 from roundtable.ui.uploads import add_uploads, uploaded_files
 
@@ -70,7 +68,7 @@ SOCKET_PING_TIMEOUT_S = 120
 (Engine.IO's default, 20 s, dropped sessions mid-debate on a 2-core machine loaded 20 deep:
 the page reconnects as a new session and never sees its debate's end)."""
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("roundtable.ui.app")
 for _name in ("autogen_core", "autogen_agentchat"):  # their INFO event log floods the console
     logging.getLogger(_name).setLevel(logging.WARNING)
 
@@ -81,13 +79,16 @@ try:
     """At start-up: with any user, the UI logs in with passwords (a later one logs in too)."""
 except ConfigError as _exc:
     raise SystemExit(f"roundtable ui: error: {_exc}") from None
-HOST = os.environ.get(HOST_ENV, "127.0.0.1")
+HOST = chainlit_config.run.host
+"""The address Chainlit binds: ``chainlit run`` sets it from ``--host`` before loading us."""
 DB_URL = database_url(SETTINGS.data_dir, UI.database_url)
 
 if chainlit_config.features.mcp.enabled:  # the launcher checks too; this covers `chainlit run`
     raise SystemExit("roundtable ui: error: MCP is enabled in .chainlit/config.toml; refusing")
-if not USERS and not is_loopback(HOST):
-    raise SystemExit(f"roundtable ui: error: no users configured; refusing to serve on {HOST}")
+if not USERS:  # no login: this machine only, whichever way the app was started
+    if (refusal := loopback.check_bound(HOST)) is not None:
+        raise SystemExit(refusal)
+    loopback.guard(chainlit_server.app)
 ensure_auth_secret(SETTINGS.data_dir)
 start_observing(SETTINGS)
 MEMORY = open_memory_if_possible(SETTINGS)
@@ -170,8 +171,9 @@ else:
 
     @cl.header_auth_callback
     async def _local_login(headers: Headers) -> cl.User | None:
-        # No users: the one person on this machine. A page on another site that resolves
-        # its name to 127.0.0.1 (DNS rebinding) sends its own Host header and is refused.
+        # No users: the one person on this machine, whose peer ``loopback.LoopbackOnly`` has
+        # already checked (the Host header admits no one). A page on another site that
+        # resolves its name to 127.0.0.1 (DNS rebinding) sends its own Host and is refused.
         if not is_loopback(host_of(headers.get("host", ""))):
             return None
         return cl.User(identifier=LOCAL_USER, metadata={"provider": "local"})

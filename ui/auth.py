@@ -3,8 +3,9 @@
 With users configured, each has a password hash (``scrypt$n$r$p$salt$hash``, standard library
 only) and logs in through Chainlit's password form; every thread belongs to its user. With no
 users, the UI serves one person on this machine: everyone who reaches it is logged in as
-``local`` without a form, which is only safe on a loopback address, so the launcher refuses any
-other address and the callback checks the ``Host`` header (a DNS-rebinding page gets nothing).
+``local`` without a form, which is only safe on this machine: the app refuses a bound address
+or a peer beyond loopback (``loopback.py``), and the callback refuses a ``Host`` header that is
+not loopback (a DNS-rebinding page gets nothing); the Host header never admits anyone.
 
 Also owns the JWT secret Chainlit signs sessions with: ``CHAINLIT_AUTH_SECRET`` if set, else
 one generated once and kept (mode 0600) in the data folder, so logins survive a restart.

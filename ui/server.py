@@ -33,8 +33,6 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 TeamsSource = tuple[Path | None, str]
 """The user's teams folder and the configured team (``Settings.teams_dir``, ``.team``)."""
-HOST_ENV = "ROUNDTABLE_UI_HOST"
-"""Tells the app which address it is served on (the no-login mode needs loopback)."""
 
 
 def config_file(root: Path = APP_ROOT) -> Path:
@@ -91,15 +89,13 @@ def command(host: str, port: int) -> list[str]:
     ]
 
 
-def child_env(
-    host: str, base: Mapping[str, str] | None = None, *, app_root: Path
-) -> dict[str, str]:
-    """The server's environment: ours, with the app root and bind address, minus cloud hooks."""
+def child_env(base: Mapping[str, str] | None = None, *, app_root: Path) -> dict[str, str]:
+    """The server's environment: ours, with the app root, minus cloud hooks (the bind address
+    goes on the command line, where the app reads it back from Chainlit's config)."""
     env = dict(os.environ if base is None else base)
     for key in ("LITERAL_API_KEY", "DATABASE_URL", "CHAINLIT_CUSTOM_AUTH"):
         env.pop(key, None)  # Chainlit would switch data layer or auth on these
     env["CHAINLIT_APP_ROOT"] = str(app_root)
-    env[HOST_ENV] = host
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
@@ -122,7 +118,7 @@ def launch(
         load_teams(*teams)
     root = prepare_app_root(data_dir)
     check_mcp_disabled(config_file(root))  # the copy Chainlit reads, which a user may edit
-    env = child_env(host, app_root=root)
+    env = child_env(app_root=root)
     # Its own process group: a Ctrl-C in the terminal reaches the launcher, which passes it
     # on once (``supervise``); twice would make the server skip its graceful shutdown.
     return subprocess.Popen(command(host, port), cwd=root, env=env, process_group=0)

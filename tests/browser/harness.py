@@ -84,7 +84,7 @@ def start_server(
         process = subprocess.Popen(
             command_with_prelude(host, port, prelude),
             cwd=root,
-            env=child_env(host, base, app_root=root),
+            env=child_env(base, app_root=root),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
