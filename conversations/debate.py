@@ -67,6 +67,7 @@ from roundtable.conversations.pick_prompt import PickHistory
 from roundtable.conversations.recall import Recall, as_event_hits, memory_block
 from roundtable.conversations.recorder import Recorder
 from roundtable.conversations.selection import choose
+from roundtable.conversations.team_runtime import settle
 from roundtable.transcripts.events import (
     HUMAN,
     Event,
@@ -261,6 +262,7 @@ class Debate:
             },
         )
         record.log("turn_start")
+        await settle(self._team)
         try:
             with self._control.reply(), call_scope(self.conversation_id, turn):
                 try:
