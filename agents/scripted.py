@@ -26,6 +26,7 @@ from autogen_core.models import (
     ModelCapabilities,
     ModelInfo,
     RequestUsage,
+    SystemMessage,
 )
 from autogen_core.tools import Tool, ToolSchema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -174,8 +175,9 @@ class ScriptedChatCompletionClient(ChatCompletionClient):
 class Script(BaseModel):
     """A script file: queued replies per role (and ``manager``), defaults once they run out.
 
-    A reply may contain ``{last}`` and ``{last_speaker}``: the latest message it was shown and
-    who said it, so a scripted agent can visibly answer what it heard.
+    A reply may contain ``{last}`` and ``{last_speaker}``: the latest turn it was shown (not a
+    system message: instructions and the memory block may come last) and who said it, so a
+    scripted agent can visibly answer what it heard.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -225,7 +227,8 @@ def client_from_script(
 
 def _template(text: str) -> Callable[[Sequence[LLMMessage]], str]:
     def render(messages: Sequence[LLMMessage]) -> str:
-        last = messages[-1] if messages else None
+        said = [m for m in messages if not isinstance(m, SystemMessage)]
+        last = said[-1] if said else None
         content = str(last.content) if last is not None else ""
         speaker = str(getattr(last, "source", "") or "") if last is not None else ""
         return text.replace("{last}", content).replace("{last_speaker}", speaker)
