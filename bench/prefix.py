@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from autogen_core.models import AssistantMessage, LLMMessage, SystemMessage, UserMessage
@@ -40,6 +39,7 @@ from roundtable.agents.llama_client import (
     LlamaEngine,
     render_messages,
 )
+from roundtable.agents.llama_states import common_prefix
 from roundtable.agents.usage import cached_of
 from roundtable.conversations.context import BudgetedContext, SharedLayout
 from roundtable.conversations.margin import SMOLLM2_EXACT_MARGIN
@@ -142,15 +142,6 @@ class Trace:
         return next(t for t in self.turns if t.turn == turn)
 
 
-def _common(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 async def _debate(name: str, *, shared: bool, cache_mb: int, turns: int) -> Trace:
     engine = LlamaEngine.load(EmbeddedModelSettings(n_ctx=WINDOW, state_cache_mb=cache_mb))
     engine.llama.reset()  # type: ignore[no-untyped-call]  # llama_cpp leaves it unannotated
@@ -174,7 +165,7 @@ async def _debate(name: str, *, shared: bool, cache_mb: int, turns: int) -> Trac
         result = await clients[speaker].create(mine)
         seconds = time.perf_counter() - started
         tokens = engine.prompt_tokens(render_messages(mine))
-        fresh = len(tokens) - _common(tokens, engine.prompt_tokens(render_messages(pick)))
+        fresh = len(tokens) - common_prefix(tokens, engine.prompt_tokens(render_messages(pick)))
         prompt = result.usage.prompt_tokens
         trace.turns.append(Turn(turn, prompt, prompt - cached_of(result.usage), fresh, seconds))
         await prompts.said(speaker, REPLY.format(name=speaker, turn=turn, n=turn + 11, m=turn + 30))
