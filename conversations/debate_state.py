@@ -29,7 +29,7 @@ from roundtable.conversations.ledger import MANAGER
 from roundtable.conversations.overlap import ngrams
 from roundtable.conversations.participant import Participant
 from roundtable.conversations.quality import Grams
-from roundtable.conversations.recall import Recall
+from roundtable.conversations.recall import Recall, notes_said
 from roundtable.conversations.recorder import Recorder
 from roundtable.conversations.selection import Decision, Floor
 from roundtable.transcripts.events import (
@@ -322,6 +322,7 @@ def guard_view(state: DebateState, card: RoleCard, guards: Guards) -> GuardView:
         guards=guards,
         others=frozenset(state.floor.roster) - {card.name},
         spoke=any(m is not None and m.speaker == card.name for m in state.messages[state.opened :]),
+        notes=notes_said(state.prompt_notes.get(card.name, [])),
         objection=_objection(state) if card.gives_verdict else None,
     )
 

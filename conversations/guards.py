@@ -11,9 +11,10 @@ The rules (``check``), for one speaker:
   ``Guards.min_revisions`` revisions in this run, while the budget is not nearly spent;
 - ``no_point``: its REVISE names no concrete point (``quality.pointed``);
 - ``format``: its reply carries no verdict at all;
-- ``copy``: any reply that mostly repeats an earlier turn or its own instructions
-  (``overlap`` containment above ``Guards.copy_threshold``, the measure the quality report
-  uses).
+- ``copy``: any reply that mostly repeats an earlier turn, its own instructions or the memory
+  notes in its prompt (``overlap`` containment above ``Guards.copy_threshold``, the measure
+  the quality report uses): a small model given notes last tends to recite them, header and
+  all, as its reply.
 
 A broken rule is asked for once more, with a short nudge at the prompt's tail and a warmer
 sampling; where the model takes a grammar, a revision still owed is constrained to
@@ -81,6 +82,8 @@ class GuardView:
     """The other roles of the debate (their replies are hidden in an independent turn)."""
     spoke: bool = False
     """Whether this role has already replied in this run."""
+    notes: str = ""
+    """The memory block in the speaker's prompt, as text (``recall.notes_said``)."""
     objection: str | None = None
     """The latest revision point the answer has not taken up yet (``open_objection``): the
     verdict-giver is asked to judge it, not only the latest reply."""
@@ -115,14 +118,15 @@ def check(text: str, view: GuardView) -> Problem | None:
     # What the reply repeats, found without copying the run's whole set.
     known = (grams & view.said) | (grams & ngrams(view.instructions))
     if view.gives_verdict:
+        # A point taken from the notes is a point (a critic correcting a draft by a document).
         problem = _verdict_problem(text, view, known)
         if problem is not None:
             return problem
-    share = contained(grams, known)
+    share = contained(grams, known | (grams & ngrams(view.notes)))
     if share > view.guards.copy_threshold:
         return Problem(
             "copy",
-            f"{share:.0%} of the reply repeats earlier turns or its instructions",
+            f"{share:.0%} of the reply repeats earlier turns, its instructions or its notes",
             "Your reply repeated what was already said. Add one point about the question that "
             "nobody has made yet, in your own words.",
         )

@@ -17,9 +17,11 @@ from roundtable.conversations.debate_state import DebateState
 from roundtable.conversations.guards import GuardView, check, rewrite
 from roundtable.conversations.overlap import ngrams
 from roundtable.conversations.reasons import fit_reason, names_only
+from roundtable.conversations.recall import MEMORY_HEADER, notes_said
 from roundtable.transcripts import (
     ErrorEvent,
     GuardEvent,
+    MemoryHit,
     MessageEvent,
     QualityEvent,
     SelectionEvent,
@@ -94,6 +96,27 @@ def test_a_copy_of_an_earlier_turn_or_of_its_own_instructions_is_a_problem() -> 
     assert check(echo, own.__class__(**{**own.__dict__, "revisions": 1})).rule == "copy"  # type: ignore[union-attr]
     assert check("Buses first, then the ban, over two years.", writer) is None
     assert check(FACTS, view(gives_verdict=False, guards=Guards(copy_threshold=1.0))) is None
+
+
+def test_a_reply_reciting_its_memory_notes_is_a_copy_but_a_point_taken_from_them_is_not() -> None:
+    """With the notes last in the prompt, a small model recited them, header and all, as its
+    answer (seen on SmolLM2 with a document added): that is a copy. A critic's REVISE that
+    corrects a draft from a note is a point, and a reply quoting one fact is an answer."""
+    passage = (
+        "The empty lot is 600 square metres, faces south, and its soil is sandy and slightly"
+        " acidic; the city lends it for five years without rent but water costs 300 euros."
+    )
+    note = MemoryHit(id="c:1", source="document site.md, passage 0", score=0.6, text=passage, n=1)
+    notes = notes_said([note])
+    writer = view(speaker="writer", gives_verdict=False, instructions="Write the plan.")
+    recital = f"{MEMORY_HEADER} [1] (document site.md, passage 0) '{passage}'"
+    assert check(recital, writer) is None, "without its notes in view nothing was copied"
+    problem = check(recital, view(**{**writer.__dict__, "notes": notes}))
+    assert problem is not None and problem.rule == "copy" and "notes" in problem.detail
+    answer = "Plant beans and squash along the south side; water is the main cost, 300 euros."
+    assert check(answer, view(**{**writer.__dict__, "notes": notes})) is None
+    correction = "REVISE: the draft says the lot is small, but it is 600 square metres."
+    assert check(correction, view(notes=notes)) is None
 
 
 def test_a_reason_naming_another_role_is_rewritten_to_the_picks_task() -> None:

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from roundtable.conversations import Budget
-from roundtable.conversations.recall import MemorySettings, memory_block, message_id
+from roundtable.conversations.recall import (
+    MemorySettings,
+    Recall,
+    memory_block,
+    message_id,
+)
 from roundtable.memory import Hit, MemoryStore
 from roundtable.transcripts import MemoryEvent, MessageEvent, load
 from tests.support.debates import collect, pick, scripted_debate
@@ -67,6 +75,47 @@ async def test_each_speaker_is_reminded_and_every_turn_is_remembered(
     stats = store.stats()
     assert stats.message == sum(isinstance(e, MessageEvent) for e in events)
     assert stats.conversations == 1
+
+
+def _turn(seq: int, speaker: str, content: str) -> MessageEvent:
+    return MessageEvent(seq=seq, at=datetime.now(UTC), turn=seq, speaker=speaker, content=content)
+
+
+async def test_a_speaker_recalls_its_pruned_turn_even_while_the_store_is_behind(
+    store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load the store's one worker lags behind the debate (20 sessions on one server):
+    the turn pruned from a speaker's prompt must still be found at its next turn, so the
+    speaker waits for that write, and only that one: not for a turn still in its prompt."""
+    stored = store.add_message
+    slow_ids: dict[str, float] = {}
+
+    def add_slowly(*args: Any, **kwargs: Any) -> None:
+        time.sleep(slow_ids.get(args[5], 0.0))
+        stored(*args, **kwargs)
+
+    monkeypatch.setattr(store, "add_message", add_slowly)
+    recall = Recall(store, "conv-behind", MemorySettings(min_score=0.2))
+    first = _turn(2, "researcher", "The tram depot sits on the old gasworks site by the river.")
+    latest = _turn(3, "analyst", "Ridership would double within five years.")
+    slow_ids[message_id("conv-behind", first.seq)] = 0.8
+    slow_ids[message_id("conv-behind", latest.seq)] = 5.0
+    recall.remember(first)
+    recall.remember_pruned(first)
+    recall.remember(latest)
+    # The latest turn's write sits behind the others on the worker: still queued when the
+    # speaker, who sees that turn in its prompt, recalls.
+    _, hits = await recall.recall(
+        "Where would the tram depot be built?", [first, latest], [latest.seq]
+    )
+    assert [hit.id for hit in hits if hit.kind != "document"] == [
+        message_id("conv-behind", first.seq)
+    ]
+    assert "gasworks" in hits[0].text
+    unfinished = [write for _, write in recall._pending if not write.done()]
+    assert len(unfinished) == 1, "the speaker waited for a turn still in its prompt"
+    await recall.flush()
+    assert not recall._pending
 
 
 def test_the_memory_block_quotes_hits_as_data() -> None:

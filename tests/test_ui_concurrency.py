@@ -183,17 +183,33 @@ class Session:
         return set(found)
 
 
-def _wait_for_stops(sessions: list[Session], seconds: float) -> list[Session]:
-    """Wait until every page shows its stop message; the sessions that did not in time."""
+def _wait_for_stops(sessions: list[Session], seconds: float, reloaded: list[int]) -> list[Session]:
+    """Wait until every page shows its stop message; the sessions that did not in time.
+
+    A page whose socket dropped during its debate (seen once in CI: 20 pages in one Chromium
+    on 2 loaded cores miss Socket.IO's ping deadline) misses what the server sent while it was
+    away, as Chainlit pages do. A person reloads it; so does the test, once, and the reloaded
+    page must show the whole debate, its stop included, from the thread history. Pages so
+    reloaded are added to ``reloaded``.
+    """
     deadline = time.monotonic() + seconds
     unfinished = []
     for session in sessions:
         left = max(1.0, deadline - time.monotonic())
         try:
             session.chat.wait_stops(timeout=left * 1000)
+            continue
         except PlaywrightTimeout:
-            unfinished.append(session)
             session.chat.screenshot("unfinished")
+        if "socket closed" in " ".join(session.history):
+            reloaded.append(session.number)
+            session.chat.page.reload()
+            try:
+                session.chat.wait_stops(timeout=60_000)
+                continue
+            except PlaywrightTimeout:
+                session.chat.screenshot("unfinished-reloaded")
+        unfinished.append(session)
     return unfinished
 
 
@@ -287,10 +303,12 @@ def test_twenty_concurrent_sessions_never_see_each_others_canaries(
         session.chat.submit(question(session.number))
     for session in sessions:
         session.chat.wait_submitted()
-    unfinished = _wait_for_stops(sessions, STOP_WAIT_S)
+    dropped: list[int] = []
+    unfinished = _wait_for_stops(sessions, STOP_WAIT_S, dropped)
     done = time.monotonic()
     server_cpu = _cpu_seconds(crowd_server) - cpu_before
     assert not unfinished, _why_unfinished(unfinished, crowd_server)
+    assert len(dropped) <= 2, f"pages whose socket dropped during the debate: {dropped}"
 
     # -- what each page received and showed ---------------------------------------------------
     for session in sessions:
