@@ -3,6 +3,8 @@ its error body, and the ``/v1`` schema.
 
 A request keeps the fields a debate can use and ignores the rest (clients send sampling
 fields, ``user``, ``seed``... that mean nothing to a team); the fields it keeps are checked.
+A field that asks for something a debate cannot give (several choices, client tools, a JSON
+answer) is refused with one line, not ignored: the client would trust a reply it did not get.
 Roundtable's own options ride in the same body as extra fields: ``max_turns`` and ``budget``.
 """
 
@@ -12,7 +14,8 @@ from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from roundtable.conversations import MAX_TURNS_LIMIT
 
@@ -80,6 +83,33 @@ class ChatRequest(_Lenient):
     """Roundtable's: agent turns at most."""
     budget: BudgetRequest | None = None
     """Roundtable's: the run's token and time limits."""
+    n: int | None = None
+    tools: list[Any] | None = None
+    functions: list[Any] | None = None
+    response_format: dict[str, Any] | None = None
+
+    @field_validator("n")
+    @classmethod
+    def _one_answer(cls, value: int | None) -> int | None:
+        if value not in (None, 1):
+            raise PydanticCustomError("one_answer", "a team gives one answer: n must be 1")
+        return value
+
+    @field_validator("tools", "functions")
+    @classmethod
+    def _no_client_tools(cls, value: list[Any] | None) -> list[Any] | None:
+        if value:
+            raise PydanticCustomError("no_tools", "a team calls no client tools: send none")
+        return value
+
+    @field_validator("response_format")
+    @classmethod
+    def _text_answer(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and value.get("type") != "text":
+            raise PydanticCustomError(
+                "text_only", 'a team answers in text: only {"type": "text"} is taken'
+            )
+        return value
 
     @property
     def answer_cap(self) -> int | None:

@@ -288,6 +288,19 @@ def test_an_unknown_model_is_404_in_openais_error_shape(server: Server) -> None:
         ),
         ({"model": "roundtable/default", "messages": ask(" ")}, "messages: the last user"),
         ({"model": "roundtable/default", "messages": ask("x" * 30_000)}, "the question is 30000"),
+        ({"model": "roundtable/default", "messages": ask(), "n": 3}, "n: a team gives one answer"),
+        (
+            {"model": "roundtable/default", "messages": ask(), "tools": [{"type": "function"}]},
+            "tools: a team calls no client tools",
+        ),
+        (
+            {
+                "model": "roundtable/default",
+                "messages": ask(),
+                "response_format": {"type": "json_object"},
+            },
+            "response_format: a team answers in text",
+        ),
     ],
 )
 def test_a_bad_request_is_400_with_one_line_naming_the_field(
