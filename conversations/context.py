@@ -14,31 +14,27 @@ latest call left out.
 Counts come from the counter the caller passes (tiktoken's cl100k in production). A model
 whose tokenizer or chat template differs needs a ``Margin`` (``conversations.margin``).
 
-Does not own: counting itself (``common.tokens``), retrieval (``memory``), the transcript's
-``prune`` event (the debate builds it from ``last_prune``). It is not declarative
-(``dump_component`` fails): it holds a counter and a callback.
+Does not own: counting itself (``common.tokens``), what each piece is charged (``charges``),
+how a message renders to text and the shared-first layout's rules (``prompt_layout``),
+retrieval (``memory``), the transcript's ``prune`` event (the debate builds it from
+``last_prune``). It is not declarative (``dump_component`` fails): it holds a counter and a
+callback.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from autogen_core.model_context import ChatCompletionContext
 from autogen_core.model_context._chat_completion_context import ChatCompletionContextState
-from autogen_core.models import (
-    AssistantMessage,
-    FunctionExecutionResultMessage,
-    LLMMessage,
-    SystemMessage,
-    UserMessage,
-)
+from autogen_core.models import LLMMessage, SystemMessage, UserMessage
 from pydantic import Field
 
 from roundtable.common.errors import ConfigError
-from roundtable.common.tokens import PER_MESSAGE_OVERHEAD, TokenCounter
+from roundtable.common.tokens import TokenCounter
+from roundtable.conversations.charges import Charges
 from roundtable.conversations.margin import (
     DEFAULT_MARGIN,
     SMOLLM2_EXACT_MARGIN,
@@ -46,20 +42,29 @@ from roundtable.conversations.margin import (
     Margin,
     as_margin,
 )
-from roundtable.conversations.pruning import ELLIPSIS, PruneResult, prune, shrink
+from roundtable.conversations.prompt_layout import (
+    MARKER,
+    SharedLayout,
+    as_seen_by_all,
+    pruned_note,
+    render,
+    speaker_prefix,
+    with_text,
+)
+from roundtable.conversations.pruning import PruneResult, prune, shrink
 from roundtable.transcripts.events import HUMAN
 
 __all__ = [
     "DEFAULT_MARGIN",
+    "MARKER",
     "SMOLLM2_EXACT_MARGIN",
     "SMOLLM2_MARGIN",
     "BudgetedContext",
     "Margin",
     "PruneReport",
+    "SharedLayout",
 ]
 
-MARKER_SOURCE = "manager"
-MARKER = "({n} earlier turns were pruned from this prompt; they remain in shared memory.)"
 SLACK_SHARE = 0.25
 """When pruning must drop more, it frees this share of the window at once (``pruning``)."""
 MEMORY_SHARE = 0.5
@@ -67,8 +72,6 @@ MEMORY_SHARE = 0.5
 SHARED_MEMORY_SHARE = 0.25
 """In the shared-first layout the memory block's room is held back on every call (so every
 caller prunes alike): a smaller share, so the conversation keeps most of the window."""
-IMAGE_TOKENS = 1_000
-"""What an image part is counted as (no Roundtable model reads images)."""
 
 PruneListener = Callable[[list[tuple[int, LLMMessage]]], None]
 
@@ -93,23 +96,6 @@ class PruneReport:
     def dropped_indices(self) -> tuple[int, ...]:
         """Indices (into the messages added so far) left out; built on demand, O(n)."""
         return self.result.dropped
-
-
-@dataclass(frozen=True)
-class SharedLayout:
-    """Prompts laid out for one shared prefix per model (``prompt_layout = "shared_first"``).
-
-    The conversation comes first, every turn rendered alike for every caller (the caller's own
-    turns too), and the caller's instructions last, after the memory block. Every caller on
-    the model prunes alike: each holds back the largest tail among them (``peers``: each
-    caller's instructions and reply reserve) and, when memory may be recalled, the memory
-    block's whole room, so the kept turns, and the prefix, are the same for all of them.
-    """
-
-    peers: tuple[tuple[str, int], ...] = ()
-    """Every caller on this model: its instructions and its reply's ``max_tokens``."""
-    memory: bool = False
-    """Whether a memory block may come (its room is then held back on every call)."""
 
 
 class BudgetedContextState(ChatCompletionContextState):
@@ -156,20 +142,18 @@ class BudgetedContext(ChatCompletionContext):
         super().__init__()
         self._block_share = block_share
         self._margin = as_margin(margin)
-        self._counter = counter
         self._on_prune = on_prune
         self._window = window
         self._reserve = reserve
         self._shared = shared
-        self._names: dict[str, int] = {}
-        self._marker_costs: dict[int, int] = {}
-        self._system = self._prompt_cost(system_prompt)
+        self._charges = Charges(counter, self._margin)
+        self._system = self._charges.prompt(system_prompt)
         self._instructions = (
             SystemMessage(content=system_prompt) if shared is not None and system_prompt else None
         )
         self._held = max(
             [self._system + reserve]
-            + [self._prompt_cost(text) + most for text, most in (shared.peers if shared else ())]
+            + [self._charges.prompt(text) + most for text, most in (shared.peers if shared else ())]
         )
         self._room = window - self._margin.fixed - self._held
         """What memory, messages and the note may take together."""
@@ -186,10 +170,10 @@ class BudgetedContext(ChatCompletionContext):
         """Append and count the message, once; in the shared-first layout the caller's own
         turn is kept as every other caller sees it (``"<speaker>: ..."``)."""
         if self._shared is not None:
-            message = _as_seen_by_all(message)
+            message = as_seen_by_all(message)
         index = len(self._messages)
         self._messages.append(message)
-        cost = self._message_cost(message)
+        cost = self._charges.message(message)
         self._costs.append(cost)
         self._total += cost
         if isinstance(message, UserMessage) and message.source == HUMAN:
@@ -245,13 +229,13 @@ class BudgetedContext(ChatCompletionContext):
         if not text:
             self._memory, self._memory_cost = None, 0
             return
-        room = self._memory_cap - self._per_message
-        text = shrink(text, room, self._cost) if room > 0 else ""
+        room = self._memory_cap - self._charges.per_message
+        text = shrink(text, room, self._charges.text) if room > 0 else ""
         if not text:
             self._memory, self._memory_cost = None, 0
             return
         self._memory = SystemMessage(content=text)
-        self._memory_cost = self._cost(text) + self._per_message
+        self._memory_cost = self._charges.text(text) + self._charges.per_message
 
     @property
     def budget(self) -> int:
@@ -262,41 +246,12 @@ class BudgetedContext(ChatCompletionContext):
         """The cached charge for message ``index`` (counted tokens, margin and overhead)."""
         return self._costs[index]
 
-    # -- counting ---------------------------------------------------------------------------
-
-    @property
-    def _per_message(self) -> int:
-        return PER_MESSAGE_OVERHEAD + self._margin.per_message
-
-    def _prompt_cost(self, text: str) -> int:
-        """A system prompt's charge (nothing for no prompt)."""
-        return self._cost(text) + self._per_message if text else 0
-
-    def _cost(self, text: str) -> int:
-        return math.ceil(self._counter(text) * self._margin.ratio) if text else 0
-
-    def _message_cost(self, message: LLMMessage) -> int:
-        text, images = _render(message)
-        return self._cost(text) + images * IMAGE_TOKENS + self._per_message
-
-    def _floor(self, message: LLMMessage) -> int:
-        """The least a kept message can be cut to: its overhead and speaker name."""
-        prefix = _prefix(message)
-        if prefix not in self._names:
-            self._names[prefix] = self._cost(prefix + ELLIPSIS) + self._per_message
-        return self._names[prefix]
-
-    def _marker_cost(self, dropped: int) -> int:
-        """The note's cost, counted once per number (a turn usually brings one new number)."""
-        cost = self._marker_costs.get(dropped)
-        if cost is None:
-            cost = self._marker_costs[dropped] = self._message_cost(_marker(dropped))
-        return cost
+    # -- room -------------------------------------------------------------------------------
 
     def _least_room(self) -> int:
         """Room for the note and the three always-kept messages cut to their least."""
-        human = self._floor(UserMessage(content="", source=HUMAN))
-        return self._marker_cost(10**6) + 3 * human
+        human = self._charges.floor(UserMessage(content="", source=HUMAN))
+        return self._charges.marker(10**6) + 3 * human
 
     def _check_room(self) -> None:
         if self._reserve < 0:
@@ -339,10 +294,10 @@ class BudgetedContext(ChatCompletionContext):
         # The note is charged first as if it named the largest number with as many digits as
         # there are messages, then checked with the real number (a counter need not count
         # every number of a length alike).
-        charged = self._marker_cost(10 ** len(str(len(self._messages))) - 1)
+        charged = self._charges.marker(10 ** len(str(len(self._messages))) - 1)
         result = self._prune_with(charged)
-        if result.dropped_count and self._marker_cost(result.dropped_count) > charged:
-            result = self._prune_with(self._marker_cost(result.dropped_count))
+        if result.dropped_count and self._charges.marker(result.dropped_count) > charged:
+            result = self._prune_with(self._charges.marker(result.dropped_count))
         return result
 
     def _prune_with(self, marker: int) -> PruneResult:
@@ -354,7 +309,7 @@ class BudgetedContext(ChatCompletionContext):
                 - (self._memory_cost if self._memory_held is None else self._memory_held),
                 pinned=pins,
                 marker=marker,
-                floor=max(self._floor(self._messages[i]) for i in pins),
+                floor=max(self._charges.floor(self._messages[i]) for i in pins),
                 total=self._total,
                 start=self._start if self._block_share > 0 else 0,
                 slack=min(int(self._window * self._block_share), self._room // 2),
@@ -369,7 +324,7 @@ class BudgetedContext(ChatCompletionContext):
         expected, marked = 0, False
         for index in result.kept:
             if index != expected and not marked:
-                out.append(_marker(result.dropped_count))
+                out.append(pruned_note(result.dropped_count))
                 marked = True
             message = self._messages[index]
             out.append(self._cut(message, cut[index]) if index in cut else message)
@@ -378,17 +333,12 @@ class BudgetedContext(ChatCompletionContext):
 
     def _cut(self, message: LLMMessage, allowance: int) -> LLMMessage:
         """The message with its text cut so that it costs at most ``allowance``."""
-        prefix = _prefix(message)
-        body = _render(message)[0][len(prefix) :]
-        short = shrink(body, allowance - self._per_message, lambda t: self._cost(prefix + t))
-        if isinstance(message, UserMessage):
-            return UserMessage(content=short, source=message.source)
-        if isinstance(message, AssistantMessage):
-            return AssistantMessage(content=short, source=message.source)
-        if isinstance(message, FunctionExecutionResultMessage) and message.content:
-            first = message.content[0].model_copy(update={"content": short})
-            return FunctionExecutionResultMessage(content=[first])
-        return SystemMessage(content=short)
+        prefix = speaker_prefix(message)
+        body = render(message)[0][len(prefix) :]
+        short = shrink(
+            body, allowance - self._charges.per_message, lambda t: self._charges.text(prefix + t)
+        )
+        return with_text(message, short)
 
     def _report(self, result: PruneResult) -> None:
         if not result.dropped_count and not result.truncated:
@@ -397,7 +347,7 @@ class BudgetedContext(ChatCompletionContext):
         start = result.run_start
         self._notify(start, set(self._pins()))
         fixed = self._system + self._memory_cost
-        marker = self._marker_cost(result.dropped_count) if result.dropped_count else 0
+        marker = self._charges.marker(result.dropped_count) if result.dropped_count else 0
         self.last_prune = PruneReport(
             kept=len(result.kept),
             dropped=result.dropped_count,
@@ -423,38 +373,3 @@ class BudgetedContext(ChatCompletionContext):
         dropped = back + fresh
         if dropped and self._on_prune is not None:
             self._on_prune([(i, self._messages[i]) for i in dropped])
-
-
-def _as_seen_by_all(message: LLMMessage) -> LLMMessage:
-    """A caller's own turn as the other callers have it: another speaker's turn."""
-    if isinstance(message, AssistantMessage) and isinstance(message.content, str):
-        return UserMessage(content=message.content, source=message.source)
-    return message
-
-
-def _marker(dropped: int) -> UserMessage:
-    return UserMessage(content=MARKER.format(n=dropped), source=MARKER_SOURCE)
-
-
-def _prefix(message: LLMMessage) -> str:
-    """How a model is told who spoke: ``"analyst: "`` before another speaker's turn."""
-    if isinstance(message, UserMessage) and message.source:
-        return f"{message.source}: "
-    return ""
-
-
-def _render(message: LLMMessage) -> tuple[str, int]:
-    """The text a model reads for this message (speaker name included), and its image count."""
-    if isinstance(message, SystemMessage):
-        return message.content, 0
-    if isinstance(message, UserMessage):
-        parts = [message.content] if isinstance(message.content, str) else message.content
-        texts = [part for part in parts if isinstance(part, str)]
-        return _prefix(message) + "\n".join(texts), len(parts) - len(texts)
-    if isinstance(message, AssistantMessage):
-        if isinstance(message.content, str):
-            return message.content, 0
-        return "\n".join(f"{call.name}({call.arguments})" for call in message.content), 0
-    if isinstance(message, FunctionExecutionResultMessage):
-        return "\n".join(result.content for result in message.content), 0
-    raise TypeError(f"unknown message type {type(message).__name__}")

@@ -6,7 +6,7 @@ reply checked by the protocol guards before the team sees it; its agent is the A
 the group chat calls.
 
 Does not own: the turn loop (``conversations.debate``), what the guards judge
-(``conversations.guards``), the state they judge against (``conversations.debate_state``).
+(``conversations.guards``), the state they judge against (``conversations.debate_record``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from roundtable.agents import Guards, build_agent
 from roundtable.common.tokens import TokenCounter
 from roundtable.conversations.context import BudgetedContext, SharedLayout
 from roundtable.conversations.control import RunControl
-from roundtable.conversations.debate_state import DebateState, guard_view, remember_pruned
+from roundtable.conversations.debate_record import DebateState, guard_view
+from roundtable.conversations.debate_state import remember_pruned
 from roundtable.conversations.guards import GuardedReplies
 from roundtable.conversations.margin import ESTIMATE_MARGIN, EXACT_MARGIN
 from roundtable.conversations.participant import Participant

@@ -7,7 +7,7 @@ turns), and restoring the debate so far into the state and every agent's model c
 agent gets its own earlier turns as assistant turns and the others' as user turns, so a
 resumed or forked debate carries on from the transcript alone, with no saved team state.
 
-Does not own: the turn loop (``debate``), the state record (``debate_state``).
+Does not own: the turn loop (``debate``), the state record (``debate_record``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from autogen_core.models import AssistantMessage, LLMMessage, UserMessage
 from roundtable.agents import Team
 from roundtable.common.errors import ConfigError
 from roundtable.conversations.budget import Budget
-from roundtable.conversations.debate_state import DebateState
+from roundtable.conversations.debate_record import DebateState
 from roundtable.conversations.participant import Participant, header_for
 from roundtable.conversations.recorder import Recorder
 from roundtable.transcripts.events import Event, Header, MessageEvent, ParentRef

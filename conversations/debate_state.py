@@ -1,127 +1,58 @@
-"""The debate so far, as one plain record, and the steps that commit to it.
+"""The steps that change the debate so far, each committing its events through the run's
+``Recorder``: a message, an agent's reply, a failed turn, an empty reply, the manager's
+decision, what the guards did, a pruned prompt, and turns dropped from a prompt going to
+shared memory.
 
-Owns: ``DebateState`` (the floor the rules look at, the tally the budgets look at, every
-committed message in model-context order, what was pruned from whose prompt, the pending
-selection and memory events, who accepted, a fatal error) and the steps that change it while
-committing their event through the run's ``Recorder``: a message, an agent's reply, a failed
-turn, an empty reply, the manager's decision, a pruned prompt.
+The record they change, ``DebateState``, and what the guards judge against (``guard_view``)
+are ``debate_record``'s, re-exported here. They were split apart so the record reads as what a
+debate is and these steps as what happens to it.
 
 Does not own: the turn loop or AutoGen's team (``debate``), opening, continuing or forking a
-transcript (``debate_open``), the transcript itself (``recorder``).
+transcript (``debate_open``), the transcript itself (``recorder``), what shared memory does
+with a pruned turn (``recall``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from autogen_agentchat.messages import TextMessage
 from autogen_core.models import LLMMessage
 
-from roundtable.agents import Guards, RoleCard, Team, parse_verdict
+from roundtable.agents import parse_verdict
 from roundtable.common.errors import Family, stops_run
-from roundtable.conversations.budget import Budget, Tally
 from roundtable.conversations.citations import find_citations
 from roundtable.conversations.context import PruneReport
-from roundtable.conversations.guards import GuardView, open_objection
+from roundtable.conversations.debate_record import DebateState, guard_view
 from roundtable.conversations.ledger import MANAGER
-from roundtable.conversations.overlap import ngrams
 from roundtable.conversations.participant import Participant
-from roundtable.conversations.quality import Grams
-from roundtable.conversations.recall import Recall, notes_said
+from roundtable.conversations.recall import Recall
 from roundtable.conversations.recorder import Recorder
-from roundtable.conversations.selection import Decision, Floor
 from roundtable.transcripts.events import (
     HUMAN,
     Citation,
     ErrorEvent,
     Event,
-    GuardAction,
     GuardEvent,
-    GuardRule,
-    MemoryEvent,
-    MemoryHit,
     MessageEvent,
     PruneEvent,
     SelectionEvent,
     Usage,
 )
 
-
-@dataclass
-class DebateState:
-    """Everything about a debate that changes turn by turn."""
-
-    floor: Floor
-    tally: Tally = field(default_factory=Tally)
-    messages: list[MessageEvent | None] = field(default_factory=list)
-    """Every committed message of the conversation, in order (restored ones included).
-
-    Message ``i`` here is message ``i`` in every agent's model context, which is how pruning
-    reports map back to transcript messages; an empty reply the agents saw is ``None``."""
-    pruned: dict[str, set[int]] = field(default_factory=dict)
-    """Seqs of messages pruned from each agent's prompt (they are recalled, not shown)."""
-    prune_seen: dict[str, PruneReport | None] = field(default_factory=dict)
-    decision: Decision | None = None
-    """The manager's decision for the turn under way, until it is committed."""
-    pick_seconds: float = 0.0
-    memory_events: list[MemoryEvent] = field(default_factory=list)
-    prompt_notes: dict[str, list[MemoryHit]] = field(default_factory=dict)
-    """The numbered notes each speaker's prompt holds now: its citations are checked on them."""
-    """Memory recalled for the turn under way, committed after its selection."""
-    last_selected: str | None = None
-    accepted: str | None = None
-    """Who accepted what, once the verdict-giver has accepted: the run then stops."""
-    fatal: str | None = None
-    """Why the run cannot go on (a role's configuration is wrong)."""
-    stopped: bool = False
-    """The person pressed Stop: a reply or a pick that their stop cut off is the stop, not an
-    error (the stop event records it); see ``record_failure``."""
-    warned: set[str] = field(default_factory=set)
-    opened: int = 0
-    """Where this run's messages begin in ``messages`` (a continued run counts afresh)."""
-    guard_steps: list[tuple[str, GuardRule, GuardAction, str]] = field(default_factory=list)
-    """What the protocol guards did for the reply under way, committed before it."""
-    _said: Grams = field(default_factory=set, repr=False)
-    _said_upto: int = 0
-
-    @classmethod
-    def new(cls, team: Team, cards: Sequence[RoleCard], budget: Budget) -> DebateState:
-        """A debate of ``cards`` that has not started: the team's flags say who opens,
-        who gives verdicts and who answers."""
-        floor = Floor(
-            roster=[card.name for card in cards],
-            descriptions={card.name: card.description for card in cards},
-            turns_left=budget.max_turns,
-            opener=team.holder("opens"),
-            reviewer=team.holder("gives_verdict"),
-            answerer=team.holder("answers"),
-            tasks={card.name: card.task or card.description for card in cards},
-            fit_reasons=team.guards.enabled,
-        )
-        return cls(floor=floor, pruned={card.name: set() for card in cards})
-
-    def committed(self) -> list[MessageEvent]:
-        return [m for m in self.messages if m is not None]
-
-    def said(self) -> Grams:
-        """The word trigrams of every committed message; ``messages`` only grows, so each
-        message is read once, when it is first asked for."""
-        for message in self.messages[self._said_upto :]:
-            if message is not None:
-                self._said |= ngrams(message.content)
-        self._said_upto = len(self.messages)
-        return self._said
-
-    def revisions(self) -> int:
-        """REVISE verdicts committed in this run."""
-        mine = self.messages[self.opened :]
-        return sum(m is not None and m.verdict == "REVISE" for m in mine)
-
-    def new_turn(self) -> None:
-        self.decision = None
-        self.last_selected = None
+__all__ = [
+    "DebateState",
+    "commit_message",
+    "commit_reply",
+    "empty_reply",
+    "flush_decision",
+    "flush_guards",
+    "flush_prune",
+    "guard_view",
+    "record_failure",
+    "remember_pruned",
+]
 
 
 def commit_message(
@@ -308,34 +239,6 @@ def flush_decision(state: DebateState, record: Recorder) -> list[Event]:
     for event in memory:  # stamped when recalled: re-stamp in commit order
         events.append(record.commit(event.model_copy(update=dict(record.stamp(event.turn)))))
     return events
-
-
-def guard_view(state: DebateState, card: RoleCard, guards: Guards) -> GuardView:
-    """What the protocol guards judge ``card``'s reply under way against."""
-    return GuardView(
-        speaker=card.name,
-        instructions=card.instructions,
-        gives_verdict=card.gives_verdict,
-        said=state.said(),
-        revisions=state.revisions(),
-        nearly_spent=state.floor.nearly_spent,
-        guards=guards,
-        others=frozenset(state.floor.roster) - {card.name},
-        spoke=any(m is not None and m.speaker == card.name for m in state.messages[state.opened :]),
-        notes=notes_said(state.prompt_notes.get(card.name, [])),
-        objection=_objection(state) if card.gives_verdict else None,
-    )
-
-
-def _objection(state: DebateState) -> str | None:
-    """The latest REVISE point of this run, if the answers after it have not taken it up."""
-    mine = [m for m in state.messages[state.opened :] if m is not None]
-    revise = next((i for i in range(len(mine) - 1, -1, -1) if mine[i].verdict == "REVISE"), None)
-    if revise is None:
-        return None
-    _, _, point = mine[revise].content.partition(":")
-    later = [m.content for m in mine[revise + 1 :] if m.speaker == state.floor.answerer]
-    return open_objection(point, later)
 
 
 def flush_guards(state: DebateState, record: Recorder) -> list[Event]:

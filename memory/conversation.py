@@ -10,7 +10,7 @@ then, a search of the conversation reads the archive with a filter (the debate n
 searches its conversation only once a turn was pruned from the speaker's prompt).
 
 Owns: the naming and the seeding. Does not own: when entries are written or searched
-(store.py), nor the owner rule (scope.py).
+(store.py, turns.py), nor the owner rule (scope.py).
 """
 
 from __future__ import annotations

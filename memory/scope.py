@@ -4,7 +4,7 @@ every read filters on.
 Owns: the ``owner`` metadata key, the name of each owner's archive and documents collection,
 the Chroma ``where`` filters that restrict a read to one owner, the upgrade that stamps entries
 written before owners existed (they belong to the local user), and the owner-qualified id of a
-document passage. Does not own: the queries themselves (store.py, shelf.py).
+document passage. Does not own: the queries themselves (store.py, turns.py, shelf.py).
 
 Two walls. Every entry carries its owner and every read keeps only that owner's: a ``where``
 filter on the reads that are not on a turn's path (listing, removing, building the BM25 index,

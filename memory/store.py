@@ -2,10 +2,11 @@
 
 Owns: the layout of collections, writing messages and pruned turns, searching them scoped to
 a conversation and an owner, and merging them with document passages. Does not own: opening
-ChromaDB and checking collections (backend.py), the documents collection (shelf.py), the owner
-rule (scope.py), the calls queued off the event loop (queued.py), how vectors are computed
-(embedding.py), how files become passages (passages.py), the shape and ranking of results
-(hits.py), nor when the debate writes or searches (the conversations package).
+ChromaDB and checking collections (backend.py), the documents collection (shelf.py), what a
+turn's entry carries and how it is written and queried (turns.py), the owner rule (scope.py),
+the calls queued off the event loop (queued.py), how vectors are computed (embedding.py), how
+files become passages (passages.py), the shape and ranking of results (hits.py), nor when the
+debate writes or searches (the conversations package).
 
 Layout:
 
@@ -31,14 +32,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import cast
 
 from chromadb.api.models.Collection import Collection
-from chromadb.api.types import Documents, EmbeddingFunction, Metadata
+from chromadb.api.types import Documents, EmbeddingFunction
 
 from roundtable.common.errors import ConfigError
 from roundtable.common.owners import owner_key
-from roundtable.memory import conversation, scope
+from roundtable.memory import conversation, scope, turns
 from roundtable.memory.backend import (
     DirectoryLock,
     close_client,
@@ -49,7 +49,7 @@ from roundtable.memory.backend import (
 )
 from roundtable.memory.documents import DEFAULT_MAX_BYTES, Document
 from roundtable.memory.embedding import MiniLMEmbedding
-from roundtable.memory.hits import DocumentEntry, Hit, MemoryStats, hits_of, interleave, merge_hits
+from roundtable.memory.hits import DocumentEntry, Hit, MemoryStats, interleave
 from roundtable.memory.passages import (
     DEFAULT_MAX_TOKENS,
     Passage,
@@ -151,15 +151,9 @@ class MemoryStore(Queued):
         owner: str | None = None,
     ) -> None:
         """Remember a committed message of ``owner``'s conversation (idempotent by id)."""
-        _check_turn(conversation_id, message_id, turn)
-        metadata: dict[str, object] = {
-            "kind": "message",
-            "conversation_id": conversation_id,
-            "speaker": speaker,
-            "turn": turn,
-            "at": at.isoformat(),
-        }
-        self._write_turn(conversation_id, message_id, text, scope.stamp(metadata, owner))
+        turns.check_turn(conversation_id, message_id, turn)
+        metadata = turns.message_metadata(conversation_id, speaker, turn, at, owner)
+        self._write_turn(conversation_id, message_id, text, metadata)
 
     def add_pruned(
         self,
@@ -176,24 +170,13 @@ class MemoryStore(Queued):
         It shares its message's id: the stored entry is marked pruned (keeping the message's
         time) rather than kept twice.
         """
-        _check_turn(conversation_id, message_id, turn)
-        metadata: dict[str, object] = {
-            "kind": "pruned",
-            "conversation_id": conversation_id,
-            "speaker": speaker,
-            "turn": turn,
-        }
+        turns.check_turn(conversation_id, message_id, turn)
         collection = self._conversation(conversation_id, owner, create=True)
         assert collection is not None
-        with infra("reading a message"):
-            existing = collection.get(
-                ids=[message_id], where=scope.where(owner), include=["metadatas"]
-            )
-        for old in existing["metadatas"] or []:
-            at = (old or {}).get("at")
-            if isinstance(at, str):
-                metadata["at"] = at
-        self._write_turn(conversation_id, message_id, text, scope.stamp(metadata, owner))
+        metadata = turns.pruned_metadata(
+            collection, conversation_id, speaker, turn, message_id, owner
+        )
+        self._write_turn(conversation_id, message_id, text, metadata)
 
     def _write_turn(
         self,
@@ -209,14 +192,8 @@ class MemoryStore(Queued):
         own = self._conversation(conversation_id, owner, create=False)
         assert archive is not None
         embeddings = self._ef([text])
-        with self._write_lock, infra(f"writing message {message_id}"):
-            for collection in (archive, own) if own else (archive,):
-                collection.upsert(
-                    ids=[message_id],
-                    embeddings=embeddings,
-                    documents=[text],
-                    metadatas=[cast(Metadata, metadata)],
-                )
+        collections = (archive, own) if own else (archive,)
+        turns.write(collections, self._write_lock, message_id, text, embeddings, metadata)
 
     def _conversation(
         self, conversation_id: str, owner: str | None, *, create: bool
@@ -338,17 +315,9 @@ class MemoryStore(Queued):
             return []
         queries = [query, *(q for q in also if q.strip() and q != query)]
         vectors = self._ef.embed_query(queries)
-        turns: list[Hit] = []
-        for collection, where in searched:
-            with infra(f"searching {collection.name}"):
-                result = collection.query(
-                    query_embeddings=vectors[:1],
-                    n_results=k + len(excluded),  # excluded ids take at most that many places
-                    where=where,
-                    include=["documents", "metadatas", "distances"],
-                )
-            turns.extend(hits_of(result, keep=lambda meta: scope.is_owners(meta, owner)))
-        ranked_turns = merge_hits(turns, k=k, min_score=min_score, exclude_ids=excluded)
+        ranked_turns = turns.query(
+            searched, vectors[:1], k=k, min_score=min_score, excluded=excluded, owner=owner
+        )
         passages: list[Hit] = []
         if documents is not None and documents.collection.count():
             passages = documents.search(queries, vectors, k, floor, excluded, owner)
@@ -399,10 +368,3 @@ class MemoryStore(Queued):
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _check_turn(conversation_id: str, message_id: str, turn: int) -> None:
-    if not conversation_id or not message_id:
-        raise ValueError("conversation_id and message_id must not be empty")
-    if turn < 0:
-        raise ValueError(f"turn must be >= 0, got {turn}")

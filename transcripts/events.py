@@ -5,59 +5,93 @@ from a running debate to the terminal, the browser and the tests, and back out o
 file for replay. ``TokenDelta`` is the one live-only record: streamed text that becomes a
 ``message`` event once the reply is complete, so it is never saved.
 
-This module owns the record shapes only; writing and reading files is ``transcript.py``.
+This module owns the header, the events, their union and its adapter. The field types,
+vocabularies and nested records the events are built from are ``records`` (re-exported here,
+so every name importable from this module before the split still is); writing and reading
+files is ``store`` and ``lines``.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from roundtable.agents import Team
+from roundtable.transcripts.records import (
+    MAX_TEXT,
+    BranchStatus,
+    Citation,
+    Conflict,
+    ErrorFamily,
+    GuardAction,
+    GuardRule,
+    LedgerRow,
+    MemoryHit,
+    Method,
+    MissingBranch,
+    Mode,
+    Name,
+    PlanStep,
+    QualityReport,
+    Record,
+    StopCode,
+    Text,
+    Usage,
+    now,
+)
+
+__all__ = [
+    "EVENT_ADAPTER",
+    "HUMAN",
+    "MAX_TEXT",
+    "SCHEMA_VERSION",
+    "AggregateEvent",
+    "BranchEvent",
+    "BranchStatus",
+    "Citation",
+    "Conflict",
+    "ErrorEvent",
+    "ErrorFamily",
+    "Event",
+    "GuardAction",
+    "GuardEvent",
+    "GuardRule",
+    "Header",
+    "LedgerRow",
+    "LiveEvent",
+    "MemoryEvent",
+    "MemoryHit",
+    "MessageEvent",
+    "Method",
+    "MissingBranch",
+    "Mode",
+    "Name",
+    "NoticeEvent",
+    "ParentRef",
+    "PlanEvent",
+    "PlanStep",
+    "PruneEvent",
+    "QualityEvent",
+    "QualityReport",
+    "RoleSummary",
+    "SelectionEvent",
+    "StopCode",
+    "StopEvent",
+    "Text",
+    "TokenDelta",
+    "Usage",
+    "now",
+]
 
 SCHEMA_VERSION = 3
-"""Bump with a numbered upgrade function in ``transcript.UPGRADES`` when a shape changes."""
+"""Bump with a numbered upgrade function in ``lines.UPGRADES`` when a shape changes."""
 
 HUMAN = "human"
 """The speaker name of the person taking part."""
 
-MAX_TEXT = 1_000_000
-"""No saved string may be longer: a hostile file cannot make us hold gigabytes."""
 
-Text = Annotated[str, Field(max_length=MAX_TEXT)]
-Name = Annotated[str, Field(min_length=1, max_length=64)]
-
-StopCode = Literal[
-    "accepted",
-    "max_turns",
-    "token_budget",
-    "wall_clock",
-    "user_stop",
-    "error",
-    "no_speaker",
-    "completed",
-    "partial",
-]
-"""``completed`` and ``partial`` end a pipeline or a panel: the writer answered, with every
-branch (``completed``) or with some missing (``partial``, the answer says which)."""
-Mode = Literal["debate", "pipeline", "panel"]
-"""How a run works: the group-chat debate, a fixed pipeline, or a planned panel."""
-Method = Literal["rule", "model", "fallback", "human"]
-ErrorFamily = Literal["config", "model", "infra"]
-
-
-def now() -> datetime:
-    """The current time, timezone-aware UTC (all saved times are UTC)."""
-    return datetime.now(UTC)
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RoleSummary(_Record):
+class RoleSummary(Record):
     """What a transcript remembers of a role card."""
 
     name: Name
@@ -67,14 +101,14 @@ class RoleSummary(_Record):
     max_tokens: int = Field(ge=1)
 
 
-class ParentRef(_Record):
+class ParentRef(Record):
     """Where a forked conversation branched off."""
 
     conversation_id: Name
     turn: int = Field(ge=0)
 
 
-class Header(_Record):
+class Header(Record):
     """First line of every transcript."""
 
     kind: Literal["header"] = "header"
@@ -94,66 +128,12 @@ class Header(_Record):
     no owner, and belong to the local user."""
 
 
-class _Event(_Record):
+class _Event(Record):
     seq: int = Field(ge=1)
     """Position in the transcript, 1-based and strictly increasing: the event's id."""
     at: AwareDatetime
     turn: int = Field(ge=0)
     """The turn this event belongs to; turn 0 is the question itself."""
-
-
-class _Counted(Protocol):
-    """What AutoGen's ``RequestUsage`` offers (this package does not import AutoGen)."""
-
-    @property
-    def prompt_tokens(self) -> int: ...
-
-    @property
-    def completion_tokens(self) -> int: ...
-
-
-class Usage(_Record):
-    """Tokens a model call spent."""
-
-    prompt_tokens: int = Field(default=0, ge=0)
-    completion_tokens: int = Field(default=0, ge=0)
-    cached_tokens: int = Field(default=0, ge=0)
-    """Prompt tokens the server reused from an earlier call (part of ``prompt_tokens``)."""
-
-    @property
-    def total(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    def __add__(self, other: Usage) -> Usage:
-        """Two calls' spending together: the one way usage is summed."""
-        return Usage(
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-            cached_tokens=self.cached_tokens + other.cached_tokens,
-        )
-
-    @classmethod
-    def of(cls, counted: _Counted | None) -> Usage:
-        """Usage from anything that counts prompt and completion tokens (AutoGen's
-        ``RequestUsage``); nothing counted is zero."""
-        if counted is None:
-            return cls()
-        cached = getattr(counted, "cached_tokens", 0)  # our clients' ``CachedUsage``
-        return cls(
-            prompt_tokens=counted.prompt_tokens,
-            completion_tokens=counted.completion_tokens,
-            cached_tokens=min(cached, counted.prompt_tokens) if isinstance(cached, int) else 0,
-        )
-
-
-class Citation(_Record):
-    """A ``[n]`` in a reply, checked against the passages numbered in that reply's prompt."""
-
-    n: int = Field(ge=1, le=1000)
-    hit_id: Name | None = None
-    """The cited passage's id; None when no passage ``n`` was in the prompt."""
-    valid: bool
-    """False for a citation of a passage the speaker never saw: flagged, never a source."""
 
 
 class MessageEvent(_Event):
@@ -183,20 +163,6 @@ class SelectionEvent(_Event):
     usage: Usage = Usage()
 
 
-class LedgerRow(_Record):
-    """What one speaker (or the manager) cost in a run."""
-
-    speaker: Name
-    calls: int = Field(default=0, ge=0)
-    prompt_tokens: int = Field(default=0, ge=0)
-    completion_tokens: int = Field(default=0, ge=0)
-    cached_tokens: int = Field(default=0, ge=0)
-    """Prompt tokens reused from an earlier call (part of ``prompt_tokens``)."""
-    seconds: float = Field(default=0.0, ge=0.0)
-    cost_usd: float | None = Field(default=None, ge=0.0)
-    """Set when the endpoint has a configured price per token."""
-
-
 class StopEvent(_Event):
     """The debate ended; ``reason`` says why in words a person reads."""
 
@@ -224,20 +190,6 @@ class ErrorEvent(_Event):
     attempt: int = Field(default=1, ge=1)
 
 
-class MemoryHit(_Record):
-    """One retrieved passage, as the transcript keeps it."""
-
-    id: Name
-    source: Text
-    score: float
-    text: Text
-    n: int | None = Field(default=None, ge=1)
-    """The number the passage carried in the prompt's memory block (cited as ``[n]``)."""
-    page: int | None = Field(default=None, ge=1)
-    heading: Text | None = None
-    line: int | None = Field(default=None, ge=1)
-
-
 class MemoryEvent(_Event):
     """What shared memory gave a speaker before it spoke."""
 
@@ -259,18 +211,6 @@ class PruneEvent(_Event):
     budget: int = Field(ge=0)
 
 
-class PlanStep(_Record):
-    """One sub-question of a plan: who takes it, what it needs, what it waits for."""
-
-    id: Name
-    """``q1``, ``q2``... in a panel; ``s1``... for the stages of a pipeline."""
-    role: Name
-    needs: Name
-    """The capability (or tool) the sub-question needs; the role's card must cover it."""
-    question: Text
-    depends_on: list[Name] = Field(default_factory=list, max_length=16)
-
-
 class PlanEvent(_Event):
     """The plan a pipeline or panel will follow, shown before any work starts, or refused."""
 
@@ -283,9 +223,6 @@ class PlanEvent(_Event):
     fallback: Mode | None = None
     """What the run does instead of a refused plan."""
     usage: Usage = Usage()
-
-
-BranchStatus = Literal["running", "ok", "failed", "timeout", "skipped", "cancelled"]
 
 
 class BranchEvent(_Event):
@@ -306,24 +243,6 @@ class BranchEvent(_Event):
     """Why it failed, timed out, was skipped or cancelled."""
 
 
-class Conflict(_Record):
-    """A disagreement between branches, as the critic found it."""
-
-    topic: Text
-    branches: list[Name] = Field(min_length=2, max_length=16)
-    detail: Text
-
-
-class MissingBranch(_Record):
-    """A branch whose answer the final answer lacks, and why."""
-
-    branch: Name
-    role: Name
-    question: Text
-    status: BranchStatus
-    reason: Text
-
-
 class AggregateEvent(_Event):
     """The critic's comparison of a panel's branches: what is answered, missing, disputed."""
 
@@ -334,15 +253,6 @@ class AggregateEvent(_Event):
     compared: bool
     """False when the critic's comparison could not be used (then conflicts may be unlisted)."""
     usage: Usage = Usage()
-
-
-GuardRule = Literal["early_accept", "no_point", "copy", "reason", "format"]
-"""The protocol rule a guard enforced: an acceptance before enough revisions, a REVISE
-without a point, a reply copying an earlier turn or its instructions, a manager's reason that
-names another role, a reply not in its role's shape."""
-
-
-GuardAction = Literal["retried", "rewritten", "rejected"]
 
 
 class GuardEvent(_Event):
@@ -356,32 +266,6 @@ class GuardEvent(_Event):
     or not committed at all (recorded with an ``error``)."""
     detail: Text
     """What was wrong, in words a person reads (with the measured score where there is one)."""
-
-
-class QualityReport(_Record):
-    """How much of a debate a run was; measured from its own events, so any transcript can
-    be scored again later."""
-
-    turns: int = Field(ge=0)
-    """Committed agent replies."""
-    revisions: int = Field(ge=0)
-    """REVISE verdicts committed."""
-    revisions_with_point: int = Field(ge=0)
-    rejected_copies: int = Field(ge=0)
-    copied_turns: int = Field(ge=0)
-    """Committed replies that still mostly repeat an earlier turn (should stay 0)."""
-    distinctness: float | None = Field(default=None, ge=0.0, le=1.0)
-    """Mean share of each reply's word trigrams not seen earlier in the run."""
-    citations: int = Field(ge=0)
-    invalid_citations: int = Field(ge=0)
-    methods: dict[Method, int] = Field(default_factory=dict)
-    """The manager's picks by how they were made."""
-    reasons_naming_pick: float | None = Field(default=None, ge=0.0, le=1.0)
-    """Share of the manager's reasons that speak of the chosen role and no other."""
-    guards: dict[GuardRule, int] = Field(default_factory=dict)
-    usage: Usage = Usage()
-    cost_usd: float | None = Field(default=None, ge=0.0)
-    seconds: float = Field(default=0.0, ge=0.0)
 
 
 class QualityEvent(_Event):
