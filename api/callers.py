@@ -4,7 +4,7 @@
 ``roundtable users token NAME`` acts for that user: it sees and starts only that user's runs.
 Owns: resolving an ``Authorization`` header to a ``Caller`` (every comparison in constant time)
 and the rule of what a caller may see. Does not own: issuing or storing tokens
-(``common.accounts``), nor answering the request (``app.py``).
+(``common.accounts``), nor answering the request (``routes.py``).
 
 The users file is read again when it changes (its size, time or inode), so a token issued or
 revoked while the server runs takes effect at the next request.

@@ -6,7 +6,7 @@ request declared a ``Content-Length``: a declared length over the cap is refused
 chunked body is refused at the chunk that crosses it. So the server never holds more than the
 cap of any request. The route then reads the buffered body as if from the connection.
 
-Owns this one limit; the token check and the routes are ``app``'s.
+Owns this one limit; the token check is ``gate``'s, the routes ``routes``'s.
 """
 
 from __future__ import annotations

@@ -30,9 +30,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roundtable.agents import Teams, load_teams
-from roundtable.api.app import TokenGate
 from roundtable.api.callers import LOCAL, Caller, caller_of, callers_for, may_see
 from roundtable.api.config import ApiSettings
+from roundtable.api.gate import TokenGate
 from roundtable.api.limits import BodyCap
 from roundtable.api.schemas import RUN_ID_PATTERN
 from roundtable.common.errors import ConfigError, RoundtableError

@@ -26,9 +26,9 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from roundtable.agents import Teams, load_teams
-from roundtable.api.app import START_WAIT_S, TokenGate, describe_invalid, followed
 from roundtable.api.callers import caller_of, callers_for
 from roundtable.api.config import ApiSettings
+from roundtable.api.gate import TokenGate, describe_invalid
 from roundtable.api.limits import BodyCap
 from roundtable.api.openai_schemas import (
     AnswerMessage,
@@ -50,6 +50,8 @@ from roundtable.api.openai_schemas import (
     openapi_of,
 )
 from roundtable.api.registry import LiveRun, RunRegistry, answer_of, stop_of
+from roundtable.api.routes import START_WAIT_S
+from roundtable.api.streaming import followed
 from roundtable.common.errors import ConfigError
 from roundtable.common.tokens import TiktokenCounter
 from roundtable.conversations import MODES, Mode, RunOptions, Settings, build_run

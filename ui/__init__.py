@@ -1,6 +1,7 @@
 """Roundtable in the browser: a Chainlit app over the ``conversations`` event stream.
 
-Modules, one concern each: ``app`` (Chainlit wiring), ``session`` (one browser session's
+Modules, one concern each: ``app`` (the composition root and Chainlit's callbacks), ``chats``
+(what each callback does for the session in hand), ``session`` (one browser session's
 debate as a background task), ``render`` (events to Chainlit messages and steps),
 ``history`` (the SQL data layer and thread <-> transcript mapping), ``auth`` (users),
 ``replay_view`` (listing and replaying transcripts), ``export`` (Markdown and JSON),
