@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, aclosing, contextmanager
 from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 from typing import cast
 
@@ -197,7 +198,7 @@ async def stream(
     roles: Sequence[str] | None = None,
     settings: Settings | None = None,
     demo: bool = False,
-    transcript: Path | None = None,
+    transcript: str | PathLike[str] | None = None,
 ) -> AsyncIterator[LiveEvent]:
     """The live events of a run, as the terminal and the browser get them: the ``Header``,
     every committed event (``MessageEvent``, ``SelectionEvent``...) with ``TokenDelta``
@@ -220,7 +221,7 @@ async def arun(
     roles: Sequence[str] | None = None,
     settings: Settings | None = None,
     demo: bool = False,
-    transcript: Path | None = None,
+    transcript: str | PathLike[str] | None = None,
 ) -> RunResult:
     """``run`` for async code (a notebook, a web app): ``await roundtable.arun(...)``."""
     setup = configure(
@@ -238,7 +239,7 @@ def run(
     roles: Sequence[str] | None = None,
     settings: Settings | None = None,
     demo: bool = False,
-    transcript: Path | None = None,
+    transcript: str | PathLike[str] | None = None,
 ) -> RunResult:
     """Ask ``team`` ``question`` and wait for its answer.
 
@@ -256,7 +257,7 @@ def run(
     return asyncio.run(_finish(setup, question, transcript))
 
 
-async def _finish(setup: Setup, question: str, transcript: Path | None) -> RunResult:
+async def _finish(setup: Setup, question: str, transcript: str | PathLike[str] | None) -> RunResult:
     with _started(setup, question, transcript) as built:
         return await collect(built)
 
@@ -273,11 +274,12 @@ def _refuse_running_loop() -> None:
 
 
 @contextmanager
-def _started(setup: Setup, question: str, transcript: Path | None) -> Iterator[Run]:
+def _started(setup: Setup, question: str, transcript: str | PathLike[str] | None) -> Iterator[Run]:
     """The built run, with the shared memory open (when it can be) until the run is done."""
+    path = None if transcript is None else Path(transcript)
     store = open_memory_if_possible(setup.settings)
     try:
-        yield setup.build(question, transcript=transcript, memory=store)
+        yield setup.build(question, transcript=path, memory=store)
     finally:
         if store is not None:
             store.close()

@@ -65,8 +65,9 @@ async def test_arun_with_the_policy_team_on_a_script_gives_the_lawyers_answer(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "policy.jsonl"
+    # A string path, as a script writes it, is a path (it once failed deep in the writer).
     result = await roundtable.arun(
-        QUESTION, team="policy", settings=quiet(tmp_path, POLICY_SCRIPT), transcript=path
+        QUESTION, team="policy", settings=quiet(tmp_path, POLICY_SCRIPT), transcript=str(path)
     )
     said = [(e.speaker, e.content) for e in result.events if isinstance(e, MessageEvent)]
     assert said == [
