@@ -107,7 +107,7 @@ class TerminalRenderer:
             self._line(f"Stopped ({event.code}): {event.reason}", "\033[1m")
             answer = self._answer.message
             if answer is not None:
-                self._line(f"Answer, {self._answer.byline()}:", "\033[1m")
+                self._line(f"{self._answer.title}, {self._answer.byline()}:", "\033[1m")
                 self._write("".join(f"  {line}\n" for line in answer.content.splitlines()))
             for row in event.ledger:
                 self._line(ledger_line(row), _DIM)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from roundtable.conversations import Budget
 from roundtable.terminal.render import TerminalRenderer
 from roundtable.transcripts import Answer, final_answer, load
 from tests.support.debates import collect, pick, scripted_debate
@@ -64,3 +65,29 @@ async def test_a_revised_answer_is_not_called_accepted_until_the_verdict_comes(
         if tracker.message is not None and tracker.message.content == ANSWER:
             assert tracker.accepted_by is None or event.speaker == "critic"
     assert tracker.message is not None and tracker.message.speaker == "writer"
+
+
+async def test_a_run_stopped_before_the_answerer_wrote_does_not_call_a_reply_the_answer(
+    tmp_path: Path,
+) -> None:
+    """Seen in the browser: a debate stopped at turn 2 showed the opener's reply under
+    "Answer"; it is the latest reply, and the title says the answerer had not written."""
+    debate, _, _ = scripted_debate(
+        tmp_path / "t.jsonl",
+        {"researcher": ["Cities that did it cut traffic by a third."]},
+        picks=[pick("analyst")],
+        defaults={"analyst": "Costs fall on shop owners first."},
+        budget=Budget(max_turns=2),
+    )
+    out = io.StringIO()
+    render = TerminalRenderer(out, colour=False)
+    for event in await collect(debate):
+        render(event)
+    saved = load(tmp_path / "t.jsonl")
+    tracker = Answer(saved.header)
+    for event in saved.events:
+        tracker.see(event)
+    assert tracker.message is not None and tracker.message.speaker == "analyst"
+    assert tracker.title == "No answer yet: the writer had not written one; the latest reply"
+    assert f"{tracker.title}, by the analyst:" in out.getvalue()
+    assert "Answer, by" not in out.getvalue()

@@ -67,6 +67,15 @@ class Answer:
         if self.message is not before:
             self.accepted_by = None
 
+    @property
+    def title(self) -> str:
+        """ "Answer", or, when the team has an answerer who has not written yet (a run stopped
+        early), a title that says the text shown is only the latest reply."""
+        message = self.message
+        if message is None or self.answerer is None or message.speaker == self.answerer:
+            return "Answer"
+        return f"No answer yet: the {self.answerer} had not written one; the latest reply"
+
     def byline(self) -> str:
         """ "by the writer, accepted by the critic" (or without the acceptance)."""
         if self.message is None:

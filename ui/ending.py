@@ -34,7 +34,7 @@ async def send_ending(
     ]
     message = answer.message
     if message is not None:  # the answer first: the ledger and the rest under it
-        body = f"### Answer\n\n{message.content}\n\n*{answer.byline()}*"
+        body = f"### {answer.title}\n\n{message.content}\n\n*{answer.byline()}*"
         await cl.Message(content=body, author="Roundtable").send()
     text = stop_text(event, progress, mode) + quality_text(quality)
     await cl.Message(content=text, author="Roundtable", actions=actions).send()
