@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from autogen_core.models import ChatCompletionClient
@@ -172,14 +172,20 @@ def start_observing(settings: Settings) -> None:
     )
 
 
-def open_memory_if_possible(settings: Settings) -> MemoryStore | None:
-    """The memory store, or None (logged) when memory is off or another process owns it."""
+def open_memory_if_possible(
+    settings: Settings, warn: Callable[[str], None] | None = None
+) -> MemoryStore | None:
+    """The memory store, or None when memory is off or another process owns it: then the
+    reason goes to ``warn`` (the terminal prints it), else to the log."""
     if not settings.memory.enabled:
         return None
     try:
         return open_memory(settings.memory, settings.data_dir)
     except InfraError as exc:
-        observe.log(
-            "memory_unavailable", conversation_id="-", level=logging.WARNING, error=str(exc)
-        )
+        if warn is not None:
+            warn(str(exc))
+        else:
+            observe.log(
+                "memory_unavailable", conversation_id="-", level=logging.WARNING, error=str(exc)
+            )
         return None

@@ -51,9 +51,9 @@ class DebateState:
     """The manager's decision for the turn under way, until it is committed."""
     pick_seconds: float = 0.0
     memory_events: list[MemoryEvent] = field(default_factory=list)
+    """Memory recalled for the turn under way, committed after its selection."""
     prompt_notes: dict[str, list[MemoryHit]] = field(default_factory=dict)
     """The numbered notes each speaker's prompt holds now: its citations are checked on them."""
-    """Memory recalled for the turn under way, committed after its selection."""
     last_selected: str | None = None
     accepted: str | None = None
     """Who accepted what, once the verdict-giver has accepted: the run then stops."""

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from roundtable.common.errors import ConfigError, InfraError
+from roundtable.common.errors import ConfigError
+from roundtable.conversations.assemble import open_memory_if_possible
 from roundtable.conversations.recall import open_memory, origin
 from roundtable.conversations.settings import Settings, load_settings
 from roundtable.memory import MemoryStore, describe_added
@@ -50,14 +51,13 @@ def add_commands(commands: Any) -> None:
 
 
 def open_memory_or_warn(settings: Settings) -> MemoryStore | None:
-    """The memory store; a debate still runs without it when another process owns it."""
-    if not settings.memory.enabled:
-        return None
-    try:
-        return open_memory(settings.memory, settings.data_dir)
-    except InfraError as exc:
-        print(f"roundtable: warning: memory off for this run: {exc}", file=sys.stderr)
-        return None
+    """The memory store; a debate still runs without it when another process owns it (the
+    terminal says so on stderr)."""
+    return open_memory_if_possible(settings, warn=_warn_memory_off)
+
+
+def _warn_memory_off(reason: str) -> None:
+    print(f"roundtable: warning: memory off for this run: {reason}", file=sys.stderr)
 
 
 def add_run_documents(store: MemoryStore | None, paths: list[Path]) -> list[str]:
