@@ -27,12 +27,12 @@ QUESTION = "Should the city close the riverside car park?"
 
 
 @pytest.fixture(scope="module")
-def exports_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UIServer]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UIServer]:
     data = tmp_path_factory.mktemp("exports") / "data"
     add_user(accounts_path(data), "alice", hash_password(PASSWORD))
-    server = start_server(data, {**scripted_env(), "ROUNDTABLE_BUDGET__MAX_TURNS": "3"})
-    yield server
-    server.stop()
+    started = start_server(data, {**scripted_env(), "ROUNDTABLE_BUDGET__MAX_TURNS": "3"})
+    yield started
+    started.stop()
 
 
 def click_once(page: Page, label: str) -> Download:
@@ -52,9 +52,8 @@ def read(download: Download) -> str:
 @pytest.mark.browser
 @pytest.mark.timeout(600)
 def test_one_click_downloads_the_export_also_in_a_thread_reopened_after_a_reload(
-    browser: Browser, exports_server: UIServer
+    browser: Browser, server: UIServer
 ) -> None:
-    server = exports_server
     with chat_page(browser, server, "exports") as chat:
         chat.login("alice", PASSWORD)
         chat.send(QUESTION)
