@@ -132,6 +132,28 @@ def test_without_a_valid_login_the_route_answers_401(server: UIServer) -> None:
         assert "Should our city" not in answer.text
 
 
+def test_with_no_users_the_local_user_downloads_the_transcripts_of_this_machine(
+    tmp_path: Path,
+) -> None:
+    """No login form: Chainlit's header login gives the local user its cookie, and the
+    transcripts with no owner (the CLI's, the local user's) are theirs."""
+    data = tmp_path / "data"
+    golden = load(GOLDEN)
+    (data / "transcripts").mkdir(parents=True)
+    save(data / "transcripts" / "local-run.jsonl", golden.header, golden.events)
+    started = start_server(data, scripted_env())
+    try:
+        with httpx.Client(base_url=started.url, timeout=30) as local:
+            assert local.get("/roundtable/export/local-run.md").status_code == 401
+            assert local.post("/auth/header").status_code == 200
+            answer = local.get("/roundtable/export/local-run.md")
+    finally:
+        started.stop()
+    assert answer.status_code == 200
+    assert answer.headers["content-disposition"] == 'attachment; filename="local-run.md"'
+    assert answer.text == to_markdown(load(data / "transcripts" / "local-run.jsonl"))
+
+
 def test_the_links_are_plain_paths_under_the_page_root_and_only_for_plain_names() -> None:
     assert export_url("20261205-101010-a1a1a1", "md") == (
         "/roundtable/export/20261205-101010-a1a1a1.md"
