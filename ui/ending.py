@@ -4,8 +4,8 @@
 
 When a run stops, its answer (the answerer's latest reply, ``transcripts.Answer``) is shown
 first as a card of its own, then the stop line with the export buttons, the run bar's last
-count, the cost ledger and the quality report. Owns that wording and drawing; what the answer
-is, is ``transcripts.summary``'s business.
+count, the cost ledger, the quality report and the run's pictures (``pictures_view``). Owns
+that wording and drawing; what the answer is, is ``transcripts.summary``'s business.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ async def send_ending(
     progress: Progress | None,
     mode: Mode,
     quality: QualityReport | None,
+    pictures: Sequence[cl.Image] = (),
 ) -> None:
-    """The answer card (if the run has an answer), then the stop line with the exports."""
+    """The answer card (if the run has an answer), then the stop line with the exports and
+    ``pictures`` (the final timeline and the costs, ``pictures_view``)."""
     actions = [
         cl.Action(name=EXPORT_ACTION, payload={"fmt": "md"}, label="Download Markdown"),
         cl.Action(name=EXPORT_ACTION, payload={"fmt": "json"}, label="Download JSON"),
@@ -37,7 +39,8 @@ async def send_ending(
         body = f"### Answer\n\n{message.content}\n\n*{answer.byline()}*"
         await cl.Message(content=body, author="Roundtable").send()
     text = stop_text(event, progress, mode) + quality_text(quality)
-    await cl.Message(content=text, author="Roundtable", actions=actions).send()
+    elements = list(pictures)
+    await cl.Message(content=text, author="Roundtable", actions=actions, elements=elements).send()
 
 
 def stop_text(event: StopEvent, progress: Progress | None, mode: Mode = "debate") -> str:
