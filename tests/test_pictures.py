@@ -185,6 +185,14 @@ def test_the_cost_bars_match_the_ledger() -> None:
         widths = [float(b.get("width", "")) for b in bars]
         assert widths[0] / widths[1] == pytest.approx(values[0] / values[1], rel=0.01)
     assert _marks(root, "usd") == [], "no dollars when nothing is priced"
+    roles = ("researcher", "analyst", "critic", "writer")
+    timeline = _parse(timeline_svg(_header(*roles), _run()))
+    colours = {
+        (b.findtext(f"{SVG}title") or "").split(" · ")[0]: b.get("fill")
+        for b in _marks(timeline, "turn")
+    }
+    matched = _marks(_parse(costs_svg(ledger, roles)), "seconds")
+    assert [b.get("fill") for b in matched] == [colours["researcher"], colours["critic"]]
     priced = [*ledger[:1], ledger[1].model_copy(update={"cost_usd": 0.25})]
     usd = _marks(_parse(costs_svg(priced)), "usd")
     assert [float(b.get("data-value", "")) for b in usd] == [0.0, 0.25]

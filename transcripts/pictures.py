@@ -203,13 +203,17 @@ def _shown(metric: str, value: float) -> str:
     if metric == "usd":
         return f"${value:.4f}"
     if metric == "seconds":
-        return f"{value:.1f} s"
+        return f"{value:.3g} s"
     return f"{value:,.0f}"
 
 
-def costs_svg(ledger: Sequence[LedgerRow]) -> str:
-    """Tokens in and out, seconds and (when priced) dollars per speaker of ``ledger``."""
+def costs_svg(ledger: Sequence[LedgerRow], roles: Sequence[str] = ()) -> str:
+    """Tokens in and out, seconds and (when priced) dollars per speaker of ``ledger``.
+
+    ``roles``: the header's role names in order, so each agent has its timeline colour."""
     rows = list(ledger)[:MAX_ROWS]
+    others = [row.speaker for row in rows if row.speaker not in roles]
+    order = [*roles, *others]
     bar, gap = 14, 12
     groups = _metrics(rows)
     height = TOP + len(groups) * (18 + len(rows) * bar + gap) + 10
@@ -219,9 +223,9 @@ def costs_svg(ledger: Sequence[LedgerRow]) -> str:
         top = max(values, default=0.0) or 1.0
         body.append(f'<text x="8" y="{y + 11}" font-weight="bold">{title}</text>')
         y += 18
-        for index, (row, value) in enumerate(zip(rows, values, strict=True)):
+        for row, value in zip(rows, values, strict=True):
             length = value / top * (WIDTH - LABEL - 110)
-            colour = COLOURS[index % len(COLOURS)]
+            colour = COLOURS[order.index(row.speaker) % len(COLOURS)]
             body.append(
                 f'<text x="16" y="{y + bar - 3}">{_text(row.speaker)}</text>'
                 f'<rect class="cost {metric}" data-value="{value:g}" x="{LABEL}" y="{y}" '

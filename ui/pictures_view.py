@@ -89,5 +89,6 @@ class PicturesView:
             return []
         pictures = [svg_image(TIMELINE, timeline_svg(self._header, self._events))]
         if ledger:
-            pictures.append(svg_image(COSTS, costs_svg(ledger)))
+            roles = [role.name for role in self._header.roles]
+            pictures.append(svg_image(COSTS, costs_svg(ledger, roles)))
         return pictures
