@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from roundtable.transcripts import HUMAN, MessageEvent, StopEvent, load
-from tests.browser.harness import ChatPage, UIServer, chat_page, scripted_env, start_server
+from tests.browser.harness import ChatPage, chat_page, scripted_env, start_server
 
 pytest_plugins = ["tests.browser.fixtures"]
 
@@ -51,26 +51,23 @@ def _replies(chat: ChatPage) -> int:
     return sum(1 for t in chat.agent_texts() if " · turn " in t)
 
 
-@pytest.fixture(scope="module")
-def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UIServer]:
+@pytest.fixture
+def chat(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[ChatPage]:
+    """A tab on a server of its own, on the slow script, for ``MAX_TURNS`` turns."""
     env = {**scripted_env(SLOW), "ROUNDTABLE_BUDGET__MAX_TURNS": str(MAX_TURNS)}
     server = start_server(tmp_path_factory.mktemp("pictures") / "data", env)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def slow(
-    browser: Browser, slow_server: UIServer, request: pytest.FixtureRequest
-) -> Iterator[ChatPage]:
-    with chat_page(browser, slow_server, request.node.name) as page:
-        yield page
+    try:
+        with chat_page(browser, server, request.node.name) as page:
+            yield page
+    finally:
+        server.stop()
 
 
 def test_the_timeline_gains_a_bar_per_turn_live_and_the_ending_shows_the_costs(
-    slow: ChatPage,
+    chat: ChatPage,
 ) -> None:
-    chat = slow
     chat.open()
     chat.send(QUESTION)
     seen: list[int] = []
