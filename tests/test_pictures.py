@@ -218,3 +218,14 @@ async def test_a_replay_draws_the_timeline_as_it_goes_and_both_pictures_at_the_e
     turns = [e for e in transcript.events if isinstance(e, MessageEvent) and e.speaker != HUMAN]
     drawn = timeline_svg(transcript.header, transcript.events)
     assert len(_marks(_parse(drawn), "turn")) == len(turns)
+
+
+async def test_the_view_keeps_a_bounded_part_of_a_long_run() -> None:
+    recording_page()  # a Chainlit context, as elements need
+    view = pictures_view.PicturesView()
+    view.see(_header("a"))
+    for n in range(1, 1001):
+        view.see(_message(n, n, "a", "x" * 100_000, at=n))
+    [timeline] = view.ending([])
+    assert isinstance(timeline.content, bytes) and len(timeline.content) < 60_000
+    assert len(_marks(_parse(timeline.content.decode()), "turn")) == MAX_BARS

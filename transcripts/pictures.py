@@ -22,7 +22,7 @@ from xml.sax.saxutils import escape
 from roundtable.transcripts.events import HUMAN, Event, Header, MessageEvent, PruneEvent
 from roundtable.transcripts.records import LedgerRow
 
-__all__ = ["MAX_BARS", "MAX_ROWS", "costs_svg", "timeline_svg"]
+__all__ = ["MAX_BARS", "MAX_ROWS", "TIP_CHARS", "costs_svg", "timeline_svg"]
 
 COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1")
 HUMAN_COLOUR, PRUNE_COLOUR = "#555555", "#d62728"
@@ -31,7 +31,9 @@ MAX_BARS = 200
 """At most this many turns are drawn: the latest ones."""
 MAX_ROWS = 17
 """At most this many speakers' rows (a header has at most 16 roles, plus the person)."""
-LABEL_CHARS, TIP_CHARS = 18, 120
+LABEL_CHARS = 18
+TIP_CHARS = 120
+"""A bar's tooltip shows at most this many characters of its turn."""
 
 
 def _text(value: str, limit: int = LABEL_CHARS) -> str:

@@ -29,7 +29,7 @@ from roundtable.transcripts import (
     costs_svg,
     timeline_svg,
 )
-from roundtable.transcripts.pictures import MAX_BARS
+from roundtable.transcripts.pictures import MAX_BARS, TIP_CHARS
 
 SVG = "image/svg+xml"
 INTERVAL = 1.0
@@ -59,6 +59,8 @@ class PicturesView:
         if isinstance(event, Header):
             self._header = event
         elif isinstance(event, MessageEvent | PruneEvent):
+            if isinstance(event, MessageEvent):  # a tooltip shows the start; the rest is not kept
+                event = event.model_copy(update={"content": event.content[:TIP_CHARS]})
             self._events.append(event)
             self._stale = True
 
