@@ -4,8 +4,8 @@
 
 When a run stops, its answer (the answerer's latest reply, ``transcripts.Answer``) is shown
 first as a card of its own, then the stop line with the export links, the run bar's last
-count, the cost ledger and the quality report. Owns that wording and drawing; what the answer
-is, is ``transcripts.summary``'s business.
+count, the cost ledger, the quality report and the run's pictures (``pictures_view``). Owns
+that wording and drawing; what the answer is, is ``transcripts.summary``'s business.
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ async def send_ending(
     progress: Progress | None,
     mode: Mode,
     quality: QualityReport | None,
+    pictures: Sequence[cl.Image] = (),
 ) -> None:
     """The answer card (if the run has an answer), then the stop line with the exports: links
     to ``downloads``' route (one click, and saved in the thread, so they work once reopened);
-    the older buttons only for a run with no usable transcript name."""
+    the older buttons only for a run with no usable transcript name; and ``pictures`` (the
+    final timeline and the costs, ``pictures_view``)."""
     links = export_links(answer.conversation_id or "", page_root())
     actions = [] if links else export_actions()
     message = answer.message
@@ -39,7 +41,8 @@ async def send_ending(
         await cl.Message(content=body, author="Roundtable").send()
     text = stop_text(event, progress, mode) + quality_text(quality)
     text += f"\n\n{links}" if links else ""
-    await cl.Message(content=text, author="Roundtable", actions=actions).send()
+    elements = list(pictures)
+    await cl.Message(content=text, author="Roundtable", actions=actions, elements=elements).send()
 
 
 def export_actions() -> list[cl.Action]:
