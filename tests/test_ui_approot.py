@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import stat
 from pathlib import Path
@@ -43,7 +44,7 @@ def test_a_read_only_install_still_gives_a_writable_app_root(
     make_read_only(source)  # (root ignores the mode bits: the listing below checks no writes)
     try:
         root = prepare_app_root(data_dir, source)
-        (root / ".chainlit" / "translations").mkdir()  # what Chainlit writes at start
+        (root / ".chainlit" / "translations").mkdir(exist_ok=True)  # Chainlit writes there
         (root / ".files").mkdir()
         assert sorted(source.rglob("*")) == before
     finally:
@@ -74,3 +75,15 @@ def test_a_deleted_file_in_the_copy_comes_back(data_dir: Path) -> None:
     (root / ".chainlit" / "config.toml").unlink()
     prepare_app_root(data_dir)
     check_mcp_disabled(config_file(root))
+
+
+def test_the_command_menu_is_labelled_commands_and_stays_so(data_dir: Path) -> None:
+    """Chainlit calls the composer's command menu "Tools"; it holds Roundtable's commands."""
+    root = prepare_app_root(data_dir)
+    labels = json.loads((root / ".chainlit/translations/en-US.json").read_text(encoding="utf-8"))
+    assert labels["chat"]["commands"]["button"] == "Commands"
+    assert labels["chat"]["commands"]["availableTools"] == "Commands"
+    assert labels["chat"]["settings"], "the rest of Chainlit's labels are kept"
+    (root / ".chainlit/translations/en-US.json").unlink()
+    prepare_app_root(data_dir)  # the shipped files did not change; the labels come back
+    assert "Commands" in (root / ".chainlit/translations/en-US.json").read_text(encoding="utf-8")

@@ -47,6 +47,7 @@ from roundtable.transcripts.events import (
 )
 from roundtable.transcripts.export import escape_md, file_name, to_json, to_markdown
 from roundtable.transcripts.lines import TranscriptError
+from roundtable.transcripts.pictures import costs_svg, timeline_svg
 from roundtable.transcripts.replay import replay
 from roundtable.transcripts.store import (
     TornTailWarning,
@@ -99,6 +100,7 @@ __all__ = [
     "TranscriptWriter",
     "Usage",
     "catalogue",
+    "costs_svg",
     "escape_md",
     "file_name",
     "final_answer",
@@ -109,6 +111,7 @@ __all__ = [
     "replay",
     "save",
     "summarise",
+    "timeline_svg",
     "to_json",
     "to_markdown",
     "why_line",

@@ -39,6 +39,8 @@ class Answer:
     team's ``answers`` flag), else the latest agent reply; and who accepted it, if anyone."""
 
     def __init__(self, header: Header | None) -> None:
+        self.conversation_id = header.conversation_id if header is not None else None
+        """Whose answer: the run's conversation (its transcript's name), None without a header."""
         team = header.team if header is not None else None
         self.answerer = team.holder("answers") if team is not None else None
         self.reviewer = team.holder("gives_verdict") if team is not None else None

@@ -5,8 +5,9 @@ Modules, one concern each: ``app`` (the composition root and Chainlit's callback
 debate as a background task), ``render`` (events to Chainlit messages and steps),
 ``history`` (the SQL data layer and thread <-> transcript mapping), ``auth`` (users),
 ``replay_view`` (listing and replaying transcripts), ``export`` (Markdown and JSON),
-``panel`` (chat settings), ``commands`` (what the person typed), ``server`` and ``cli``
-(starting it). Only ``app`` and the modules it calls import Chainlit; the launcher does not.
+``downloads`` (the HTTP route the export links point at), ``panel`` (chat settings),
+``commands`` (what the person typed), ``server`` and ``cli`` (starting it). Only ``app`` and
+the modules it calls import Chainlit; the launcher does not.
 
 Depends on ``conversations`` (its public surface) and ``common``; nothing depends on ``ui``.
 """

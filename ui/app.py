@@ -31,7 +31,7 @@ from roundtable.api import mount as mount_api
 from roundtable.api.mcp_server import mcp_http_app, mount_mcp
 from roundtable.common.errors import ConfigError
 from roundtable.conversations import load_settings, open_memory_if_possible, start_observing
-from roundtable.ui import avatars, loopback, stop_square
+from roundtable.ui import avatars, downloads, loopback, stop_square
 from roundtable.ui import commands as cmd
 from roundtable.ui.auth import LOCAL_USER, check_login, ensure_auth_secret, host_of, is_loopback
 from roundtable.ui.chats import Chats, export, tell
@@ -97,6 +97,10 @@ chainlit_server.app.router.routes.insert(
     ),
 )
 """Every role's avatar, drawn; ahead of Chainlit's own route, which answers the rest."""
+chainlit_server.app.router.routes.insert(
+    0, downloads.route(SETTINGS.transcripts_dir, chainlit_config.run.root_path)
+)
+"""The export links' downloads, ahead of Chainlit's catch-all page route."""
 chainlit_server.sio.eio.ping_timeout = SOCKET_PING_TIMEOUT_S
 _DEFAULT_ENDPOINT = SETTINGS.endpoints["default"]
 PROFILES = chat_profiles(TEAMS, model_note(_DEFAULT_ENDPOINT.kind, _DEFAULT_ENDPOINT.model))

@@ -7,6 +7,9 @@ the server runs Chainlit in ``<data_dir>/ui/``, with the shipped files copied in
 too (one code path). The copy is refreshed when the shipped files change (an upgrade, an edit
 in the checkout), and only then: an edit to the copy lasts until the next refresh.
 
+One file of Chainlit's own is written too: its English labels, with the composer's command
+menu called "Commands", not "Tools" (it holds /stop, /replay, /export..., no tools).
+
 Does not own the checks on the config (``server.py``) nor anything else in ``<data_dir>/ui/``.
 """
 
@@ -18,11 +21,20 @@ import os
 import tempfile
 from pathlib import Path
 
+import chainlit
+
 SHIPPED_ROOT = Path(__file__).resolve().parent.parent
 """The package folder: the source checkout, or ``site-packages/roundtable`` once installed."""
 SHIPPED = (".chainlit/config.toml", "chainlit.md", "public")
 """What Chainlit reads from its app root: files, or folders copied whole."""
 STAMP = ".roundtable-shipped.json"
+LABELS = ".chainlit/translations/en-US.json"
+COMMAND_LABELS = {
+    "button": "Commands",
+    "changeTool": "Change command",
+    "availableTools": "Commands",
+}
+"""Chainlit's ``chat.commands`` labels, as Roundtable's menu reads."""
 """In the copy: the digest of the shipped files it holds, and their paths."""
 
 
@@ -76,8 +88,16 @@ def prepare_app_root(data_dir: Path, source: Path = SHIPPED_ROOT) -> Path:
     files = shipped_files(source)
     digest = _digest(source, files)
     stamp = _read_stamp(root / STAMP)
-    if stamp.get("digest") == digest and all((root / name).is_file() for name in files):
-        return root
+    if stamp.get("digest") != digest or not all((root / name).is_file() for name in files):
+        _copy(source, root, files, stamp, digest)
+    _label_commands(root)
+    return root
+
+
+def _copy(
+    source: Path, root: Path, files: list[str], stamp: dict[str, object], digest: str
+) -> None:
+    """Write the shipped ``files`` into ``root``, drop the ones shipped before, stamp it."""
     for name in files:
         _write_atomically(root / name, (source / name).read_bytes())
     previous = stamp.get("files")
@@ -86,4 +106,15 @@ def prepare_app_root(data_dir: Path, source: Path = SHIPPED_ROOT) -> Path:
             (root / name).unlink(missing_ok=True)  # shipped before, dropped since
     record = {"digest": digest, "files": files}
     _write_atomically(root / STAMP, json.dumps(record, indent=1).encode())
-    return root
+
+
+def _label_commands(root: Path) -> None:
+    """Chainlit's English labels with the command menu's own; Chainlit copies its labels only
+    where none exist, so these stay (rewritten when Chainlit's change)."""
+    packaged = Path(chainlit.__file__).parent / "translations" / "en-US.json"
+    labels = json.loads(packaged.read_text(encoding="utf-8"))
+    labels.setdefault("chat", {}).setdefault("commands", {}).update(COMMAND_LABELS)
+    data = json.dumps(labels, indent=4, ensure_ascii=False).encode()
+    target = root / LABELS
+    if not target.is_file() or target.read_bytes() != data:
+        _write_atomically(target, data)

@@ -35,6 +35,7 @@ from roundtable.transcripts import Mode, TranscriptError
 from roundtable.ui import commands as cmd
 from roundtable.ui import stop_square
 from roundtable.ui.auth import LOCAL_USER
+from roundtable.ui.downloads import export_url, page_root
 from roundtable.ui.export import download
 from roundtable.ui.history import REPLAYED_KEY, TRANSCRIPT_KEY, thread_metadata, transcript_in
 from roundtable.ui.panel import options_from, widgets
@@ -250,6 +251,11 @@ async def export(runner: SessionRunner, fmt: str) -> None:
         transcript = runner.load_own(source)
     except Refusal as exc:
         await tell(str(exc))
+        return
+    url = export_url(source.stem, fmt, page_root())
+    if url is not None:  # a link: one click downloads it, and it works in the reopened thread
+        link = f"Download: [{source.stem}.{fmt}]({url})"
+        await cl.Message(content=link, author="Roundtable").send()
         return
     name, data, mime = download(transcript, fmt)
     element = cl.File(name=name, content=data, mime=mime, display="inline")

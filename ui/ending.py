@@ -3,9 +3,9 @@
 """How a run ends on screen: the answer first, then the stop line, the ledger and the quality.
 
 When a run stops, its answer (the answerer's latest reply, ``transcripts.Answer``) is shown
-first as a card of its own, then the stop line with the export buttons, the run bar's last
-count, the cost ledger and the quality report. Owns that wording and drawing; what the answer
-is, is ``transcripts.summary``'s business.
+first as a card of its own, then the stop line with the export links, the run bar's last
+count, the cost ledger, the quality report and the run's pictures (``pictures_view``). Owns
+that wording and drawing; what the answer is, is ``transcripts.summary``'s business.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import chainlit as cl
 
 from roundtable.transcripts import Answer, LedgerRow, Mode, QualityReport, StopEvent, quality_lines
+from roundtable.ui.downloads import export_links, page_root
 from roundtable.ui.runbar import Progress
 
 EXPORT_ACTION = "export_transcript"
@@ -26,18 +27,30 @@ async def send_ending(
     progress: Progress | None,
     mode: Mode,
     quality: QualityReport | None,
+    pictures: Sequence[cl.Image] = (),
 ) -> None:
-    """The answer card (if the run has an answer), then the stop line with the exports."""
-    actions = [
-        cl.Action(name=EXPORT_ACTION, payload={"fmt": "md"}, label="Download Markdown"),
-        cl.Action(name=EXPORT_ACTION, payload={"fmt": "json"}, label="Download JSON"),
-    ]
+    """The answer card (if the run has an answer), then the stop line with the exports: links
+    to ``downloads``' route (one click, and saved in the thread, so they work once reopened);
+    the older buttons only for a run with no usable transcript name; and ``pictures`` (the
+    final timeline and the costs, ``pictures_view``)."""
+    links = export_links(answer.conversation_id or "", page_root())
+    actions = [] if links else export_actions()
     message = answer.message
     if message is not None:  # the answer first: the ledger and the rest under it
         body = f"### {answer.title}\n\n{message.content}\n\n*{answer.byline()}*"
         await cl.Message(content=body, author="Roundtable").send()
     text = stop_text(event, progress, mode) + quality_text(quality)
-    await cl.Message(content=text, author="Roundtable", actions=actions).send()
+    text += f"\n\n{links}" if links else ""
+    elements = list(pictures)
+    await cl.Message(content=text, author="Roundtable", actions=actions, elements=elements).send()
+
+
+def export_actions() -> list[cl.Action]:
+    """The export buttons (``EXPORT_ACTION``): the file comes as a card in the chat."""
+    return [
+        cl.Action(name=EXPORT_ACTION, payload={"fmt": "md"}, label="Download Markdown"),
+        cl.Action(name=EXPORT_ACTION, payload={"fmt": "json"}, label="Download JSON"),
+    ]
 
 
 def stop_text(event: StopEvent, progress: Progress | None, mode: Mode = "debate") -> str:

@@ -10,7 +10,9 @@ says why the agent speaks (``headings``); the manager's whole decision and what 
 for it are collapsed steps inside the message (a look-up with no hits is not shown). Errors and
 prunings are small collapsed steps. A status message, the run bar (``runbar``), stays under the
 latest message for the whole run, while agents speak too: the turn, the tokens, what happens
-now, and the Stop button. At the end, the answer card and the stop line (``ending``). Step
+now, and the Stop button. A timeline of who spoke when grows as turns commit
+(``pictures_view``). At the end, the answer card and the stop line with the final timeline and
+the costs picture (``ending``). Step
 names use only letters, digits, spaces, dots and dashes: the browser asks
 ``/avatars/<step name>`` and Chainlit answers 400 to anything else.
 
@@ -55,6 +57,7 @@ from roundtable.transcripts import (
 )
 from roundtable.ui.ending import EXPORT_ACTION, send_ending
 from roundtable.ui.headings import details, memory_note, speaker_heading
+from roundtable.ui.pictures_view import PicturesView
 from roundtable.ui.plan_view import PlanView
 from roundtable.ui.runbar import CHOOSING, PLANNING, Progress, TurnCounter
 
@@ -96,6 +99,8 @@ class ChainlitRenderer:
     """The manager's latest decision for each speaker, until its message shows it."""
     _recalled: dict[str, MemoryEvent] = field(default_factory=dict)
     """What memory gave each speaker (with hits), until its message shows it."""
+    _pictures: PicturesView = field(default_factory=PicturesView)
+    """The timeline drawn as turns commit, and the pictures of the ending."""
 
     def __post_init__(self) -> None:
         if self.budget is not None and self.progress is None:
@@ -111,6 +116,7 @@ class ChainlitRenderer:
             self._answer = Answer(event)
         elif not isinstance(event, TokenDelta):
             self._answer.see(event)
+        self._pictures.see(event)  # a fork's re-sent turns too: they are part of its timeline
         turn = getattr(event, "turn", None)
         if (
             self.skip_through is not None
@@ -225,6 +231,7 @@ class ChainlitRenderer:
                 await element.send(for_id=message.id)
         if branch is None and self.work.busy(event.speaker):
             self._unlabelled[event.seq] = (message, event)
+        await self._pictures.refresh()  # above the run bar, which stays last
         if self.live:
             await self._show_status()
 
@@ -285,7 +292,8 @@ class ChainlitRenderer:
         progress = self.progress if self.live else None
         if progress is not None:
             progress.now = ""
-        await send_ending(event, self._answer, progress, self.mode, self._quality)
+        pictures = self._pictures.ending(event.ledger)
+        await send_ending(event, self._answer, progress, self.mode, self._quality, pictures)
         self._quality = None
 
     # -- helpers ------------------------------------------------------------------------------

@@ -1,0 +1,91 @@
+"""The export links in a real browser: one click on "Download Markdown" (or JSON) at the end
+of a run downloads the file, with no file card to click again; and again after a reload, and
+in the same thread reopened from the sidebar, where the session that ran it is gone (the file
+is made from the saved transcript).
+
+One real Chainlit server on the scripted model, one user logging in with a password, headless
+Chromium.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Download, Page
+
+from roundtable.common.accounts import accounts_path, add_user
+from roundtable.common.passwords import hash_password
+from roundtable.transcripts import load, to_json, to_markdown
+from tests.browser.harness import AGENT, STOPPED, UIServer, chat_page, scripted_env, start_server
+
+pytest_plugins = ["tests.browser.fixtures"]
+
+PASSWORD = "exports-password-1"
+QUESTION = "Should the city close the riverside car park?"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UIServer]:
+    data = tmp_path_factory.mktemp("exports") / "data"
+    add_user(accounts_path(data), "alice", hash_password(PASSWORD))
+    started = start_server(data, {**scripted_env(), "ROUNDTABLE_BUDGET__MAX_TURNS": "3"})
+    yield started
+    started.stop()
+
+
+def click_once(page: Page, label: str) -> Download:
+    """Click the stop message's ``label`` link once; the download it starts."""
+    link = page.locator(f"{AGENT}:has-text('{STOPPED}') a", has_text=label).last
+    with page.expect_download(timeout=30_000) as started:  # from the tab the link opens
+        link.click()
+    return started.value
+
+
+def read(download: Download) -> str:
+    path = download.path()
+    assert path is not None
+    return Path(path).read_text(encoding="utf-8")
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(600)
+def test_one_click_downloads_the_export_also_in_a_thread_reopened_after_a_reload(
+    browser: Browser, server: UIServer
+) -> None:
+    with chat_page(browser, server, "exports") as chat:
+        chat.login("alice", PASSWORD)
+        chat.send(QUESTION)
+        chat.wait_stops(1, timeout=180_000)
+        [path] = server.transcripts.glob("*.jsonl")
+        transcript = load(path)
+        name = transcript.header.conversation_id
+        chat.screenshot("ended")
+
+        md = click_once(chat.page, "Download Markdown")
+        assert md.suggested_filename == f"{name}.md"
+        assert read(md) == to_markdown(transcript)
+        assert "Download:" not in chat.body_text()  # no file card was sent
+
+        chat.page.wait_for_url("**/thread/*")
+        thread_url = chat.page.url
+        chat.page.reload()  # the same thread, resumed in a new session
+        chat.wait_ready()
+        chat.wait_stops(1)
+        reloaded = click_once(chat.page, "Download JSON")
+        assert read(reloaded) == to_json(load(path))
+
+        thread_path = thread_url.removeprefix(server.url)
+        chat.page.goto(server.url + "/")  # a new chat; then the thread, from the sidebar
+        chat.wait_ready()
+        chat.page.locator(f'a[href="{thread_path}"]').first.click(timeout=30_000)
+        chat.page.wait_for_url(thread_url, timeout=30_000)
+        chat.wait_stops(1)
+        chat.screenshot("reopened")
+
+        again = click_once(chat.page, "Download JSON")
+        assert again.suggested_filename == f"{name}.json"
+        assert read(again) == to_json(load(path))
+        md_again = click_once(chat.page, "Download Markdown")
+        assert read(md_again) == to_markdown(load(path))
