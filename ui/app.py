@@ -61,6 +61,9 @@ HOST = chainlit_config.run.host
 """The address Chainlit binds: ``chainlit run`` sets it from ``--host`` before loading us."""
 DB_URL = database_url(SETTINGS.data_dir, UI.database_url)
 
+chainlit_config.ui.default_theme = "system"
+"""The page follows the browser's light or dark preference (Chainlit's frontend supports
+"system"; its config type, and so ``config.toml``, offers only "light" and "dark")."""
 if chainlit_config.features.mcp.enabled:  # the launcher checks too; this covers `chainlit run`
     raise SystemExit("roundtable ui: error: MCP is enabled in .chainlit/config.toml; refusing")
 if not USERS:  # no login: this machine only, whichever way the app was started
