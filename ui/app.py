@@ -209,7 +209,8 @@ async def _stop_action(_action: cl.Action) -> None:
 
 @cl.action_callback(EXPORT_ACTION)
 async def _export_action(action: cl.Action) -> None:
-    fmt = "json" if action.payload.get("fmt") == "json" else "md"
+    fmt = str(action.payload.get("fmt"))
+    fmt = fmt if fmt in ("json", "html") else "md"
     await export(CHATS.runner(), fmt)
 
 
