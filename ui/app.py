@@ -217,7 +217,8 @@ async def _export_action(action: cl.Action) -> None:
 @cl.action_callback(REPLAY_ACTION)
 async def _replay_action(action: cl.Action) -> None:
     name = action.payload.get("file")
-    await CHATS.replay(CHATS.runner(), cmd.Replay(which=str(name), speed=1.0))
+    title = await CHATS.replay(CHATS.runner(), cmd.Replay(which=str(name), speed=1.0))
+    await CHATS.title(None, title, plain=False)
 
 
 @cl.on_chat_end
