@@ -212,14 +212,16 @@ async def _stop_action(_action: cl.Action) -> None:
 
 @cl.action_callback(EXPORT_ACTION)
 async def _export_action(action: cl.Action) -> None:
-    fmt = "json" if action.payload.get("fmt") == "json" else "md"
+    fmt = str(action.payload.get("fmt"))
+    fmt = fmt if fmt in ("json", "html") else "md"
     await export(CHATS.runner(), fmt)
 
 
 @cl.action_callback(REPLAY_ACTION)
 async def _replay_action(action: cl.Action) -> None:
     name = action.payload.get("file")
-    await CHATS.replay(CHATS.runner(), cmd.Replay(which=str(name), speed=1.0))
+    title = await CHATS.replay(CHATS.runner(), cmd.Replay(which=str(name), speed=1.0))
+    await CHATS.title(None, title, plain=False)
 
 
 @cl.on_chat_end
