@@ -48,6 +48,7 @@ from roundtable.transcripts.events import (
 from roundtable.transcripts.export import escape_md, file_name, to_json, to_markdown
 from roundtable.transcripts.lines import TranscriptError
 from roundtable.transcripts.pictures import costs_svg, timeline_svg
+from roundtable.transcripts.plan_graph import plan_svg
 from roundtable.transcripts.replay import replay
 from roundtable.transcripts.store import (
     TornTailWarning,
@@ -107,6 +108,7 @@ __all__ = [
     "load",
     "now",
     "owned",
+    "plan_svg",
     "quality_lines",
     "replay",
     "save",
