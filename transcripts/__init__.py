@@ -49,6 +49,7 @@ from roundtable.transcripts.export import escape_md, file_name, to_json, to_mark
 from roundtable.transcripts.html_export import HTML_CSP, to_html
 from roundtable.transcripts.lines import TranscriptError
 from roundtable.transcripts.pictures import costs_svg, timeline_svg
+from roundtable.transcripts.plan_graph import plan_svg
 from roundtable.transcripts.replay import replay
 from roundtable.transcripts.store import (
     TornTailWarning,
@@ -109,6 +110,7 @@ __all__ = [
     "load",
     "now",
     "owned",
+    "plan_svg",
     "quality_lines",
     "replay",
     "save",
