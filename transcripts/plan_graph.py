@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from roundtable.transcripts.events import BranchEvent, Event, PlanEvent
-from roundtable.transcripts.pictures import _svg, _text
+from roundtable.transcripts.pictures import svg_frame, svg_text
 from roundtable.transcripts.records import PlanStep
 
 __all__ = ["STATES", "plan_svg", "states_of"]
@@ -78,14 +78,14 @@ def _node(step: PlanStep, state: str, x: int, y: int) -> str:
     words, fill = STATES.get(state, STATES["planned"])
     tip = f"{step.id} ({step.role}): {step.question}"
     return (
-        f'<g class="branch {_text(state)}" data-branch="{_text(step.id)}" '
-        f'data-state="{_text(state)}">'
-        f"<title>{_text(tip, 160)}</title>"
+        f'<g class="branch {svg_text(state)}" data-branch="{svg_text(step.id)}" '
+        f'data-state="{svg_text(state)}">'
+        f"<title>{svg_text(tip, 160)}</title>"
         f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" fill="{fill}" '
         f'stroke="#333333"/>'
         f'<text x="{x + 6}" y="{y + 14}" font-weight="bold">'
-        f"{_text(step.id, 8)} · {_text(step.role)}</text>"
-        f'<text x="{x + 6}" y="{y + 30}">{_text(step.question, 28)}</text>'
+        f"{svg_text(step.id, 8)} · {svg_text(step.role)}</text>"
+        f'<text x="{x + 6}" y="{y + 30}">{svg_text(step.question, 28)}</text>'
         f'<text class="state" x="{x + 6}" y="{y + 46}" font-style="italic">{words}</text></g>'
     )
 
@@ -135,4 +135,4 @@ def plan_svg(plan: PlanEvent, events: Iterable[Event] = ()) -> str:
     body.extend(_legend(height - 22))
     failed = sum(1 for s in steps if states.get(s.id) in ("failed", "timeout"))
     title = f"The {plan.mode}'s plan: {len(steps)} branch(es), {failed} failed or timed out"
-    return _svg(height, title, body)
+    return svg_frame(height, title, body)
