@@ -42,7 +42,7 @@ def leftover(runtime: Any, ended: list[float]) -> None:
     task.add_done_callback(runtime._background_tasks.discard)
 
 
-async def run_with_a_leftover(path: Path) -> tuple[list[Any], list[bool]]:
+async def run_with_a_leftover(path: Path, timeout_s: float = 30) -> tuple[list[Any], list[bool]]:
     """The analyst fails, leaving a handler behind; the writer speaks next. Returns the events
     and, for the writer's call, whether the leftover had ended by then."""
     holder: dict[str, Any] = {}
@@ -66,7 +66,7 @@ async def run_with_a_leftover(path: Path) -> tuple[list[Any], list[bool]]:
         roles=["researcher", "analyst", "writer"],
     )
     holder["debate"] = debate
-    events = await asyncio.wait_for(collect(debate), timeout=30)
+    events = await asyncio.wait_for(collect(debate), timeout=timeout_s)
     return events, called
 
 
@@ -92,6 +92,16 @@ async def test_without_settling_the_next_turn_starts_under_the_leftover(
     monkeypatch.setattr("roundtable.conversations.debate.settle", nothing)
     _, called = await run_with_a_leftover(tmp_path / "t.jsonl")
     assert called == [False]
+
+
+async def test_without_the_idle_end_the_turn_after_a_failure_never_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AutoGen's manager still waits for the failed agent, so the next reply brings no
+    termination: only the runtime going idle ends that turn."""
+    monkeypatch.setattr(team_runtime.IdleEnd, "watch", lambda _self: None)
+    with pytest.raises(TimeoutError):
+        await run_with_a_leftover(tmp_path / "t.jsonl", timeout_s=3)
 
 
 async def test_one_runtime_runs_every_turn_and_stops_with_the_debate(tmp_path: Path) -> None:
