@@ -46,3 +46,14 @@ class TiktokenCounter:
 
     def __call__(self, text: str) -> int:
         return len(self.encoding.encode(text, disallowed_special=()))
+
+
+class OnceCounter:
+    """A counter that counts each text once: a debate counts every turn for every role's prompt
+    and for the manager's pick, turn after turn. Holds the last ``size`` texts it counted."""
+
+    def __init__(self, counter: TokenCounter, size: int = 4096) -> None:
+        self._count = lru_cache(maxsize=size)(counter)
+
+    def __call__(self, text: str, /) -> int:
+        return self._count(text)

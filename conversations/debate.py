@@ -2,12 +2,13 @@
 
 The debate is an AutoGen ``SelectorGroupChat`` whose ``selector_func`` is our strategy
 (``selection.choose``). It runs one agent turn per ``run_stream`` call (``max_turns=1``), the
-pattern AutoGen documents for a human in the loop: between two turns we deliver what the
-person typed, check the budgets and decide whether to stop, so nothing ever cancels the team
-mid-turn (cancelling corrupts its state). A reply is cut short softly through the shared
-``stop_signal`` that every model client of the conversation watches; a model that does not
-answer it (a stalled stream) is cut hard ``STOP_GRACE_S`` later (``control``, ``cutoff``),
-which fails the turn like any agent error, so a turn ends within its deadline plus a second.
+pattern AutoGen documents for a human in the loop, every turn on the one AutoGen runtime the
+debate starts (``team_runtime``): between two turns we deliver what the person typed, check
+the budgets and decide whether to stop, so nothing ever cancels the team mid-turn (cancelling
+corrupts its state). A reply is cut short softly through the shared ``stop_signal`` that every
+model client of the conversation watches; a model that does not answer it (a stalled stream) is
+cut hard ``STOP_GRACE_S`` later (``control``, ``cutoff``), which fails the turn like any agent
+error, so a turn ends within its deadline plus a second.
 
 Every committed record goes to the transcript (fsynced) before it is yielded, so the
 terminal, the browser and the tests see exactly what a replay will show.
@@ -39,7 +40,7 @@ from autogen_core.models import ChatCompletionClient
 
 from roundtable.agents import Team, call_scope
 from roundtable.common.errors import ConfigError, InfraError, ModelError
-from roundtable.common.tokens import TiktokenCounter, TokenCounter
+from roundtable.common.tokens import OnceCounter, TiktokenCounter, TokenCounter
 from roundtable.conversations import observe
 from roundtable.conversations.budget import Budget, Tally, budget_warnings, stop_reason
 from roundtable.conversations.control import RunControl
@@ -67,7 +68,7 @@ from roundtable.conversations.pick_prompt import PickHistory
 from roundtable.conversations.recall import Recall, as_event_hits, memory_block
 from roundtable.conversations.recorder import Recorder
 from roundtable.conversations.selection import choose
-from roundtable.conversations.team_runtime import settle
+from roundtable.conversations.team_runtime import DebateRuntime, IdleEnd, settle
 from roundtable.transcripts.events import (
     HUMAN,
     Event,
@@ -139,7 +140,7 @@ class Debate:
         )
         self._recall = recall
         self._state = DebateState.new(team, [p.card for p in participants], self.budget)
-        self._counter: TokenCounter = counter or TiktokenCounter()
+        self._counter: TokenCounter = OnceCounter(counter or TiktokenCounter())
         self._pick_history = PickHistory(
             self._counter, context_window, shared_first=manager_shared_first
         )
@@ -159,12 +160,14 @@ class Debate:
         self._agents = [seat.agent for seat in self._seats.values()]
         self._manager = self._control.guard(manager_client) if manager_client else None
         members: list[ChatAgent | AgentTeam] = list(self._agents)
+        self._runtime = DebateRuntime()
         self._team = SelectorGroupChat(  # one turn per run_stream: we decide between turns
             members,
             model_client=manager_client or participants[0].client,
             selector_func=self._select,
             max_turns=1,
             emit_team_events=True,
+            runtime=self._runtime,
         )
 
     # -- what the person can do while the debate runs ---------------------------------------
@@ -199,6 +202,7 @@ class Debate:
 
     async def _run(self) -> AsyncGenerator[LiveEvent, None]:
         self._control.start()
+        self._runtime.start()
         state, record = self._state, self._record
         try:
             earlier = await open_debate(self._origin, record, state, self._agents)
@@ -228,8 +232,11 @@ class Debate:
                 yield self._stop("error", str(exc))
             raise
         finally:
-            record.close()
-            await record.flush()
+            try:
+                await self._runtime.close_debate()
+            finally:
+                record.close()
+                await record.flush()
 
     def _ending(self) -> tuple[StopCode, str] | None:
         """Why the debate stops at this boundary, if it does."""
@@ -262,12 +269,14 @@ class Debate:
             },
         )
         record.log("turn_start")
-        await settle(self._team)
+        await settle(self._runtime)
+        idle = IdleEnd(self._team, self._runtime)  # the turn's end if no termination comes
         try:
             with self._control.reply(), call_scope(self.conversation_id, turn):
                 try:
                     async with contextlib.aclosing(self._team.run_stream(task=task or None)) as run:
                         async for item in run:
+                            idle.watch()
                             events, handled = self._on_item(item, turn, began)
                             replied = replied or handled
                             for event in events:
@@ -283,6 +292,7 @@ class Debate:
                         yield event
                     return
         finally:
+            idle.close()
             span.set_attribute("roundtable.agent", state.last_selected or "")
             span.end()
         if not replied:

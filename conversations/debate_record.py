@@ -69,6 +69,12 @@ class DebateState:
     """What the protocol guards did for the reply under way, committed before it."""
     _said: Grams = field(default_factory=set, repr=False)
     _said_upto: int = 0
+    _committed: list[MessageEvent] = field(default_factory=list, repr=False)
+    _committed_upto: int = 0
+    _run: tuple[int, int] = (-1, 0)
+    """Where this run's tallies begin and how far they have read (``opened``, then up to)."""
+    _run_revisions: int = 0
+    _run_speakers: set[str] = field(default_factory=set, repr=False)
 
     @classmethod
     def new(cls, team: Team, cards: Sequence[RoleCard], budget: Budget) -> DebateState:
@@ -87,7 +93,13 @@ class DebateState:
         return cls(floor=floor, pruned={card.name: set() for card in cards})
 
     def committed(self) -> list[MessageEvent]:
-        return [m for m in self.messages if m is not None]
+        """Every committed message that is not an empty reply (a new list; ``messages`` only
+        grows, so each message is looked at once)."""
+        for message in self.messages[self._committed_upto :]:
+            if message is not None:
+                self._committed.append(message)
+        self._committed_upto = len(self.messages)
+        return list(self._committed)
 
     def said(self) -> Grams:
         """The word trigrams of every committed message; ``messages`` only grows, so each
@@ -100,8 +112,26 @@ class DebateState:
 
     def revisions(self) -> int:
         """REVISE verdicts committed in this run."""
-        mine = self.messages[self.opened :]
-        return sum(m is not None and m.verdict == "REVISE" for m in mine)
+        self._read_run()
+        return self._run_revisions
+
+    def spoke(self, speaker: str) -> bool:
+        """Whether ``speaker`` has said anything in this run."""
+        self._read_run()
+        return speaker in self._run_speakers
+
+    def _read_run(self) -> None:
+        """This run's verdicts and speakers, each message read once (``messages`` only grows;
+        counted afresh should ``opened`` move)."""
+        start, upto = self._run
+        if start != self.opened:
+            start = upto = self.opened
+            self._run_revisions, self._run_speakers = 0, set()
+        for message in self.messages[upto:]:
+            if message is not None:
+                self._run_revisions += message.verdict == "REVISE"
+                self._run_speakers.add(message.speaker)
+        self._run = (start, len(self.messages))
 
     def new_turn(self) -> None:
         self.decision = None
@@ -119,7 +149,7 @@ def guard_view(state: DebateState, card: RoleCard, guards: Guards) -> GuardView:
         nearly_spent=state.floor.nearly_spent,
         guards=guards,
         others=frozenset(state.floor.roster) - {card.name},
-        spoke=any(m is not None and m.speaker == card.name for m in state.messages[state.opened :]),
+        spoke=state.spoke(card.name),
         notes=notes_said(state.prompt_notes.get(card.name, [])),
         objection=_objection(state) if card.gives_verdict else None,
     )
@@ -127,10 +157,14 @@ def guard_view(state: DebateState, card: RoleCard, guards: Guards) -> GuardView:
 
 def _objection(state: DebateState) -> str | None:
     """The latest REVISE point of this run, if the answers after it have not taken it up."""
-    mine = [m for m in state.messages[state.opened :] if m is not None]
-    revise = next((i for i in range(len(mine) - 1, -1, -1) if mine[i].verdict == "REVISE"), None)
-    if revise is None:
+    messages = state.messages
+    for index in range(len(messages) - 1, state.opened - 1, -1):  # from the latest back
+        revise = messages[index]
+        if revise is not None and revise.verdict == "REVISE":
+            break
+    else:
         return None
-    _, _, point = mine[revise].content.partition(":")
-    later = [m.content for m in mine[revise + 1 :] if m.speaker == state.floor.answerer]
+    _, _, point = revise.content.partition(":")
+    after = messages[index + 1 :]
+    later = [m.content for m in after if m is not None and m.speaker == state.floor.answerer]
     return open_objection(point, later)

@@ -151,7 +151,7 @@ def _draft_due(floor: Floor, answerer: str) -> bool:
 
 
 def _last_human(speakers: list[str]) -> int:
-    return max((i for i, s in enumerate(speakers) if s == HUMAN), default=-1)
+    return len(speakers) - 1 - speakers[::-1].index(HUMAN) if HUMAN in speakers else -1
 
 
 def fallback_pick(floor: Floor, why: str) -> Decision:

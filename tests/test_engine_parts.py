@@ -25,6 +25,7 @@ from roundtable.common.errors import (
     family_of,
     stops_run,
 )
+from roundtable.common.tokens import OnceCounter
 from roundtable.conversations import Budget, Participant
 from roundtable.conversations.control import RunControl, describe_failure
 from roundtable.conversations.cutoff import STOP_GRACE_S
@@ -310,6 +311,18 @@ async def test_the_manager_pick_uses_the_same_retries(tmp_path: Path) -> None:
 
 
 # -- the manager's prompts ------------------------------------------------------------------
+
+
+def test_a_debate_counts_each_text_once() -> None:
+    counted: list[str] = []
+
+    def words(text: str) -> int:
+        counted.append(text)
+        return len(text.split())
+
+    once = OnceCounter(words)
+    assert [once("a b"), once("a b c"), once("a b")] == [2, 3, 2]
+    assert counted == ["a b", "a b c"]
 
 
 def test_the_shipped_prompts_load_and_fill_in() -> None:
