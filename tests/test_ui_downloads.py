@@ -1,7 +1,8 @@
-"""The export route over real HTTP: ``GET /roundtable/export/<id>.md|json`` on a real Chainlit
+"""The export route over real HTTP: ``GET /roundtable/export/<id>.md|json|html`` on a real Chainlit
 server with two users, alice and bob, each logged in through Chainlit's own ``/login``.
 
-Her own transcript downloads as an attachment, whole (the exact export documents); bob's
+Her own transcript downloads as an attachment, whole (the exact export documents; the HTML page
+with its content type and its own CSP as a header too); bob's
 answers as a missing one does, byte for byte; an id that is not a plain name is refused before
 any file is read; without a valid login cookie the answer is 401. The link helpers are checked
 without a server.
@@ -20,7 +21,7 @@ import pytest
 
 from roundtable.common.accounts import accounts_path, add_user
 from roundtable.common.passwords import hash_password
-from roundtable.transcripts import load, save, to_json, to_markdown
+from roundtable.transcripts import HTML_CSP, load, save, to_html, to_json, to_markdown
 from roundtable.ui.downloads import export_links, export_url
 from tests.browser.harness import UIServer, scripted_env, start_server
 
@@ -81,25 +82,42 @@ def test_a_user_downloads_her_own_transcript_as_an_attachment_in_both_formats(
     assert json.loads(as_json.text)["header"]["owner"] == "alice"
 
 
+def test_a_user_downloads_her_own_transcript_as_one_html_page(server: UIServer) -> None:
+    mine = load(server.transcripts / f"{ID['alice']}.jsonl")
+    with logged_in(server, "alice") as alice:
+        page = alice.get(f"/roundtable/export/{ID['alice']}.html")
+    assert page.status_code == 200
+    assert page.headers["content-disposition"] == f'attachment; filename="{ID["alice"]}.html"'
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.headers["content-security-policy"] == HTML_CSP
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.text == to_html(mine)
+    assert "Yes, with good transit and delivery exemptions." in page.text
+
+
+@pytest.mark.parametrize("fmt", ["md", "json", "html"])
 def test_another_users_transcript_is_answered_exactly_as_a_missing_one(
-    server: UIServer,
+    server: UIServer, fmt: str
 ) -> None:
     with logged_in(server, "bob") as bob:
-        theirs = bob.get(f"/roundtable/export/{ID['alice']}.md")
-        missing = bob.get("/roundtable/export/20991231-000000-ffffff.md")
-        broken = bob.get("/roundtable/export/20261205-101010-broken.json")
-        own = bob.get(f"/roundtable/export/{ID['bob']}.md")
+        theirs = bob.get(f"/roundtable/export/{ID['alice']}.{fmt}")
+        missing = bob.get(f"/roundtable/export/20991231-000000-ffffff.{fmt}")
+        broken = bob.get(f"/roundtable/export/20261205-101010-broken.{fmt}")
+        own = bob.get(f"/roundtable/export/{ID['bob']}.{fmt}")
     assert (theirs.status_code, theirs.text) == (missing.status_code, missing.text)
     assert (broken.status_code, broken.text) == (missing.status_code, missing.text)
+    assert theirs.headers.get("content-type") == missing.headers.get("content-type")
     assert missing.status_code == 404
     assert "content-disposition" not in theirs.headers
-    assert own.status_code == 200 and f"`{ID['bob']}`" in own.text
+    assert own.status_code == 200 and ID["bob"] in own.text
 
 
 @pytest.mark.parametrize(
     "name",
     [
         f"{ID['alice']}.txt",
+        f"{ID['alice']}.htm",
+        f"{ID['alice']}.HTML",
         f"{ID['alice']}",
         f"{ID['alice']}.jsonl",
         f".{ID['alice']}.md",
@@ -117,8 +135,9 @@ def test_an_id_that_is_not_a_plain_name_is_not_found(server: UIServer, name: str
     assert "content-disposition" not in answer.headers
 
 
-def test_without_a_valid_login_the_route_answers_401(server: UIServer) -> None:
-    path = f"/roundtable/export/{ID['alice']}.md"
+@pytest.mark.parametrize("fmt", ["md", "html"])
+def test_without_a_valid_login_the_route_answers_401(server: UIServer, fmt: str) -> None:
+    path = f"/roundtable/export/{ID['alice']}.{fmt}"
     forged = jwt.encode(
         {"identifier": "alice", "metadata": {}}, "not-the-server-secret-0123456789abcdef", "HS256"
     )
@@ -161,8 +180,10 @@ def test_the_links_are_plain_paths_under_the_page_root_and_only_for_plain_names(
     assert export_url("abc", "json", "/chat/") == "/chat/roundtable/export/abc.json"
     assert export_url("abc", "txt") is None
     assert export_url("../abc", "md") is None
+    assert export_url("abc", "html") == "/roundtable/export/abc.html"
     assert export_links("abc") == (
         "[Download Markdown](/roundtable/export/abc.md)"
         " · [Download JSON](/roundtable/export/abc.json)"
+        " · [Download HTML](/roundtable/export/abc.html)"
     )
     assert export_links("a b") == ""

@@ -23,7 +23,13 @@ from roundtable.transcripts import HUMAN, LiveEvent, MessageEvent, load
 from roundtable.ui import avatars
 from roundtable.ui.commands import Refused, Say, parse
 from roundtable.ui.panel import options_from, widgets
-from roundtable.ui.profiles import chat_profiles, model_note, profile_markdown, team_for
+from roundtable.ui.profiles import (
+    INTRO,
+    chat_profiles,
+    model_note,
+    profile_markdown,
+    team_for,
+)
 from roundtable.ui.server import config_file
 from roundtable.ui.session import SessionRunner
 from tests.support.runs import scripted_settings
@@ -226,7 +232,9 @@ def test_each_profile_offers_its_teams_starters_and_says_which_model_answers() -
     for name, team in teams.by_name.items():
         offered = [s.message for s in profiles[name].starters or []]
         assert offered == team.starters and offered, name
-        assert "offline demo model" in profiles[name].markdown_description
+        description = profiles[name].markdown_description
+        assert description.startswith(INTRO) and "offline demo model" in description
+        assert profile_markdown(team) in description
     remote = model_note("openai", "llama3.2")
     assert "llama3.2" in remote and "demo" not in remote
 

@@ -45,6 +45,7 @@ ROLES = ("researcher", "analyst", "critic", "writer")
         ("/replay 2 fast", None, Replay("2", None)),
         ("/fork 3 what if buses were free?", None, Fork(3, "what if buses were free?")),
         ("/export json", None, Export("json")),
+        ("/export html", None, Export("html")),
         ("/export", None, Export("md")),
         ("/unknown thing", None, Say("/unknown thing")),
     ],

@@ -1,6 +1,6 @@
 """Transcripts: the event records (one union with a schema version and upgrades), the JSONL
 store with fsync and torn-tail recovery, the catalogue of saved runs, replay, and the export
-(Markdown for people, JSON for programs).
+(Markdown for people, JSON for programs, a self-contained HTML page with the pictures).
 
 The browser, the API and the terminal read and replay transcripts through this package alone,
 without importing the engine. Depends on ``agents`` (a header records the team's cards) and
@@ -46,8 +46,10 @@ from roundtable.transcripts.events import (
     now,
 )
 from roundtable.transcripts.export import escape_md, file_name, to_json, to_markdown
+from roundtable.transcripts.html_export import HTML_CSP, to_html
 from roundtable.transcripts.lines import TranscriptError
 from roundtable.transcripts.pictures import costs_svg, timeline_svg
+from roundtable.transcripts.plan_graph import plan_svg
 from roundtable.transcripts.replay import replay
 from roundtable.transcripts.store import (
     TornTailWarning,
@@ -60,6 +62,7 @@ from roundtable.transcripts.summary import Answer, final_answer, quality_lines, 
 
 __all__ = [
     "EVENT_ADAPTER",
+    "HTML_CSP",
     "HUMAN",
     "SCHEMA_VERSION",
     "AggregateEvent",
@@ -107,11 +110,13 @@ __all__ = [
     "load",
     "now",
     "owned",
+    "plan_svg",
     "quality_lines",
     "replay",
     "save",
     "summarise",
     "timeline_svg",
+    "to_html",
     "to_json",
     "to_markdown",
     "why_line",

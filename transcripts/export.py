@@ -21,6 +21,7 @@ from roundtable.transcripts.events import (
     ErrorEvent,
     Event,
     MemoryEvent,
+    MemoryHit,
     MessageEvent,
     PlanEvent,
     PruneEvent,
@@ -69,27 +70,32 @@ def to_markdown(transcript: Transcript) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _source_lines(events: Sequence[Event]) -> list[str]:
-    """The passages the replies cite, once each: a Sources section at the end (or nothing).
+def cited(events: Sequence[Event]) -> list[tuple[int, MessageEvent, MemoryHit]]:
+    """The passages the replies cite, once each, in order: (number, citing reply, passage).
 
     Only valid citations count: a number the speaker never saw is no source.
     """
     hits = {hit.id: hit for e in events if isinstance(e, MemoryEvent) for hit in e.hits}
-    lines: list[str] = []
+    found: list[tuple[int, MessageEvent, MemoryHit]] = []
     seen: set[str] = set()
     for event in events:
         if not isinstance(event, MessageEvent):
             continue
         for citation in event.citations:
             hit = hits.get(citation.hit_id or "")
-            if not citation.valid or hit is None or hit.id in seen:
-                continue
-            seen.add(hit.id)
-            text = escape_md(" ".join(hit.text.split())[:300])
-            lines.append(
-                f"- [{citation.n}] turn {event.turn}, {event.speaker}: "
-                f"{escape_md(hit.source)}: {text}"
-            )
+            if citation.valid and hit is not None and hit.id not in seen:
+                seen.add(hit.id)
+                found.append((citation.n, event, hit))
+    return found
+
+
+def _source_lines(events: Sequence[Event]) -> list[str]:
+    """The cited passages (``cited``): a Sources section at the end (or nothing)."""
+    lines = [
+        f"- [{n}] turn {event.turn}, {event.speaker}: {escape_md(hit.source)}: "
+        + escape_md(" ".join(hit.text.split())[:300])
+        for n, event, hit in cited(events)
+    ]
     return ["## Sources", "", *lines, ""] if lines else []
 
 
@@ -164,5 +170,5 @@ def to_json(transcript: Transcript) -> str:
 
 
 def file_name(transcript: Transcript, fmt: str) -> str:
-    """``<conversation id>.md`` or ``.json``."""
+    """``<conversation id>.md``, ``.json`` or ``.html``."""
     return f"{transcript.header.conversation_id}.{fmt}"

@@ -36,7 +36,7 @@ TIP_CHARS = 120
 """A bar's tooltip shows at most this many characters of its turn."""
 
 
-def _text(value: str, limit: int = LABEL_CHARS) -> str:
+def svg_text(value: str, limit: int = LABEL_CHARS) -> str:
     """``value`` on one line, cut to ``limit`` characters, escaped for text and attributes."""
     flat = " ".join(value.split())
     if len(flat) > limit:
@@ -44,7 +44,9 @@ def _text(value: str, limit: int = LABEL_CHARS) -> str:
     return escape(flat, {'"': "&quot;", "'": "&apos;"})
 
 
-def _svg(height: int, title: str, body: Iterable[str]) -> str:
+def svg_frame(height: int, title: str, body: Iterable[str]) -> str:
+    """An SVG picture ``height`` high, ``title`` written at its top, around ``body`` (shared by
+    every picture of a run: ``plan_graph`` too)."""
     head = (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
         f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="11">'
@@ -116,7 +118,7 @@ def _bar(message: MessageEvent, span: _Span, y: int, colour: str) -> str:
     tip = f"{message.speaker} · turn {message.turn}: {message.content}"
     return (
         f'<rect class="{kind}" x="{x:.1f}" y="{y}" width="{width:.1f}" height="{ROW - 6}" '
-        f'fill="{colour}"><title>{_text(tip, TIP_CHARS)}</title></rect>'
+        f'fill="{colour}"><title>{svg_text(tip, TIP_CHARS)}</title></rect>'
     )
 
 
@@ -134,7 +136,7 @@ def _prune_mark(prune: PruneEvent, fraction: float, y: int) -> str:
     points = f"{x:.1f},{y + 2} {x - 5:.1f},{y - 6} {x + 5:.1f},{y - 6}"
     return (
         f'<polygon class="prune" points="{points}" fill="{PRUNE_COLOUR}">'
-        f"<title>{_text(tip, TIP_CHARS)}</title></polygon>"
+        f"<title>{svg_text(tip, TIP_CHARS)}</title></polygon>"
     )
 
 
@@ -164,7 +166,7 @@ def timeline_svg(header: Header, events: Iterable[Event]) -> str:
     for index, name in enumerate(rows):
         y = TOP + index * ROW
         label = "you" if name == HUMAN else name
-        body.append(f'<text x="8" y="{y + ROW - 9}">{_text(label)}</text>')
+        body.append(f'<text x="8" y="{y + ROW - 9}">{svg_text(label)}</text>')
         body.append(
             f'<line x1="{LABEL}" y1="{y + ROW - 2}" x2="{WIDTH - 16}" y2="{y + ROW - 2}" '
             'stroke="#eeeeee"/>'
@@ -183,7 +185,7 @@ def timeline_svg(header: Header, events: Iterable[Event]) -> str:
             body.append(_prune_mark(prune, _prune_at(prune, messages, spans), y))
     body.extend(_legend(height - 22, _placer(messages)[0]))
     turns = sum(1 for m in messages if m.speaker != HUMAN)
-    return _svg(height, f"Who spoke when: {turns} turn(s)", body)
+    return svg_frame(height, f"Who spoke when: {turns} turn(s)", body)
 
 
 # -- the costs ------------------------------------------------------------------------------
@@ -229,7 +231,7 @@ def costs_svg(ledger: Sequence[LedgerRow], roles: Sequence[str] = ()) -> str:
             length = value / top * (WIDTH - LABEL - 110)
             colour = COLOURS[order.index(row.speaker) % len(COLOURS)]
             body.append(
-                f'<text x="16" y="{y + bar - 3}">{_text(row.speaker)}</text>'
+                f'<text x="16" y="{y + bar - 3}">{svg_text(row.speaker)}</text>'
                 f'<rect class="cost {metric}" data-value="{value:g}" x="{LABEL}" y="{y}" '
                 f'width="{length:.1f}" height="{bar - 2}" fill="{colour}"/>'
                 f'<text x="{LABEL + length + 4:.1f}" y="{y + bar - 3}">'
@@ -237,4 +239,4 @@ def costs_svg(ledger: Sequence[LedgerRow], roles: Sequence[str] = ()) -> str:
             )
             y += bar
         y += gap
-    return _svg(height, "What each agent cost", body)
+    return svg_frame(height, "What each agent cost", body)

@@ -61,6 +61,9 @@ HOST = chainlit_config.run.host
 """The address Chainlit binds: ``chainlit run`` sets it from ``--host`` before loading us."""
 DB_URL = database_url(SETTINGS.data_dir, UI.database_url)
 
+chainlit_config.ui.default_theme = "system"
+"""The page follows the browser's light or dark preference (Chainlit's frontend supports
+"system"; its config type, and so ``config.toml``, offers only "light" and "dark")."""
 if chainlit_config.features.mcp.enabled:  # the launcher checks too; this covers `chainlit run`
     raise SystemExit("roundtable ui: error: MCP is enabled in .chainlit/config.toml; refusing")
 if not USERS:  # no login: this machine only, whichever way the app was started
@@ -209,14 +212,16 @@ async def _stop_action(_action: cl.Action) -> None:
 
 @cl.action_callback(EXPORT_ACTION)
 async def _export_action(action: cl.Action) -> None:
-    fmt = "json" if action.payload.get("fmt") == "json" else "md"
+    fmt = str(action.payload.get("fmt"))
+    fmt = fmt if fmt in ("json", "html") else "md"
     await export(CHATS.runner(), fmt)
 
 
 @cl.action_callback(REPLAY_ACTION)
 async def _replay_action(action: cl.Action) -> None:
     name = action.payload.get("file")
-    await CHATS.replay(CHATS.runner(), cmd.Replay(which=str(name), speed=1.0))
+    title = await CHATS.replay(CHATS.runner(), cmd.Replay(which=str(name), speed=1.0))
+    await CHATS.title(None, title, plain=False)
 
 
 @cl.on_chat_end

@@ -43,6 +43,7 @@ from roundtable.ui.profiles import team_for
 from roundtable.ui.render import ChainlitRenderer
 from roundtable.ui.replay_view import listing, pick
 from roundtable.ui.session import Refusal, SessionRunner
+from roundtable.ui.titles import NEUTRAL, TitledDataLayer, replay_title
 from roundtable.ui.uploads import add_uploads, uploaded_files
 
 __all__ = ["LEAVE_GRACE_S", "Chats", "export", "spawn", "tell"]
@@ -51,6 +52,10 @@ LEAVE_GRACE_S = 30.0
 """A debate whose page went away stops after this long, unless the page reconnects."""
 
 log = logging.getLogger("roundtable.ui.chats")
+
+TITLED = "roundtable_titled"
+"""In the session: this thread is titled by a question (``titles``); None: not yet, it has had
+no message (Chainlit will name it after the first) or only commands."""
 
 
 def spawn(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -169,6 +174,7 @@ class Chats:
         chat_settings = metadata.get("chat_settings")
         values = chat_settings if isinstance(chat_settings, dict) else None
         runner.options, _ = options_from(values or {}, self.settings, self.team())
+        cl.user_session.set(TITLED, True)  # a reopened thread keeps the title it has
         await self.send_controls(values)
 
     async def update_settings(self, values: dict[str, Any]) -> None:
@@ -187,38 +193,68 @@ class Chats:
             return
         refused = cmd.check_size(text, self.max_input_chars)
         command = refused or cmd.parse(text, message.command, roles=tuple(self.team().roster))
+        question: str | None = None
         try:
-            await self.dispatch(command)
+            question = await self.dispatch(command)
         except (Refusal, ConfigError) as exc:
             await tell(str(exc))
+        plain = isinstance(command, cmd.Say) and command.ask is None and not message.command
+        await self.title(text, question, plain=plain)
 
-    async def dispatch(self, command: cmd.Command) -> None:
+    async def title(self, first: str | None, question: str | None, *, plain: bool) -> None:
+        """Title the thread by ``question`` (None: ``titles.NEUTRAL``) unless it has a title
+        from a question already. ``first``: the message just sent, if the thread's first
+        (Chainlit's own title for it is replaced); ``plain``: it is a plain question, which
+        Chainlit's title already is."""
+        state = cl.user_session.get(TITLED)  # None: no message yet; False: neutral so far
+        if state or (state is False and question is None):
+            return
+        cl.user_session.set(TITLED, question is not None)
+        layer = get_data_layer()
+        if (state is None and plain) or not isinstance(layer, TitledDataLayer):
+            return
+        thread_id = cl.context.session.thread_id
+        title = question or NEUTRAL
+        await layer.title(thread_id, title, first if state is None else None)
+        # Chainlit's own signal that the thread list changed: the sidebar fetches it again.
+        await cl.context.emitter.emit(
+            "first_interaction", {"interaction": title, "thread_id": thread_id}
+        )
+
+    async def dispatch(self, command: cmd.Command) -> str | None:
+        """Do what ``command`` says; the question it brings into the thread, if any."""
         runner = self.runner()
         if isinstance(command, cmd.Refused):
             await tell(command.message)
         elif isinstance(command, cmd.Say):
             await runner.say(command)
+            return command.text or None
         elif isinstance(command, cmd.Stop):
             if not runner.stop(command.reason):
                 await tell("Nothing is running.")
         elif isinstance(command, cmd.Replay):
-            await self.replay(runner, command)
+            return await self.replay(runner, command)
         elif isinstance(command, cmd.Fork):
             await runner.fork(command.turn, command.text)
         elif isinstance(command, cmd.Export):
             await export(runner, command.fmt)
+        return None
 
-    async def replay(self, runner: SessionRunner, command: cmd.Replay) -> None:
+    async def replay(self, runner: SessionRunner, command: cmd.Replay) -> str | None:
+        """List the transcripts, or replay one; the replay's title (``titles``) if it plays."""
         folder = self.settings.transcripts_dir
         if command.which is None:
             text, actions = listing(folder, runner.owner)
             await cl.Message(content=text, author="Roundtable", actions=actions).send()
-            return
+            return None
         found = pick(folder, command.which, runner.owner)
         if isinstance(found, str):
             await tell(found)
         elif not await runner.play(found, command.speed):
             await tell("A run is in progress: /stop it first.")
+        else:
+            return replay_title(found.header.question)
+        return None
 
     def leave(self) -> None:
         """The page went away: its debate stops after ``LEAVE_GRACE_S`` unless it comes back

@@ -1,7 +1,7 @@
 """What the person typed, parsed: a plain message or one of the chat commands.
 
 Owns the command grammar (``/ask ROLE text``, ``/stop [reason]``, ``/replay [N] [speed]``,
-``/fork N text``, ``/export [md|json]``) and the input size limit. Pure functions, no
+``/fork N text``, ``/export [md|json|html]``) and the input size limit. Pure functions, no
 Chainlit: the app decides what each command does.
 
 Chainlit's composer can also send a command picked from its menu: then the command name comes
@@ -24,7 +24,7 @@ MENU: tuple[tuple[str, str, str], ...] = (
     ("stop", "square", "Stop the debate (it ends at the next turn)"),
     ("replay", "history", "List saved transcripts; /replay N [2x|fast]"),
     ("fork", "git-branch", "/fork TURN text: continue a replay from a turn"),
-    ("export", "download", "/export md or /export json"),
+    ("export", "download", "/export md, /export json or /export html"),
 )
 """The composer's command menu: (name, icon, description)."""
 
@@ -58,7 +58,7 @@ class Fork:
 
 @dataclass(frozen=True)
 class Export:
-    fmt: Literal["md", "json"]
+    fmt: Literal["md", "json", "html"]
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,9 @@ def _export(body: str, _roles: tuple[str, ...]) -> Command:
         return Export("md")
     if fmt == "json":
         return Export("json")
-    return Refused("Usage: /export md or /export json")
+    if fmt in ("html", "htm"):
+        return Export("html")
+    return Refused("Usage: /export md, /export json or /export html")
 
 
 _HANDLERS = {

@@ -1,4 +1,4 @@
-"""Transcript downloads over HTTP: ``GET /roundtable/export/<id>.md`` (or ``.json``).
+"""Transcript downloads over HTTP: ``GET /roundtable/export/<id>.md`` (or ``.json``, ``.html``).
 
 The end of a run shows plain links to this route, so an export is one click: the browser
 gets the file as an attachment, with no file card to click again. The file is made from the
@@ -20,6 +20,7 @@ import asyncio
 import os
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from chainlit.auth import get_token_from_cookies
@@ -29,13 +30,32 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from roundtable.common.owners import owns
-from roundtable.transcripts import Transcript, TranscriptError, load, to_json, to_markdown
+from roundtable.transcripts import (
+    HTML_CSP,
+    Transcript,
+    TranscriptError,
+    load,
+    to_html,
+    to_json,
+    to_markdown,
+)
 
 PREFIX = "/roundtable/export"
 TRANSCRIPT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 """A transcript's file name without ``.jsonl``: what the UI names them (conversation ids,
 ``20261205-170644-1a2b3c``); no dots, slashes or anything a path could be made of."""
-FORMATS = {"md": "text/markdown; charset=utf-8", "json": "application/json; charset=utf-8"}
+FORMATS = {
+    "md": "text/markdown; charset=utf-8",
+    "json": "application/json; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+}
+LABELS = {"md": "Markdown", "json": "JSON", "html": "HTML"}
+"""Each format's name in its link, in the links' order."""
+EXPORTERS: dict[str, Callable[[Transcript], str]] = {
+    "md": to_markdown,
+    "json": to_json,
+    "html": to_html,
+}
 NOT_FOUND = "No such transcript."
 
 
@@ -56,12 +76,14 @@ def export_url(transcript_id: str, fmt: str, root_path: str = "") -> str | None:
 
 
 def export_links(transcript_id: str, root_path: str = "") -> str:
-    """``Download Markdown · Download JSON`` as Markdown links ("" for an unusable id)."""
-    md = export_url(transcript_id, "md", root_path)
-    json = export_url(transcript_id, "json", root_path)
-    if md is None or json is None:
+    """``Download Markdown · Download JSON · Download HTML`` as Markdown links ("" for an
+    unusable id)."""
+    if not TRANSCRIPT_ID.fullmatch(transcript_id):
         return ""
-    return f"[Download Markdown]({md}) · [Download JSON]({json})"
+    return " · ".join(
+        f"[Download {label}]({export_url(transcript_id, fmt, root_path)})"
+        for fmt, label in LABELS.items()
+    )
 
 
 def caller(request: Request) -> str | None:
@@ -89,7 +111,8 @@ def _own(folder: Path, transcript_id: str, user: str) -> Transcript | None:
 
 
 def route(folder: Path, root_path: str = "") -> Route:
-    """``GET <root_path>/roundtable/export/{name}``: ``name`` is ``<id>.md`` or ``<id>.json``."""
+    """``GET <root_path>/roundtable/export/{name}``: ``name`` is ``<id>.md``, ``.json`` or
+    ``.html``."""
 
     async def serve(request: Request) -> Response:
         user = caller(request)
@@ -102,11 +125,12 @@ def route(folder: Path, root_path: str = "") -> Route:
         transcript = await asyncio.to_thread(_own, folder, transcript_id, user)
         if transcript is None:
             return PlainTextResponse(NOT_FOUND, status_code=404)
-        body = to_markdown(transcript) if fmt == "md" else to_json(transcript)
+        body = EXPORTERS[fmt](transcript)
         headers = {
             "Content-Disposition": f'attachment; filename="{transcript_id}.{fmt}"',
             "Cache-Control": "private, no-store",
             "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": HTML_CSP,  # the page's own, if a browser ever shows it
         }
         return Response(body.encode("utf-8"), media_type=FORMATS[fmt], headers=headers)
 

@@ -50,6 +50,7 @@ def export_actions() -> list[cl.Action]:
     return [
         cl.Action(name=EXPORT_ACTION, payload={"fmt": "md"}, label="Download Markdown"),
         cl.Action(name=EXPORT_ACTION, payload={"fmt": "json"}, label="Download JSON"),
+        cl.Action(name=EXPORT_ACTION, payload={"fmt": "html"}, label="Download HTML"),
     ]
 
 

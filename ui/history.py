@@ -32,6 +32,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from roundtable.common.errors import ConfigError
+from roundtable.ui.titles import TitledDataLayer
 
 TRANSCRIPT_KEY = "transcript"
 REPLAYED_KEY = "replayed"
@@ -154,8 +155,9 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
-class HistoryDataLayer(SQLAlchemyDataLayer):
-    """Chainlit's SQLAlchemy data layer, minus NUL characters in what it writes.
+class HistoryDataLayer(TitledDataLayer):
+    """Chainlit's SQLAlchemy data layer (titling threads by their question: ``titles``), minus
+    NUL characters in what it writes.
 
     PostgreSQL rejects a NUL in text; Chainlit logs the error and drops the whole step, so a
     message containing one would be missing on resume. Each NUL becomes U+FFFD instead (on

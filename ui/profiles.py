@@ -24,6 +24,14 @@ FLAG_WORDS = {
 }
 """The protocol flags (``agents.FLAGS``) as a person reads them."""
 
+INTRO = (
+    "## Roundtable\n\n"
+    "A team of AI agents debates your question, live: a manager picks who speaks next and "
+    "says why, and the run ends with the answer and the reason it stopped. Type at any "
+    "moment to step in."
+)
+"""What the product is, in a line, above the team on the first page (every profile)."""
+
 
 def profile_markdown(team: Team) -> str:
     """The profile's description: the team, each role and its part, the modes it runs."""
@@ -38,14 +46,14 @@ def profile_markdown(team: Team) -> str:
 
 def chat_profiles(teams: Teams, model_note: str = "") -> list[ChatProfile]:
     """One profile per team, the configured team's first and marked default, then the
-    shipped teams and the user's; each offers its team's starter questions, and says which
-    model answers (``model_note``)."""
+    shipped teams and the user's; each says what Roundtable is (``INTRO``), offers its
+    team's starter questions, and says which model answers (``model_note``)."""
     order = [teams.default, *(name for name in teams.by_name if name != teams.default)]
     note = f"\n\n{model_note}" if model_note else ""
     return [
         ChatProfile(
             name=name,
-            markdown_description=profile_markdown(teams.by_name[name]) + note,
+            markdown_description=f"{INTRO}\n\n{profile_markdown(teams.by_name[name])}{note}",
             icon=team_icon(teams.by_name[name]),
             default=name == teams.default,
             starters=[Starter(label=_label(q), message=q) for q in teams.by_name[name].starters],

@@ -252,6 +252,7 @@ class ChainlitRenderer:
         else:
             await self._clear_status()
             await self.work.show_aggregate(event)
+        await self._pictures.refresh_plan()
         if self.live and not isinstance(event, BranchEvent):
             await self._show_status()
 
