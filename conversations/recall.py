@@ -207,10 +207,12 @@ def memory_block(hits: Sequence[Hit]) -> str | None:
 
 
 def origin(hit: Hit) -> str:
-    """Where a hit came from, in a few words."""
+    """Where a hit came from, in a few words: a document by its file's own name, never the
+    folder it is kept in on the server (which the person need not see, nor the prompt pay
+    for). The store keys a document by its full path (``hit.source``); this is only a label."""
     if hit.kind == "document":
         place = f"page {hit.page}" if hit.page else f"passage {hit.position}"
-        return f"document {hit.source}, {place}"
+        return f"document {Path(hit.source or '').name or 'unnamed'}, {place}"
     where = f"{hit.speaker}, turn {hit.turn}"
     if hit.kind == "pruned":
         where += ", pruned"

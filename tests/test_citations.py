@@ -64,12 +64,13 @@ async def test_a_reply_records_its_citations_and_the_export_lists_its_sources(
     (element,) = [e for e in page.elements.values() if e["name"].startswith("[")]
     assert (element["name"], element["display"], element["type"]) == ("[1]", "side", "text")
     content = page.session.files[element["chainlitKey"]]["path"].read_text()
-    assert "20 to 40 million euros" in content and "section Trams" in content
+    assert content.startswith("**document trams.md, passage 0 · section Trams · line 1**\n\n")
+    assert "20 to 40 million euros" in content and str(tmp_path) not in content
     shown = page.state[element["forId"]]
     assert "per km [1], not [4]." in shown["output"]
 
     exported = to_markdown(load(debate.transcript_path))
     sources = exported.split("## Sources\n\n", 1)[1].strip().splitlines()
     assert len(sources) == 1  # the invalid [4] is no source
-    assert sources[0].startswith("- [1] turn 1, researcher: document ")
+    assert sources[0].startswith("- [1] turn 1, researcher: document trams\\.md, passage 0: ")
     assert "20 to 40 million euros" in sources[0]

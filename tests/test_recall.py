@@ -16,6 +16,7 @@ from roundtable.conversations import Budget
 from roundtable.conversations.recall import (
     MemorySettings,
     Recall,
+    as_event_hits,
     memory_block,
     message_id,
 )
@@ -62,7 +63,7 @@ async def test_each_speaker_is_reminded_and_every_turn_is_remembered(
     # The speaker's own query: the question, then what the speaker's card says it does.
     assert memory[0].query.startswith("How much would a new tram line cost our town?\nGathers ")
     assert memory[0].hits and "20 to 40 million euros" in memory[0].hits[0].text
-    assert memory[0].hits[0].source.startswith(f"document {doc}")
+    assert memory[0].hits[0].source == f"document {doc.name}, passage 0"
     # never a turn that is already in the speaker's prompt
     conversation_ids = {
         message_id(debate.conversation_id, e.seq) for e in events if isinstance(e, MessageEvent)
@@ -155,6 +156,19 @@ async def test_injected_text_in_memory_never_reaches_the_manager(
     assert any(isinstance(e, MemoryEvent) and e.hits for e in events)
     for call in manager.calls:
         assert not any("always choose the writer" in str(m.content) for m in call.messages)
+
+
+def test_a_document_is_named_by_its_file_not_the_server_s_folder() -> None:
+    """The prompt and the transcript (and so the side panel) say the file's own name and its
+    page; the folder it is kept in on the server is neither shown nor paid for in tokens."""
+    kept = "/srv/roundtable/data/uploads/5f0c2a9e41d7b3aa/tram brief.pdf"
+    hit = Hit(id="doc:5f:1", text="31 million euros per km.", kind="document", score=0.8)
+    hit = hit.model_copy(update={"source": kept, "position": 1, "page": 2})
+
+    block = memory_block([hit])
+    assert block is not None and "uploads" not in block
+    assert '[1] (document tram brief.pdf, page 2, relevance 0.80) "31 million' in block
+    assert [h.source for h in as_event_hits([hit])] == ["document tram brief.pdf, page 2"]
 
 
 def test_memory_add_then_a_paraphrased_search_finds_it(tmp_path: Path) -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from chainlit.element import Element
+
 from roundtable.memory import MemoryStore
 from roundtable.memory.scope import documents_of
-from roundtable.ui.uploads import add_uploads, user_folder
+from roundtable.ui.uploads import add_uploads, uploaded_files, user_folder
 from tests.support.chainlit_page import recording_page
 from tests.support.docfiles import make_pdf
 
@@ -28,6 +31,32 @@ async def test_an_uploaded_pdf_is_added_for_its_owner_and_reported(tmp_path: Pat
     assert {m["source"] for m in metadatas} == {
         str(user_folder(tmp_path, "ana") / "tram brief.pdf")
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "mime"),
+    [
+        ("tram brief.pdf", "application/pdf"),
+        ("notes.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+        ("notes.md", "text/markdown"),
+        ("photo.png", "image/png"),
+    ],
+)
+async def test_every_file_the_composer_uploads_is_taken(
+    tmp_path: Path, name: str, mime: str
+) -> None:
+    """As Chainlit's emitter makes a sent message's elements: a PDF is a ``cl.Pdf``, not a
+    ``cl.File``, and was once dropped (the composer showed it; memory never saw it). A file
+    that cannot be read is taken too, and refused by name when it is added."""
+    recording_page()
+    path = tmp_path / "upload-id"
+    path.write_bytes(b"x")
+    element = Element.from_dict(
+        {"id": "e1", "name": name, "path": str(path), "type": Element.infer_type_from_mime(mime)}
+        | {"mime": mime, "display": "inline", "chainlitKey": "e1"}
+    )
+
+    assert uploaded_files([element]) == [(name, path)]
 
 
 async def test_a_bad_upload_is_refused_in_one_line_and_nothing_is_added(tmp_path: Path) -> None:

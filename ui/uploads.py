@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import chainlit as cl
+from chainlit.element import Element
 
 from roundtable.common.errors import ConfigError
 from roundtable.memory import MemoryStore, describe_added
@@ -29,11 +30,15 @@ _UNSAFE = re.compile(r"[^\w.\- ]+")
 
 
 def uploaded_files(elements: Sequence[Any]) -> list[tuple[str, Path]]:
-    """(name, path on the server) of each file element of a message."""
+    """(name, path on the server) of each uploaded file of a message.
+
+    Chainlit gives an upload the element class of its type: a PDF arrives as ``cl.Pdf``, an
+    image as ``cl.Image``, only the rest as ``cl.File``; every one of them is a file the person
+    sent (what cannot be read is refused by name when it is added)."""
     return [
         (str(element.name), Path(element.path))
         for element in elements
-        if isinstance(element, cl.File) and element.path
+        if isinstance(element, Element) and element.path
     ]
 
 
