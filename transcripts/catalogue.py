@@ -32,6 +32,10 @@ class TranscriptSummary(BaseModel):
     mode: Mode = "debate"
     owner: str | None = None
     """Whose run it is (None: the local user, as every transcript from before owners)."""
+    parent: str | None = None
+    """The conversation this one was forked from (None: not a fork)."""
+    fork_turn: int | None = None
+    """The parent's last turn the fork kept."""
     problem: str | None = None
 
 
@@ -55,6 +59,8 @@ def summarise(path: Path) -> TranscriptSummary:
         stop=f"{stop.code}: {stop.reason}" if stop else "(no stop: interrupted run)",
         mode=plan.mode if plan is not None else "debate",
         owner=transcript.header.owner,
+        parent=transcript.header.parent.conversation_id if transcript.header.parent else None,
+        fork_turn=transcript.header.parent.turn if transcript.header.parent else None,
     )
 
 
