@@ -111,7 +111,7 @@ def _list(args: argparse.Namespace) -> int:
         forked = f"  (forked at turn {row.fork_turn})" if depth else ""
         print(
             f"{indent}{when}  {row.turns:>3} turns  {owner:<12.12}  {row.stop:<40.40}  "
-            f"{row.question[:60]}{forked}"
+            f"{(row.fork_text if depth and row.fork_text else row.question)[:60]}{forked}"
         )
         print(f"{' ' * len(indent)}                  {row.path}")
     return 0

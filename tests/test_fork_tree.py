@@ -9,7 +9,16 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from roundtable.transcripts import Header, ParentRef, RoleSummary, TranscriptSummary, owned, save
+from roundtable.transcripts import (
+    HUMAN,
+    Header,
+    MessageEvent,
+    ParentRef,
+    RoleSummary,
+    TranscriptSummary,
+    owned,
+    save,
+)
 from roundtable.transcripts.fork_tree import MAX_NODES, ForkNode, family, forest, fork_svg
 
 NS = "{http://www.w3.org/2000/svg}"
@@ -75,6 +84,13 @@ def test_a_family_is_its_first_ancestor_and_every_fork_below_in_fork_order() -> 
     assert len(ET.fromstring(svg).findall(f"{NS}path")) == 4  # one line per fork
 
 
+def test_a_fork_is_drawn_by_what_the_person_said_where_it_branched_off() -> None:
+    rows = [row("a"), row("b", "a").model_copy(update={"fork_text": "what if buses were free?"})]
+    svg = fork_svg(family(rows, "b"), "b")
+    assert "question of a" in svg and "what if buses were free? (this one)" in svg
+    assert "question of b" not in svg
+
+
 def test_a_parent_of_another_owner_is_dropped_and_never_drawn(tmp_path: Path) -> None:
     """The person's fork of a transcript they do not own (say, made before owners were
     checked) roots its own tree: the other user's transcript and its question are absent."""
@@ -84,6 +100,7 @@ def test_a_parent_of_another_owner_is_dropped_and_never_drawn(tmp_path: Path) ->
     _write(tmp_path, "kid", "alice", "fork of my fork", parent="mine")
     rows = owned(tmp_path, "alice")
     assert {r.conversation_id: r.parent for r in rows} == {"mine": "bobs", "kid": "mine"}
+    assert {r.conversation_id: r.fork_text for r in rows} == {"mine": "", "kid": "and trams?"}
     branches = family(rows, "kid")
     assert shape(branches) == [("mine", 0, None), ("kid", 1, "mine")]
     svg = fork_svg(branches, "kid")
@@ -141,4 +158,5 @@ def _write(folder: Path, cid: str, owner: str, question: str, parent: str | None
         owner=owner,
         parent=ParentRef(conversation_id=parent, turn=1) if parent else None,
     )
-    save(folder / f"{cid}.jsonl", header, [])
+    said = [MessageEvent(seq=1, at=START, turn=2, speaker=HUMAN, content="and trams?")]
+    save(folder / f"{cid}.jsonl", header, said if cid == "kid" else [])

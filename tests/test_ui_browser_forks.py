@@ -56,7 +56,9 @@ def test_a_fork_shows_the_tree_of_transcripts(chat: ChatPage) -> None:
 
     chat.send("/fork 1 Suppose buses were free?")
     chat.wait_stops(2, timeout=120_000)
-    chat.page.locator('img[alt="forks.svg"]').first.wait_for(timeout=30_000)
+    tree_image = chat.page.locator('img[alt="forks.svg"]').first
+    tree_image.wait_for(timeout=30_000)
+    tree_image.scroll_into_view_if_needed()
     chat.screenshot("fork-tree")
     [child] = [
         load(p)
@@ -67,9 +69,11 @@ def test_a_fork_shows_the_tree_of_transcripts(chat: ChatPage) -> None:
     [tree] = _svgs(chat, "forks.svg")
     assert _nodes(tree) == {mother: "fork", daughter: "fork current"}
     assert QUESTION in tree and "forked at turn 1" in tree
+    assert "Suppose buses were free? (this one)" in tree, "a fork is drawn by what it asked"
 
     chat.send(f"/replay {mother} fast")
     chat.wait_stops(3, timeout=120_000)
+    chat.page.locator('img[alt="forks.svg"]').last.scroll_into_view_if_needed()
     chat.screenshot("fork-tree-replayed")
     trees = _svgs(chat, "forks.svg")
     assert len(trees) == 2

@@ -10,9 +10,10 @@ transcript is placed once), the walk is iterative (a chain of thousands of forks
 the stack), and at most ``MAX_NODES`` are placed.
 
 ``fork_svg`` draws a family as an indented tree, one row per transcript (its question cut
-short, its turns, its stop, the turn it was forked at), the current one outlined and said to be
-"this one". Hand-written SVG like ``pictures``: every text XML-escaped and cut short. Owns only
-the shape and the drawing; where it is shown is the UI's business.
+short, or for a fork what the person said where it branched off; its turns, its stop, the turn
+it was forked at), the current one outlined and said to be "this one". Hand-written SVG like
+``pictures``: every text XML-escaped and cut short. Owns only the shape and the drawing; where
+it is shown is the UI's business.
 """
 
 from __future__ import annotations
@@ -137,17 +138,18 @@ def _node(branch: ForkNode, row: int, mark: bool) -> str:
     x, y = _x(branch), TOP + row * ROW
     width = 760 - 8 - x
     forked = f"forked at turn {s.fork_turn} · " if branch.parent is not None else ""
+    said = s.fork_text if branch.parent is not None and s.fork_text else s.question
     facts = f"{forked}{s.turns} turn(s) · {s.stop}"
     this = " (this one)" if mark else ""
     stroke = 'stroke="#d62728" stroke-width="2.5"' if mark else 'stroke="#333333"'
     return (
         f'<g class="fork{" current" if mark else ""}" '
         f'data-conversation="{svg_text(s.conversation_id, 80)}">'
-        f"<title>{svg_text(s.question, 200)}</title>"
+        f"<title>{svg_text(said, 200)}</title>"
         f'<rect x="{x}" y="{y}" width="{width}" height="{ROW - 6}" rx="5" '
         f'fill="{"#fdecea" if mark else "#f5f8fc"}" {stroke}/>'
         f'<text x="{x + 6}" y="{y + 12}" font-weight="bold">'
-        f"{svg_text(s.question, max(20, width // 7 - 12))}{this}</text>"
+        f"{svg_text(said, max(20, width // 7 - 12))}{this}</text>"
         f'<text x="{x + 6}" y="{y + 24}" fill="#555555">{svg_text(facts, width // 6)}</text></g>'
     )
 
