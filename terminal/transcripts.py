@@ -2,7 +2,8 @@
 
 ``replay`` feeds a saved transcript to the same renderer a live run uses (or, with ``--json``,
 prints its lines as they are: ``json_line``, which ``ask --json`` uses too); a torn last line is
-a warning, not a failure. ``list`` shows every saved run with its owner, or one user's.
+a warning, not a failure. ``list`` shows every saved run with its owner, or one user's; with
+``--tree``, each fork indented under the run it was forked from (``transcripts.fork_tree``).
 
 Owns these commands only; the file format, its loading and replay are ``transcripts``'s.
 """
@@ -24,6 +25,7 @@ from roundtable.conversations.settings import load_settings
 from roundtable.terminal.render import TerminalRenderer
 from roundtable.transcripts.catalogue import catalogue, owned
 from roundtable.transcripts.events import LiveEvent, TokenDelta
+from roundtable.transcripts.fork_tree import forest
 from roundtable.transcripts.replay import replay
 from roundtable.transcripts.store import TornTailWarning, encode, load
 
@@ -49,6 +51,11 @@ def add_commands(commands: Any) -> None:
 
     lst = commands.add_parser("list", help="list saved transcripts, with their owners")
     lst.add_argument("--user", default=None, help=USER_HELP)
+    lst.add_argument(
+        "--tree",
+        action="store_true",
+        help="each fork indented under the transcript it was forked from",
+    )
     lst.set_defaults(func=_list)
 
 
@@ -88,16 +95,25 @@ def _list(args: argparse.Namespace) -> int:
         whose = "" if args.user is None else f" of user {args.user!r}"
         print(f"No transcripts{whose} in {folder}")
         return 0
+    depths: dict[int, int] = {}
+    if args.tree:
+        placed = forest(rows)  # unreadable files and a second file of one id: after the trees
+        depths = {id(node.summary): node.depth for node in placed}
+        rows = [node.summary for node in placed] + [r for r in rows if id(r) not in depths]
     for row in rows:
         if row.problem:
             print(f"{row.path.name}  (unreadable: {row.problem})")
             continue
         when = row.created_at.strftime("%Y-%m-%d %H:%M") if row.created_at else "?"
         owner = owner_key(row.owner)
+        depth = depths.get(id(row), 0)
+        indent = "  " * min(depth - 1, 20) + "└ " if depth else ""
+        forked = f"  (forked at turn {row.fork_turn})" if depth else ""
         print(
-            f"{when}  {row.turns:>3} turns  {owner:<12.12}  {row.stop:<40.40}  {row.question[:60]}"
+            f"{indent}{when}  {row.turns:>3} turns  {owner:<12.12}  {row.stop:<40.40}  "
+            f"{(row.fork_text if depth and row.fork_text else row.question)[:60]}{forked}"
         )
-        print(f"                  {row.path}")
+        print(f"{' ' * len(indent)}                  {row.path}")
     return 0
 
 

@@ -157,6 +157,32 @@ def test_list_shows_saved_transcripts(data_dir: Path) -> None:
     assert "broken.jsonl  (unreadable:" in result.stdout
 
 
+def test_list_tree_indents_each_fork_under_its_parent(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = data_dir / "transcripts"
+    folder.mkdir(parents=True)
+    header, rest = GOLDEN.read_text().split("\n", 1)
+    record = json.loads(header)
+    for name, parent in (("kid", "root"), ("root", None), ("grandkid", "kid"), ("loop", "loop")):
+        fork = {"conversation_id": f"run-{parent}", "turn": 3} if parent else None
+        record.update(conversation_id=f"run-{name}", parent=fork)
+        (folder / f"run-{name}.jsonl").write_text(json.dumps(record) + "\n" + rest)
+    (folder / "broken.jsonl").write_text("nope\n")
+
+    code, out, _ = main(capsys, "list", "--tree")
+    lines = [line for line in out.splitlines() if " turns " in line or "unreadable" in line]
+    assert code == 0 and len(lines) == 5
+    paths = [line.strip() for line in out.splitlines() if line.strip().startswith("/")]
+    order = [Path(p).stem for p in paths]
+    assert order.index("run-root") < order.index("run-kid") < order.index("run-grandkid")
+    kid = next(line for line in lines if "(forked at turn 3)" in line and line.startswith("└ "))
+    grandkid = next(line for line in lines if line.startswith("  └ "))
+    assert kid and grandkid.endswith("(forked at turn 3)")
+    assert lines[-1].startswith("broken.jsonl  (unreadable:")
+    assert sum(1 for line in lines if line[:1].isdigit()) == 2  # the roots: root and loop
+
+
 def test_help_lists_the_commands() -> None:
     result = run("--help")
     assert result.returncode == 0

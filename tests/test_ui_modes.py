@@ -259,10 +259,10 @@ async def test_exports_hold_the_plan_the_branches_and_the_comparison(tmp_path: P
     transcript = load(path)
 
     text = to_markdown(transcript)
-    assert "## Plan (panel)\n\nthe manager's plan: 3 sub\\-question\\(s\\), 2 independent\n" in text
+    assert "## Plan (panel)\n\nthe manager's plan: 3 sub-question(s), 2 independent\n" in text
     assert "- **q3** researcher (research, after q1): How long does each take to build?\n" in text
     assert "> branch q1 (researcher) started: What does each option cost to build?" in text
-    assert "## Turn 1: Researcher (q1)\n\nTrams cost 30 M EUR per km\\." in text
+    assert "## Turn 1: Researcher (q1)\n\nTrams cost 30 M EUR per km." in text
     [failed] = [line for line in text.splitlines() if line.startswith("> branch q3 (res")][1:]
     assert re.fullmatch(
         r"> branch q3 \(researcher\) \*\*failed\*\*( after \d+\.\d s)?: "

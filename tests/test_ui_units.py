@@ -72,7 +72,7 @@ def test_size_limit() -> None:
 def test_markdown_export_of_the_golden_transcript() -> None:
     text = to_markdown(load(GOLDEN))
     assert text.startswith("# Should our city ban private cars downtown?\n")
-    assert "## Turn 1: Researcher\n\nCities that did it cut traffic by a third\\.\n" in text
+    assert "## Turn 1: Researcher\n\nCities that did it cut traffic by a third.\n" in text
     assert "## Turn 2: You\n\nAnd deliveries?" in text
     assert "> manager picks **critic** (model): check the reasoning" in text
     assert "> error, model: manager pick refused:" in text
@@ -80,10 +80,8 @@ def test_markdown_export_of_the_golden_transcript() -> None:
     assert text.count("## Turn ") == 8  # turns 0 to 7
 
 
-def test_markdown_export_escapes_html_and_links() -> None:
-    assert escape_md("<img src=x> [a](http://e) *b*") == (
-        "\\<img src=x\\> \\[a\\]\\(http://e\\) \\*b\\*"
-    )
+def test_markdown_export_escapes_html_and_links_only() -> None:
+    assert escape_md("<img src=x> [a](http://e) *b*") == "\\<img src=x> \\[a](http://e) *b*"
 
 
 def test_json_export_round_trips() -> None:

@@ -46,6 +46,7 @@ from roundtable.transcripts.events import (
     now,
 )
 from roundtable.transcripts.export import escape_md, file_name, to_json, to_markdown
+from roundtable.transcripts.fork_tree import ForkNode, family, forest, fork_svg
 from roundtable.transcripts.html_export import HTML_CSP, to_html
 from roundtable.transcripts.lines import TranscriptError
 from roundtable.transcripts.pictures import costs_svg, timeline_svg
@@ -73,6 +74,7 @@ __all__ = [
     "ErrorEvent",
     "ErrorFamily",
     "Event",
+    "ForkNode",
     "GuardAction",
     "GuardEvent",
     "GuardRule",
@@ -105,8 +107,11 @@ __all__ = [
     "catalogue",
     "costs_svg",
     "escape_md",
+    "family",
     "file_name",
     "final_answer",
+    "forest",
+    "fork_svg",
     "load",
     "now",
     "owned",

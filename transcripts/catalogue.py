@@ -32,6 +32,13 @@ class TranscriptSummary(BaseModel):
     mode: Mode = "debate"
     owner: str | None = None
     """Whose run it is (None: the local user, as every transcript from before owners)."""
+    parent: str | None = None
+    """The conversation this one was forked from (None: not a fork)."""
+    fork_turn: int | None = None
+    """The parent's last turn the fork kept."""
+    fork_text: str = ""
+    """What the person said where the fork branched off (a fork keeps its parent's question,
+    so this is what tells forks apart); empty when not a fork."""
     problem: str | None = None
 
 
@@ -46,6 +53,17 @@ def summarise(path: Path) -> TranscriptSummary:
     turns = sum(1 for e in transcript.events if isinstance(e, MessageEvent) and e.speaker != HUMAN)
     stop = next((e for e in reversed(transcript.events) if isinstance(e, StopEvent)), None)
     plan = next((e for e in transcript.events if isinstance(e, PlanEvent)), None)
+    parent = transcript.header.parent
+    said = ""
+    if parent is not None:  # the person's first message after the turn the fork kept
+        said = next(
+            (
+                e.content[:300]
+                for e in transcript.events
+                if isinstance(e, MessageEvent) and e.speaker == HUMAN and e.turn > parent.turn
+            ),
+            "",
+        )
     return TranscriptSummary(
         path=path,
         conversation_id=transcript.header.conversation_id,
@@ -55,6 +73,9 @@ def summarise(path: Path) -> TranscriptSummary:
         stop=f"{stop.code}: {stop.reason}" if stop else "(no stop: interrupted run)",
         mode=plan.mode if plan is not None else "debate",
         owner=transcript.header.owner,
+        parent=parent.conversation_id if parent else None,
+        fork_turn=parent.turn if parent else None,
+        fork_text=said,
     )
 
 

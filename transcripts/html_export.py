@@ -35,7 +35,7 @@ from roundtable.transcripts.events import (
     SelectionEvent,
     StopEvent,
 )
-from roundtable.transcripts.export import cited
+from roundtable.transcripts.export import cited, with_total
 from roundtable.transcripts.pictures import costs_svg, timeline_svg
 from roundtable.transcripts.records import LedgerRow
 from roundtable.transcripts.store import Transcript
@@ -155,17 +155,7 @@ def _ledger(rows: Sequence[LedgerRow]) -> str:
     priced = any(row.cost_usd is not None for row in rows)
     head = "<th>speaker</th><th>calls</th><th>tokens in</th><th>tokens out</th><th>seconds</th>"
     lines = [f"<tr>{head}{'<th>USD</th>' if priced else ''}</tr>"]
-    lines.extend(_ledger_row(row, priced) for row in rows)
-    if len(rows) > 1:
-        total = LedgerRow(
-            speaker="total",
-            calls=sum(r.calls for r in rows),
-            prompt_tokens=sum(r.prompt_tokens for r in rows),
-            completion_tokens=sum(r.completion_tokens for r in rows),
-            seconds=sum(r.seconds for r in rows),
-            cost_usd=sum(r.cost_usd or 0.0 for r in rows) if priced else None,
-        )
-        lines.append(_ledger_row(total, priced))
+    lines.extend(_ledger_row(row, priced) for row in with_total(rows))
     return (
         '<section id="ledger"><h2>Cost ledger</h2><table>' + "".join(lines) + "</table></section>"
     )

@@ -78,6 +78,15 @@ class Answer:
             return "Answer"
         return f"No answer yet: the {self.answerer} had not written one; the latest reply"
 
+    @property
+    def disputed(self) -> MessageEvent | None:
+        """The reviewer's latest review when it came after the answer and asked for a revision
+        (what the critic still disputes); None when it accepted, or had nothing to say after."""
+        review, message = self._review, self.message
+        if review is None or message is None or review is message:
+            return None
+        return review if review.verdict == "REVISE" and review.seq > message.seq else None
+
     def byline(self) -> str:
         """ "by the writer, accepted by the critic" (or without the acceptance)."""
         if self.message is None:

@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from roundtable.ui.downloads import export_url, page_root
 from roundtable.ui.export import download
 from roundtable.ui.history import REPLAYED_KEY, TRANSCRIPT_KEY, thread_metadata, transcript_in
 from roundtable.ui.panel import options_from, widgets
+from roundtable.ui.pictures_view import fork_picture
 from roundtable.ui.profiles import team_for
 from roundtable.ui.render import ChainlitRenderer
 from roundtable.ui.replay_view import listing, pick
@@ -76,9 +78,15 @@ def _display(
     announce: bool,
     skip_through: int | None,
     mode: Mode = "debate",
+    forks: Callable[[str], cl.Image | None] | None = None,
 ) -> ChainlitRenderer:
     return ChainlitRenderer(
-        live=live, budget=budget, announce=announce, skip_through=skip_through, mode=mode
+        live=live,
+        budget=budget,
+        announce=announce,
+        skip_through=skip_through,
+        mode=mode,
+        forks=forks,
     )
 
 
@@ -134,15 +142,18 @@ class Chats:
         runner = self.runners.get(session_id)
         if runner is None:
             team = team_for(cl.user_session.get("chat_profile"), self.teams)
+            owner = _caller()
             runner = SessionRunner(
                 settings=self.settings,
-                display=_display,
+                display=partial(
+                    _display, forks=partial(fork_picture, self.settings.transcripts_dir, owner)
+                ),
                 spawn=spawn,
                 on_transcript=_link,
                 on_busy=stop_square.busy,
                 memory=self.memory,
                 team=team,
-                owner=_caller(),
+                owner=owner,
             )
             chat_settings = cl.context.session.chat_settings or {}
             runner.options, _ = options_from(chat_settings, self.settings, team)

@@ -1,8 +1,8 @@
 # mypy: disallow-untyped-calls=False
 # (Chainlit's Message.send and Element.send are unannotated.)
 """The run's pictures in the chat: a timeline that grows as turns commit, the plan's graph
-re-coloured as its branches start and end, and at the end the final timeline, the plan's graph
-and the per-agent costs.
+re-coloured as its branches start and end, and at the end the final timeline, the plan's graph,
+the per-agent costs and, when the conversation is a fork or has forks, the tree of its forks.
 
 One message holds the timeline, a ``cl.Image`` (SVG bytes) sent when the first turn commits
 and re-drawn as later turns commit: Chainlit replaces an element sent again with the same id,
@@ -11,8 +11,8 @@ a skipped turn is drawn with the next one or at the end), so a run pays a few mi
 turn. The plan's graph is its own message, sent with the plan and re-drawn at every branch
 event (a plan has at most 16 branches: a few dozen drawings, none skipped, so a failure shows
 at once). Live runs and replays draw the same, from the same events. The drawing itself is
-``transcripts.pictures`` and ``transcripts.plan_graph``; this module only decides when, and
-where.
+``transcripts.pictures``, ``transcripts.plan_graph`` and ``transcripts.fork_tree``; this module
+only decides when, and where.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import chainlit as cl
 
@@ -33,6 +34,9 @@ from roundtable.transcripts import (
     PlanEvent,
     PruneEvent,
     costs_svg,
+    family,
+    fork_svg,
+    owned,
     plan_svg,
     timeline_svg,
 )
@@ -41,12 +45,20 @@ from roundtable.transcripts.pictures import MAX_BARS, TIP_CHARS
 SVG = "image/svg+xml"
 INTERVAL = 1.0
 """Seconds between two re-drawings of the live timeline."""
-TIMELINE, COSTS, PLAN = "timeline.svg", "costs.svg", "plan.svg"
+TIMELINE, COSTS, PLAN, FORKS = "timeline.svg", "costs.svg", "plan.svg", "forks.svg"
 
 
 def svg_image(name: str, svg: str) -> cl.Image:
     """An inline picture of ``svg``."""
     return cl.Image(name=name, content=svg.encode(), mime=SVG, display="inline", size="large")
+
+
+def fork_picture(folder: Path, owner: str | None, conversation_id: str) -> cl.Image | None:
+    """The tree of forks that holds ``conversation_id``, drawn from ``owner``'s transcripts
+    only (``transcripts.fork_tree``); None when it is neither a fork nor forked. Reads every
+    transcript of the folder: call it in a thread."""
+    tree = family(owned(folder, owner), conversation_id)
+    return svg_image(FORKS, fork_svg(tree, conversation_id)) if len(tree) > 1 else None
 
 
 @dataclass

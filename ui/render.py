@@ -11,8 +11,8 @@ for it are collapsed steps inside the message (a look-up with no hits is not sho
 prunings are small collapsed steps. A status message, the run bar (``runbar``), stays under the
 latest message for the whole run, while agents speak too: the turn, the tokens, what happens
 now, and the Stop button. A timeline of who spoke when grows as turns commit
-(``pictures_view``). At the end, the answer card and the stop line with the final timeline and
-the costs picture (``ending``). Step
+(``pictures_view``). At the end, the answer card and the stop line with the final timeline,
+the costs picture and, for a fork or a forked conversation, the tree of its forks (``ending``). Step
 names use only letters, digits, spaces, dots and dashes: the browser asks
 ``/avatars/<step name>`` and Chainlit answers 400 to anything else.
 
@@ -28,6 +28,8 @@ not drawn again; in a replay they are. Owns no debate logic: it only draws event
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,6 +103,9 @@ class ChainlitRenderer:
     """What memory gave each speaker (with hits), until its message shows it."""
     _pictures: PicturesView = field(default_factory=PicturesView)
     """The timeline drawn as turns commit, and the pictures of the ending."""
+    forks: Callable[[str], cl.Image | None] | None = None
+    """The tree of forks of a conversation, by its id (``pictures_view.fork_picture`` for
+    this session's user), shown at the end when there is one; None: never."""
 
     def __post_init__(self) -> None:
         if self.budget is not None and self.progress is None:
@@ -294,6 +299,10 @@ class ChainlitRenderer:
         if progress is not None:
             progress.now = ""
         pictures = self._pictures.ending(event.ledger)
+        conversation = self._answer.conversation_id
+        if self.forks is not None and conversation:
+            tree = await asyncio.to_thread(self.forks, conversation)
+            pictures += [tree] if tree is not None else []
         await send_ending(event, self._answer, progress, self.mode, self._quality, pictures)
         self._quality = None
 
