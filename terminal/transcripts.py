@@ -152,21 +152,18 @@ def _store() -> TranscriptStore:
 
 
 def _export(args: argparse.Namespace) -> int:
-    return asyncio.run(_move(_store(), FileStore(args.to), args.to, export=True))
+    return asyncio.run(_move(_store(), FileStore(args.to), export=True))
 
 
 def _import(args: argparse.Namespace) -> int:
     if not args.folder.is_dir():
         raise ConfigError(f"{args.folder}: not a folder of transcripts")
-    return asyncio.run(_move(FileStore(args.folder), _store(), args.folder, export=False))
+    return asyncio.run(_move(FileStore(args.folder), _store(), export=False))
 
 
-async def _move(
-    source: TranscriptStore, target: TranscriptStore, folder: Path, *, export: bool
-) -> int:
-    """Put every run of ``source`` into ``target``; 1 when some could not be moved."""
-    if export:
-        folder.mkdir(parents=True, exist_ok=True)
+async def _move(source: TranscriptStore, target: TranscriptStore, *, export: bool) -> int:
+    """Put every run of ``source`` into ``target`` (an export's folder is made by its first
+    file); 1 when some could not be moved."""
     written = skipped = events = 0
     broken: list[str] = []
     try:

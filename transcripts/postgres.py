@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ import asyncpg
 
 from roundtable.common.errors import ConfigError, InfraError
 from roundtable.common.owners import owner_key
-from roundtable.common.secrets import REDACTED, error_text, keep_url
+from roundtable.common.secrets import error_text, keep_url
 from roundtable.transcripts.catalogue import TranscriptSummary
 from roundtable.transcripts.events import (
     HUMAN,
@@ -49,6 +50,9 @@ from roundtable.transcripts.store import Transcript
 from roundtable.transcripts.stores import check_id, current, differs
 
 NO_STOP = "(no stop: interrupted run)"
+HIDDEN = "the database of ROUNDTABLE_DATABASE_URL"
+_PLAIN_HOST = re.compile(r"[A-Za-z0-9._-]*")
+_PLAIN_PATH = re.compile(r"(/[A-Za-z0-9_.$-]*)?")
 _SCHEMA_LOCK = 0x52545453  # "RTTS": an advisory lock of our own, apart from the UI history's
 
 MIGRATIONS: tuple[str, ...] = (
@@ -90,13 +94,17 @@ def dsn(url: str) -> str:
 
 
 def shown(url: str) -> str:
-    """``url`` without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:{REDACTED}@{netloc}"))
+    """Where ``url`` points (scheme, host, port, database), for messages: never its user or
+    password, and nothing at all of a URL that does not parse cleanly (an unescaped ``@`` or
+    ``/`` in a password moves it into the host or the path)."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return HIDDEN
+    if not _PLAIN_HOST.fullmatch(host) or not _PLAIN_PATH.fullmatch(parts.path):
+        return HIDDEN
+    return f"{parts.scheme}://{host}{'' if port is None else f':{port}'}{parts.path}"
 
 
 class PostgresStore:
@@ -115,10 +123,20 @@ class PostgresStore:
             if self._pool is None:
                 try:
                     pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=4)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+                except ValueError:  # a malformed URL: its text may quote the password
+                    raise ConfigError(
+                        "setting ROUNDTABLE_DATABASE_URL: not a usable PostgreSQL URL "
+                        "(not shown: it may hold a password)"
+                    ) from None
+                except asyncpg.InterfaceError as exc:  # idem
                     raise InfraError(
-                        f"cannot open the transcript database {self.where}: {error_text(exc)}"
-                    ) from None  # the cause's text may hold the URL
+                        f"cannot open the transcript database {self.where}: {type(exc).__name__}"
+                    ) from None
+                except (OSError, asyncpg.PostgresError) as exc:
+                    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                    raise InfraError(
+                        f"cannot open the transcript database {self.where}: {error_text(why)}"
+                    ) from None
                 try:
                     await migrate(pool)
                 except BaseException:
