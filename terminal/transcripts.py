@@ -174,7 +174,11 @@ async def _move(source: TranscriptStore, target: TranscriptStore, *, export: boo
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # a torn tail: its whole lines are moved
-                    transcript = await source.load(row.conversation_id)
+                    transcript = (  # a file is read as named (`ask --json > run.jsonl`)
+                        load(row.path)
+                        if isinstance(source, FileStore)
+                        else await source.load(row.conversation_id)
+                    )
                 added = await target.put(transcript.header, transcript.events)
             except TranscriptError as exc:
                 broken.append(str(exc))

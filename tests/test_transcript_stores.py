@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import typing
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -361,26 +362,32 @@ def test_export_and_import_move_runs_both_ways_idempotently(
     asyncio.run(files.put(head, events))
     asyncio.run(files.put(header("golden"), golden_events()))
     (source / "broken.jsonl").write_text('{"kind": "header"}\n')
+    shutil.copy(GOLDEN, source / "from-ask.jsonl")  # named by its writer, not by its id
 
     code, out, err = main(capsys, "transcripts", "import", str(source))
     assert code == 1
-    assert "imported 2 transcripts" in out and "1 skipped" in out
+    assert "imported 3 transcripts" in out and "1 skipped" in out
     assert err.count("\n") == 1 and "broken.jsonl" in err
     code, out, _ = main(capsys, "transcripts", "import", str(source))
-    assert "imported 0 transcripts (0 events)" in out and "2 already there" in out
+    assert "imported 0 transcripts (0 events)" in out and "3 already there" in out
 
     back = tmp_path / "back"
     for _ in range(2):
         code, out, err = main(capsys, "transcripts", "export", "--to", str(back))
         assert code == 0, err
-    assert "exported 0 transcripts" in out and "2 already there" in out
-    assert sorted(p.name for p in back.glob("*.jsonl")) == ["c1.jsonl", "golden.jsonl"]
+    assert "exported 0 transcripts" in out and "3 already there" in out
+    assert sorted(p.name for p in back.glob("*.jsonl")) == [
+        "c1.jsonl",
+        "golden.jsonl",
+        "test-08283674.jsonl",
+    ]
     for name in ("c1.jsonl", "golden.jsonl"):
         assert (back / name).read_bytes() == (source / name).read_bytes()
+    assert (back / "test-08283674.jsonl").read_bytes() == GOLDEN.read_bytes()
 
     monkeypatch.delenv("ROUNDTABLE_DATABASE_URL")  # files again: the data folder
     code, out, err = main(capsys, "transcripts", "import", str(back))
-    assert code == 0 and "imported 2 transcripts" in out
+    assert code == 0 and "imported 3 transcripts" in out
     assert (data_dir / "transcripts" / "c1.jsonl").read_bytes() == (
         source / "c1.jsonl"
     ).read_bytes()
