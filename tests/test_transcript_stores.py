@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from roundtable.common.errors import InfraError
 from roundtable.transcripts import (
     HUMAN,
     Event,
@@ -36,7 +37,7 @@ from roundtable.transcripts.lines import TranscriptError
 from roundtable.transcripts.postgres import PostgresStore, shown
 from roundtable.transcripts.store import encode
 from roundtable.transcripts.stores import FileStore, TranscriptStore, open_store
-from tests.support.postgres import Server
+from tests.support.postgres import DML_ONLY, Server
 from tests.test_html_export import hostile
 
 GOLDEN = Path(__file__).parent / "golden" / "debate-v3.jsonl"
@@ -259,6 +260,29 @@ async def test_the_schema_is_created_once_whoever_starts_first(
     finally:
         for s in stores:
             await s.close()
+
+
+async def test_a_role_that_may_not_create_tables_works_on_tables_in_place(
+    postgres: Server, database: str
+) -> None:
+    restricted = PostgresStore(postgres.url(database, DML_ONLY))
+    with pytest.raises(InfraError, match="cannot create the transcript tables"):
+        await restricted.catalogue()
+    owner = PostgresStore(postgres.url(database))
+    await owner.catalogue()  # the first deployment, by the database's owner
+    await owner.close()
+    admin = await postgres.connect(database)
+    try:
+        await admin.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {DML_ONLY}"
+        )
+    finally:
+        await admin.close()
+    try:
+        assert await restricted.put(header("r1"), golden_events()) == len(golden_events())
+        assert [s.conversation_id for s in await restricted.catalogue()] == ["r1"]
+    finally:
+        await restricted.close()
 
 
 # -- choosing the store, and the URL's password ------------------------------------------------

@@ -139,6 +139,11 @@ class PostgresStore:
                     ) from None
                 try:
                     await migrate(pool)
+                except asyncpg.PostgresError as exc:  # e.g. no right to create the tables
+                    await pool.close()
+                    raise InfraError(
+                        f"cannot create the transcript tables in {self.where}: {error_text(exc)}"
+                    ) from None
                 except BaseException:
                     await pool.close()
                     raise
