@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     """The team of new runs: a name (the user's ``teams_dir``, then the shipped teams) or a
     path to a team file."""
     teams_dir: Path | None = None
+    database_url: str | None = None
+    """``ROUNDTABLE_DATABASE_URL``: a PostgreSQL URL keeps transcripts in that database (beside
+    the browser's chat history, ``transcripts.postgres``); empty or SQLite keeps the files."""
     """A folder of the user's own team files (``NAME.yaml``)."""
     guards: Guards | None = None
     """Replaces every team's protocol guards when set (``ROUNDTABLE_GUARDS__ENABLED=false``
@@ -109,7 +112,8 @@ class Settings(BaseSettings):
     def _keep_secrets(self) -> Settings:
         """Errors of this process never show a key or a URL's password (``common.secrets``)."""
         keep(*self.secrets())
-        for url in [e.base_url for e in self.endpoints.values()] + [self.memory.url]:
+        urls = [e.base_url for e in self.endpoints.values()] + [self.memory.url]
+        for url in [*urls, self.database_url]:
             keep_url(url)
         return self
 

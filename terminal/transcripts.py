@@ -1,11 +1,16 @@
-"""``roundtable replay`` and ``roundtable list``: saved transcripts, shown again or listed.
+"""``roundtable replay``, ``roundtable list`` and ``roundtable transcripts export/import``.
 
 ``replay`` feeds a saved transcript to the same renderer a live run uses (or, with ``--json``,
 prints its lines as they are: ``json_line``, which ``ask --json`` uses too); a torn last line is
 a warning, not a failure. ``list`` shows every saved run with its owner, or one user's; with
-``--tree``, each fork indented under the run it was forked from (``transcripts.fork_tree``).
+``--tree``, each fork indented under the run it was forked from (``transcripts.fork_tree``). Both go
+through the configured store (``ROUNDTABLE_DATABASE_URL``: PostgreSQL, else the data folder's
+files); ``replay FILE.jsonl`` reads that file whatever the store. ``transcripts export --to DIR``
+writes every run of the store to JSONL files in DIR; ``transcripts import DIR`` puts DIR's files
+into the store. Both are idempotent (a run already there is skipped, a shorter one completed),
+and a broken file is one line on stderr with nothing of it written.
 
-Owns these commands only; the file format, its loading and replay are ``transcripts``'s.
+Owns these commands only; the stores, the file format and replay are ``transcripts``'s.
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ from roundtable.common.owners import owner_key, owns
 from roundtable.conversations.datafolder import check_data_folder
 from roundtable.conversations.settings import load_settings
 from roundtable.terminal.render import TerminalRenderer
-from roundtable.transcripts.catalogue import catalogue, owned
+from roundtable.transcripts.catalogue import TranscriptSummary
 from roundtable.transcripts.events import LiveEvent, TokenDelta
 from roundtable.transcripts.fork_tree import forest
+from roundtable.transcripts.lines import TranscriptError
 from roundtable.transcripts.replay import replay
-from roundtable.transcripts.store import TornTailWarning, encode, load
+from roundtable.transcripts.store import TornTailWarning, Transcript, encode, load
+from roundtable.transcripts.stores import FileStore, TranscriptStore, open_store
 
 __all__ = ["JSON_HELP", "add_commands", "json_line"]
 
@@ -58,6 +65,19 @@ def add_commands(commands: Any) -> None:
     )
     lst.set_defaults(func=_list)
 
+    moves = commands.add_parser(
+        "transcripts", help="move transcripts between the files and the database"
+    )
+    sub = moves.add_subparsers(dest="transcripts_command", required=True, help="export or import")
+    export = sub.add_parser(
+        "export", help="write every run of the configured store to JSONL files in a folder"
+    )
+    export.add_argument("--to", type=Path, required=True, help="the folder (created if missing)")
+    export.set_defaults(func=_export)
+    imports = sub.add_parser("import", help="put a folder's JSONL transcripts into the store")
+    imports.add_argument("folder", type=Path, help="the folder of .jsonl transcripts")
+    imports.set_defaults(func=_import)
+
 
 def json_line(event: LiveEvent) -> None:
     """One transcript line on stdout; token deltas are left out (the message holds them)."""
@@ -71,7 +91,7 @@ def _replay(args: argparse.Namespace) -> int:
         raise ConfigError(f"--speed must be positive, got {args.speed}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TornTailWarning)
-        transcript = load(_transcript_path(args.path))
+        transcript = _load(args.path)
     if args.user is not None and not owns(args.user, transcript.header.owner):
         raise ConfigError(f"{args.path}: not a transcript of user {args.user!r}")
     for warning in caught:
@@ -87,13 +107,18 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    check_data_folder(settings.data_dir, settings.transcripts_dir)
-    folder = settings.transcripts_dir
-    rows = catalogue(folder) if args.user is None else owned(folder, args.user)
+    store = _store()
+
+    async def listed() -> list[TranscriptSummary]:
+        try:
+            return await (store.catalogue() if args.user is None else store.owned(args.user))
+        finally:
+            await store.close()
+
+    rows = asyncio.run(listed())
     if not rows:
         whose = "" if args.user is None else f" of user {args.user!r}"
-        print(f"No transcripts{whose} in {folder}")
+        print(f"No transcripts{whose} in {store.where}")
         return 0
     depths: dict[int, int] = {}
     if args.tree:
@@ -117,8 +142,73 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _transcript_path(given: Path) -> Path:
-    """A file as given, or a run id (``20261205-113135-372d27``) in the data folder."""
+def _load(given: Path) -> Transcript:
+    """A file as given, or a run id (``20261205-113135-372d27``) in the configured store."""
     if given.suffix or given.parent != Path(".") or given.exists():
-        return given
-    return load_settings().transcripts_dir / f"{given.name}.jsonl"
+        return load(given)
+    store = _store()
+
+    async def loaded() -> Transcript:
+        try:
+            return await store.load(given.name)
+        finally:
+            await store.close()
+
+    return asyncio.run(loaded())
+
+
+def _store() -> TranscriptStore:
+    """The configured store: PostgreSQL when ``ROUNDTABLE_DATABASE_URL`` names it, else the
+    data folder's files (checked to be a usable folder)."""
+    settings = load_settings()
+    store = open_store(settings.database_url, settings.transcripts_dir)
+    if isinstance(store, FileStore):
+        check_data_folder(settings.data_dir, settings.transcripts_dir)
+    return store
+
+
+def _export(args: argparse.Namespace) -> int:
+    return asyncio.run(_move(_store(), FileStore(args.to), export=True))
+
+
+def _import(args: argparse.Namespace) -> int:
+    if not args.folder.is_dir():
+        raise ConfigError(f"{args.folder}: not a folder of transcripts")
+    return asyncio.run(_move(FileStore(args.folder), _store(), export=False))
+
+
+async def _move(source: TranscriptStore, target: TranscriptStore, *, export: bool) -> int:
+    """Put every run of ``source`` into ``target`` (an export's folder is made by its first
+    file); 1 when some could not be moved."""
+    written = skipped = events = 0
+    broken: list[str] = []
+    try:
+        for row in await source.catalogue():
+            if row.problem is not None:
+                broken.append(row.problem)
+                continue
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # a torn tail: its whole lines are moved
+                    transcript = (  # a file is read as named (`ask --json > run.jsonl`)
+                        load(row.path)
+                        if isinstance(source, FileStore)
+                        else await source.load(row.conversation_id)
+                    )
+                added = await target.put(transcript.header, transcript.events)
+            except TranscriptError as exc:
+                broken.append(str(exc))
+                continue
+            written, skipped = (written + 1, skipped) if added else (written, skipped + 1)
+            events += added
+    finally:
+        await source.close()
+        await target.close()
+    for problem in broken:
+        print(f"roundtable: skipped: {problem.splitlines()[0] if problem else ''}", file=sys.stderr)
+    verb = "exported" if export else "imported"
+    print(
+        f"{verb} {written} transcripts ({events} events) to {target.where}; "
+        f"{skipped} already there; {len(broken)} skipped"
+    )
+    return 1 if broken else 0

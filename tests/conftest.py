@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from roundtable.agents.structured_output import NEGOTIATION
+from tests.support.postgres import database, postgres  # noqa: F401  (fixtures for every test)
 
 _real_connect = socket.socket.connect
 

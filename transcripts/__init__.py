@@ -1,6 +1,8 @@
 """Transcripts: the event records (one union with a schema version and upgrades), the JSONL
-store with fsync and torn-tail recovery, the catalogue of saved runs, replay, and the export
-(Markdown for people, JSON for programs, a self-contained HTML page with the pictures).
+store with fsync and torn-tail recovery, the catalogue of saved runs (with its summary index),
+the ``TranscriptStore`` protocol and its two stores (the files; PostgreSQL in ``postgres``,
+imported only when a PostgreSQL URL selects it), replay, and the export (Markdown for people,
+JSON for programs, a self-contained HTML page with the pictures).
 
 The browser, the API and the terminal read and replay transcripts through this package alone,
 without importing the engine. Depends on ``agents`` (a header records the team's cards) and
@@ -59,6 +61,7 @@ from roundtable.transcripts.store import (
     load,
     save,
 )
+from roundtable.transcripts.stores import FileStore, TranscriptStore, is_postgres_url, open_store
 from roundtable.transcripts.summary import Answer, final_answer, quality_lines, why_line
 
 __all__ = [
@@ -74,6 +77,7 @@ __all__ = [
     "ErrorEvent",
     "ErrorFamily",
     "Event",
+    "FileStore",
     "ForkNode",
     "GuardAction",
     "GuardEvent",
@@ -101,6 +105,7 @@ __all__ = [
     "TornTailWarning",
     "Transcript",
     "TranscriptError",
+    "TranscriptStore",
     "TranscriptSummary",
     "TranscriptWriter",
     "Usage",
@@ -112,8 +117,10 @@ __all__ = [
     "final_answer",
     "forest",
     "fork_svg",
+    "is_postgres_url",
     "load",
     "now",
+    "open_store",
     "owned",
     "plan_svg",
     "quality_lines",

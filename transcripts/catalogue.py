@@ -1,7 +1,8 @@
 """The saved transcripts in a folder, summarised for ``roundtable list`` and the replay view.
 
 ``catalogue`` lists every file (the CLI's view: whoever runs it owns the data folder);
-``owned`` lists one user's loadable transcripts (the browser's and the API's view).
+``owned`` lists one user's loadable transcripts (the browser's and the API's view). Both read
+only the files that changed since the last listing (``index`` keeps the summaries).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from roundtable.common.owners import owns
 from roundtable.transcripts.events import HUMAN, MessageEvent, Mode, PlanEvent, StopEvent
+from roundtable.transcripts.index import indexed
 from roundtable.transcripts.lines import TranscriptError
 from roundtable.transcripts.store import load
 
@@ -80,10 +82,11 @@ def summarise(path: Path) -> TranscriptSummary:
 
 
 def catalogue(folder: Path) -> list[TranscriptSummary]:
-    """Every ``*.jsonl`` transcript in ``folder``, newest first."""
+    """Every ``*.jsonl`` transcript in ``folder``, newest first; only the files that changed
+    since the last listing are read (``index``)."""
     if not folder.is_dir():
         return []
-    summaries = [summarise(p) for p in folder.glob("*.jsonl")]
+    summaries = indexed(folder, list(folder.glob("*.jsonl")), summarise, _dump, _restore)
     return sorted(summaries, key=lambda s: (s.created_at is None, s.created_at), reverse=False)[
         ::-1
     ]
@@ -93,3 +96,11 @@ def owned(folder: Path, owner: str | None) -> list[TranscriptSummary]:
     """``owner``'s loadable transcripts in ``folder``, newest first (a file that does not load
     has no known owner: it is listed to nobody)."""
     return [s for s in catalogue(folder) if s.problem is None and owns(owner, s.owner)]
+
+
+def _dump(summary: TranscriptSummary) -> dict[str, object]:
+    return summary.model_dump(mode="json", exclude={"path"})
+
+
+def _restore(path: Path, data: dict[str, object]) -> TranscriptSummary:
+    return TranscriptSummary.model_validate({**data, "path": path})
