@@ -72,5 +72,5 @@ async def test_a_reply_records_its_citations_and_the_export_lists_its_sources(
     exported = to_markdown(load(debate.transcript_path))
     sources = exported.split("## Sources\n\n", 1)[1].strip().splitlines()
     assert len(sources) == 1  # the invalid [4] is no source
-    assert sources[0].startswith("- [1] turn 1, researcher: document trams\\.md, passage 0: ")
+    assert sources[0].startswith("- [1] turn 1, researcher: document trams.md, passage 0: ")
     assert "20 to 40 million euros" in sources[0]
