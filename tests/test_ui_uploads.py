@@ -68,7 +68,21 @@ async def test_a_bad_upload_is_refused_in_one_line_and_nothing_is_added(tmp_path
         assert store.list_documents() == []
 
     last = page.messages()[-1]
-    assert last.startswith("Nothing added: document ") and "unsupported type .exe" in last
+    assert last.startswith("Nothing added: document tool.exe: ") and "unsupported type .exe" in last
+    assert str(tmp_path) not in last  # the file's own name, never where the server keeps it
+
+
+async def test_a_refusal_names_the_file_as_sent_not_its_copy_on_the_server(tmp_path: Path) -> None:
+    """The reason is the converter's (it names the kept copy); the person reads their own name."""
+    page = recording_page()
+    locked = make_pdf(tmp_path / "upload-id", [["Minutes of the board."]], password="hunter2")
+    with MemoryStore(tmp_path / "memory") as store:
+        await add_uploads(store, [("../board minutes.pdf", locked)], tmp_path, "ana")
+        assert store.list_documents(owner="ana") == []
+
+    assert page.messages()[-1] == (
+        "Nothing added: document ../board minutes.pdf: the PDF is encrypted (password-protected)"
+    )
 
 
 async def test_two_users_uploads_each_reach_only_their_own_searches(tmp_path: Path) -> None:

@@ -60,6 +60,16 @@ def keep(files: Sequence[tuple[str, Path]], folder: Path) -> list[Path]:
     return kept
 
 
+def own_words(
+    message: str, files: Sequence[tuple[str, Path]], kept: Sequence[Path], folder: Path
+) -> str:
+    """``message`` with each kept copy named as the person named the file, and their folder as
+    "your library": where files are kept on the server is not theirs to see."""
+    for (name, _), path in zip(files, kept, strict=False):
+        message = message.replace(str(path), name)
+    return message.replace(str(folder), "your library")
+
+
 async def add_uploads(
     store: MemoryStore | None,
     files: Sequence[tuple[str, Path]],
@@ -80,11 +90,13 @@ async def add_uploads(
         status.content = "Documents cannot be added: shared memory is off."
         await status.update()
         return
+    folder = user_folder(data_dir, owner)
+    paths: list[Path] = []
     try:
-        paths = keep(files, user_folder(data_dir, owner))
+        paths = keep(files, folder)
         added = await store.aadd_files(paths, owner=owner)
     except (ConfigError, OSError) as exc:
-        status.content = f"Nothing added: {exc}"
+        status.content = f"Nothing added: {own_words(str(exc), files, paths, folder)}"
         await status.update()
         return
     status.content = describe_added(added) + " The team can now recall them, citing [n]."
