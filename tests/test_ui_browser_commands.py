@@ -26,6 +26,7 @@ from tests.browser.harness import (
     scripted_env,
     start_server,
     stops_at_least,
+    wait_title,
 )
 
 pytest_plugins = ["tests.browser.fixtures"]
@@ -49,19 +50,6 @@ def type_keys(chat: ChatPage, keys: str) -> None:
     box = chat.page.locator("#chat-input")
     box.click()
     box.press_sequentially(keys, delay=60)
-
-
-def wait_title(chat: ChatPage, title: str) -> str:
-    """Wait until this thread's entry in the sidebar reads ``title``; its path."""
-    chat.page.wait_for_url("**/thread/*", timeout=30_000)
-    thread = chat.page.url.removeprefix(chat.server.url)
-    chat.page.wait_for_function(
-        """([path, title]) => Array.from(document.querySelectorAll(`a[href="${path}"]`))
-            .some(a => a.innerText.trim() === title)""",
-        arg=[thread, title],
-        timeout=30_000,
-    )
-    return thread
 
 
 @pytest.mark.browser

@@ -9,6 +9,9 @@ the reply still says "[1]" but nothing opens. The side element names the file an
 never the folder it is kept in on the server; the transcript's ``message`` event records the
 citation as valid, pointing at the note [1] of the researcher's ``memory`` event. Screenshots
 land in ``artifacts/screenshots/``.
+
+A thread opened by the file alone is listed in the sidebar at once and titled by the question
+that follows, also after a reload and when reopened.
 """
 
 from __future__ import annotations
@@ -20,7 +23,15 @@ import pytest
 from playwright.sync_api import Browser
 
 from roundtable.transcripts import MemoryEvent, MessageEvent, load
-from tests.browser.harness import AGENT, ChatPage, chat_page, scripted_env, start_server
+from roundtable.ui.titles import NEUTRAL
+from tests.browser.harness import (
+    AGENT,
+    ChatPage,
+    chat_page,
+    scripted_env,
+    start_server,
+    wait_title,
+)
 from tests.support.docfiles import make_pdf
 
 pytest_plugins = ["tests.browser.fixtures"]
@@ -31,7 +42,22 @@ SCRIPT = Path(__file__).parent / "browser" / "cite_script.yaml"
 ANSWER = "Building the proposed tram line would cost about 31 million euros per kilometre."
 QUESTION = "How much would our tram line cost per kilometre?"
 FILE = "tram brief.pdf"
+ADDED = "Added 2 passage(s) from 1 file(s), 2 PDF page(s)."
 NO_FS_PICKER = "delete Window.prototype.showOpenFilePicker; delete window.showOpenFilePicker;"
+
+
+def send_file_alone(chat: ChatPage, path: Path) -> None:
+    """Open the page, attach ``path`` with the attach button and send it with no text."""
+    # Chromium has the File System Access picker, which react-dropzone prefers and Playwright
+    # cannot answer: without it the attach button clicks Chainlit's file input, as elsewhere.
+    chat.context.add_init_script(NO_FS_PICKER)
+    chat.open()
+    with chat.page.expect_file_chooser(timeout=30_000) as chooser:
+        chat.page.locator("#upload-button").click()
+    chooser.value.set_files(path)
+    chat.screenshot("attached")
+    # Send is enabled once the file is on the server; the message is the file alone.
+    chat.page.locator("#chat-submit:not([disabled])").click(timeout=60_000)
 
 
 @pytest.fixture
@@ -55,17 +81,8 @@ def test_an_uploaded_pdf_is_cited_and_its_citation_opens_the_passage(
         tmp_path / FILE,
         [["The council meets on Tuesdays in the old town hall."], [ANSWER]],
     )
-    # Chromium has the File System Access picker, which react-dropzone prefers and Playwright
-    # cannot answer: without it the attach button clicks Chainlit's file input, as elsewhere.
-    chat.context.add_init_script(NO_FS_PICKER)
-    chat.open()
-    with chat.page.expect_file_chooser(timeout=30_000) as chooser:
-        chat.page.locator("#upload-button").click()
-    chooser.value.set_files(brief)
-    chat.screenshot("attached")
-    # Send is enabled once the file is on the server; the message is the file alone.
-    chat.page.locator("#chat-submit:not([disabled])").click(timeout=60_000)
-    chat.wait_text("Added 2 passage(s) from 1 file(s), 2 PDF page(s).", timeout=120_000)
+    send_file_alone(chat, brief)
+    chat.wait_text(ADDED, timeout=120_000)
     chat.screenshot("added")
 
     chat.send(QUESTION)
@@ -96,3 +113,29 @@ def test_an_uploaded_pdf_is_cited_and_its_citation_opens_the_passage(
     assert citation.hit_id == prompt_notes[1].id
     assert ANSWER in prompt_notes[1].text
     assert prompt_notes[1].source == "document tram brief.pdf, page 2"
+
+
+def test_a_thread_opened_by_a_file_alone_is_listed_and_titled_by_its_question(
+    chat: ChatPage, tmp_path: Path
+) -> None:
+    """Chainlit names a thread by its first message's text, empty for a file alone: the thread
+    was left off the sidebar ("No threads found" through the whole debate), the page off its
+    /thread/ address, and after a reload it was "Untitled Conversation"."""
+    brief = make_pdf(tmp_path / FILE, [["The council meets on Tuesdays."], [ANSWER]])
+    send_file_alone(chat, brief)
+    chat.wait_text(ADDED, timeout=120_000)
+    thread = wait_title(chat, NEUTRAL)
+
+    chat.send(QUESTION)
+    chat.wait_stops(1, timeout=180_000)
+    assert wait_title(chat, QUESTION) == thread
+    chat.page.reload()  # the title is the saved one
+    chat.wait_ready()
+    assert wait_title(chat, QUESTION) == thread
+
+    chat.open()  # a new chat, then the thread reopened from the sidebar
+    chat.page.locator(f'a[href="{thread}"]').click(timeout=30_000)
+    chat.page.wait_for_url(f"**{thread}", timeout=30_000)
+    chat.wait_text(ADDED)
+    chat.wait_text(QUESTION)
+    chat.screenshot("reopened")

@@ -68,7 +68,21 @@ async def test_a_bad_upload_is_refused_in_one_line_and_nothing_is_added(tmp_path
         assert store.list_documents() == []
 
     last = page.messages()[-1]
-    assert last.startswith("Nothing added: document ") and "unsupported type .exe" in last
+    assert last.startswith("Nothing added: document tool.exe: ") and "unsupported type .exe" in last
+    assert str(tmp_path) not in last  # the file's own name, never where the server keeps it
+
+
+async def test_a_refusal_names_the_file_as_sent_not_its_copy_on_the_server(tmp_path: Path) -> None:
+    """The reason is the converter's (it names the kept copy); the person reads their own name."""
+    page = recording_page()
+    locked = make_pdf(tmp_path / "upload-id", [["Minutes of the board."]], password="hunter2")
+    with MemoryStore(tmp_path / "memory") as store:
+        await add_uploads(store, [("../board minutes.pdf", locked)], tmp_path, "ana")
+        assert store.list_documents(owner="ana") == []
+
+    assert page.messages()[-1] == (
+        "Nothing added: document ../board minutes.pdf: the PDF is encrypted (password-protected)"
+    )
 
 
 async def test_two_users_uploads_each_reach_only_their_own_searches(tmp_path: Path) -> None:
@@ -87,3 +101,21 @@ async def test_two_users_uploads_each_reach_only_their_own_searches(tmp_path: Pa
                 assert theirs not in text
             assert mine in " ".join(h.text for h in store.search(mine, owner=owner))
             assert len(store.list_documents(owner=owner)) == 1
+
+
+async def test_a_refused_upload_leaves_nothing_and_puts_back_what_it_replaced(
+    tmp_path: Path,
+) -> None:
+    """A refused file's copy was left in the person's folder, and one sent under the name of
+    a file they had added replaced its copy."""
+    recording_page()
+    good = make_pdf(tmp_path / "u1", [["The hives are checked on Mondays."]])
+    locked = make_pdf(tmp_path / "u2", [["Secret minutes."]], password="hunter2")
+    folder = user_folder(tmp_path, "ana")
+    with MemoryStore(tmp_path / "memory") as store:
+        await add_uploads(store, [("hives.pdf", good)], tmp_path, "ana")
+        await add_uploads(store, [("hives.pdf", locked), ("minutes.pdf", locked)], tmp_path, "ana")
+        assert len(store.list_documents(owner="ana")) == 1
+
+    assert sorted(p.name for p in folder.iterdir()) == ["hives.pdf"]
+    assert (folder / "hives.pdf").read_bytes() == good.read_bytes()

@@ -201,6 +201,10 @@ class Chats:
             await add_uploads(self.memory, files, self.settings.data_dir, _caller())
         text = message.content or ""
         if files and not text.strip():
+            # Files alone: Chainlit names the thread by the empty text, which leaves it off the
+            # sidebar and the page off its /thread/ address; titled like a command's, neutral
+            # until a question comes.
+            await self.title(text, None, plain=False)
             return
         refused = cmd.check_size(text, self.max_input_chars)
         command = refused or cmd.parse(text, message.command, roles=tuple(self.team().roster))

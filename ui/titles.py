@@ -9,7 +9,8 @@ comes first: the title is written at once, and Chainlit's write, if it comes lat
 rewritten to it.
 
 The title: the question asked (``/ask ROLE text``: the text), "Replay: <its question>" for a
-replayed transcript, and ``NEUTRAL`` while a thread holds only commands (listing, export...).
+replayed transcript, and ``NEUTRAL`` while a thread holds only commands (listing, export...)
+or files sent without a question.
 A thread titled by a question keeps it: later commands and messages do not rename it.
 
 Owns the titling rule and the one override of Chainlit's data layer it needs; what a command
@@ -26,7 +27,7 @@ from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 __all__ = ["MAX_PINS", "NEUTRAL", "TitledDataLayer", "replay_title"]
 
 NEUTRAL = "New conversation"
-"""The title of a thread that has had only commands so far."""
+"""The title of a thread that has had only commands (or files alone) so far."""
 MAX_PINS = 1000
 """Pending first-message renames kept at most (the oldest are dropped)."""
 MAX_TITLE = 200

@@ -3,7 +3,8 @@
 Owns: taking the files of a Chainlit message (dragged in, attached, or attached to a question),
 copying each under its own name into the person's upload folder, adding them to shared memory
 with ``owner`` = the Chainlit user's identifier, and the progress line and the summary the person
-sees. Does not own: reading formats or refusing bad files (memory.documents), nor filtering
+sees. A refused upload leaves nothing behind: its copies go, and a file one of them replaced is
+put back. Does not own: reading formats or refusing bad files (memory.documents), nor filtering
 searches by owner (memory.scope: one user's documents never answer another's search).
 
 Scope: the person's library. A document added in one conversation is recalled in their later
@@ -13,6 +14,7 @@ identifier), so two people's files of the same name never replace each other.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import shutil
@@ -27,6 +29,7 @@ from roundtable.common.errors import ConfigError
 from roundtable.memory import MemoryStore, describe_added
 
 _UNSAFE = re.compile(r"[^\w.\- ]+")
+REPLACED = ".replaced"
 
 
 def uploaded_files(elements: Sequence[Any]) -> list[tuple[str, Path]]:
@@ -47,17 +50,53 @@ def user_folder(data_dir: Path, owner: str) -> Path:
     return data_dir / "uploads" / hashlib.sha256(owner.encode()).hexdigest()[:16]
 
 
-def keep(files: Sequence[tuple[str, Path]], folder: Path) -> list[Path]:
-    """Copy uploads under their own (sanitised) names: the name carries the type and is shown
-    as the source of every passage."""
-    folder.mkdir(parents=True, exist_ok=True)
-    kept = []
-    for name, path in files:
-        safe = _UNSAFE.sub("_", Path(name).name).strip(" .") or "upload"
-        target = folder / safe[:120]
+def targets(files: Sequence[tuple[str, Path]], folder: Path) -> list[Path]:
+    """Where each upload is kept: under its own (sanitised) name, which carries the type and is
+    shown as the source of every passage."""
+    return [
+        folder / (_UNSAFE.sub("_", Path(name).name).strip(" .") or "upload")[:120]
+        for name, _ in files
+    ]
+
+
+def keep(files: Sequence[tuple[str, Path]], kept: Sequence[Path]) -> None:
+    """Copy each upload to its place in ``kept``. A file it replaces is moved to ``.replaced``
+    beside it (a kept name never starts with a dot), for ``undo`` to put back."""
+    for (_, path), target in zip(files, kept, strict=True):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        previous = target.parent / REPLACED / target.name
+        if target.is_file() and not previous.exists():
+            previous.parent.mkdir(exist_ok=True)
+            target.replace(previous)
         shutil.copyfile(path, target)
-        kept.append(target)
-    return kept
+
+
+def undo(kept: Sequence[Path]) -> None:
+    """Remove the copies of refused files, putting back those they replaced: nothing of a
+    refused file stays on the server."""
+    for path in kept:
+        path.unlink(missing_ok=True)
+        previous = path.parent / REPLACED / path.name
+        if previous.is_file():
+            previous.replace(path)
+    for folder in {path.parent for path in kept}:
+        with contextlib.suppress(OSError):  # left only if something else is still in it
+            (folder / REPLACED).rmdir()
+
+
+def settle(folder: Path) -> None:
+    """The copies were added: the files they replaced go."""
+    shutil.rmtree(folder / REPLACED, ignore_errors=True)
+
+
+def own_words(
+    message: str, files: Sequence[tuple[str, Path]], kept: Sequence[Path], folder: Path
+) -> str:
+    """``message`` with each kept copy named as the person named the file, and their folder as
+    "your library": where files are kept on the server is not theirs to see."""
+    for (name, _), path in zip(files, kept, strict=False):
+        message = message.replace(str(path), name)
+    return message.replace(str(folder), "your library")
 
 
 async def add_uploads(
@@ -80,12 +119,16 @@ async def add_uploads(
         status.content = "Documents cannot be added: shared memory is off."
         await status.update()
         return
+    folder = user_folder(data_dir, owner)
+    paths = targets(files, folder)
     try:
-        paths = keep(files, user_folder(data_dir, owner))
+        keep(files, paths)
         added = await store.aadd_files(paths, owner=owner)
     except (ConfigError, OSError) as exc:
-        status.content = f"Nothing added: {exc}"
+        undo(paths)
+        status.content = f"Nothing added: {own_words(str(exc), files, paths, folder)}"
         await status.update()
         return
+    settle(folder)
     status.content = describe_added(added) + " The team can now recall them, citing [n]."
     await status.update()

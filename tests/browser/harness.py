@@ -240,6 +240,19 @@ class ChatPage:
         self.context.close()
 
 
+def wait_title(chat: ChatPage, title: str) -> str:
+    """Wait until this thread's entry in the sidebar reads ``title``; its path."""
+    chat.page.wait_for_url("**/thread/*", timeout=30_000)
+    thread = chat.page.url.removeprefix(chat.server.url)
+    chat.page.wait_for_function(
+        """([path, title]) => Array.from(document.querySelectorAll(`a[href="${path}"]`))
+            .some(a => a.innerText.trim() === title)""",
+        arg=[thread, title],
+        timeout=30_000,
+    )
+    return thread
+
+
 STOPPED = "Debate stopped"
 
 
