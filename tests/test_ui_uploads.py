@@ -119,3 +119,19 @@ async def test_a_refused_upload_leaves_nothing_and_puts_back_what_it_replaced(
 
     assert sorted(p.name for p in folder.iterdir()) == ["hives.pdf"]
     assert (folder / "hives.pdf").read_bytes() == good.read_bytes()
+
+
+async def test_a_file_name_in_the_status_lines_shows_as_written_not_as_markdown(
+    tmp_path: Path,
+) -> None:
+    """A name is the uploader's text: a Markdown image in it would make the page fetch its URL."""
+    page = recording_page()
+    upload = tmp_path / "blob"
+    upload.write_bytes(b"MZ")
+    name = "![x](http://example.invalid/t.png) <b>.exe"
+    with MemoryStore(tmp_path / "memory") as store:
+        await add_uploads(store, [(name, upload)], tmp_path, "ana")
+
+    said = page.messages()
+    assert said and all("](" not in m.replace("\\[x](", "") for m in said)
+    assert all("\\[x](" in m and "\\<b>" in m for m in said)

@@ -27,6 +27,7 @@ from chainlit.element import Element
 
 from roundtable.common.errors import ConfigError
 from roundtable.memory import MemoryStore, describe_added
+from roundtable.transcripts import escape_md
 
 _UNSAFE = re.compile(r"[^\w.\- ]+")
 REPLACED = ".replaced"
@@ -111,7 +112,7 @@ async def add_uploads(
     another user's prompts."""
     if not files:
         return
-    names = ", ".join(name for name, _ in files)
+    names = escape_md(", ".join(name for name, _ in files))  # a name is the person's text
     # Any: Chainlit leaves send and update unannotated.
     status: Any = cl.Message(content=f"Adding {names} to your library…", author="Roundtable")
     await status.send()
@@ -126,7 +127,7 @@ async def add_uploads(
         added = await store.aadd_files(paths, owner=owner)
     except (ConfigError, OSError) as exc:
         undo(paths)
-        status.content = f"Nothing added: {own_words(str(exc), files, paths, folder)}"
+        status.content = f"Nothing added: {escape_md(own_words(str(exc), files, paths, folder))}"
         await status.update()
         return
     settle(folder)
