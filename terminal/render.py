@@ -10,6 +10,7 @@ output is a terminal and ``NO_COLOR`` is unset or empty (https://no-color.org).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import TextIO
 
@@ -40,6 +41,8 @@ _PALETTE = tuple(f"\033[{code}m" for code in (36, 33, 35, 32, 34, 96, 93, 95))
 _HUMAN_COLOUR = "\033[1m"
 _CAP = " [… cut at its token cap]"
 _DIM, _RED, _RESET = "\033[2m", "\033[31m", "\033[0m"
+_CONTROL = re.compile(r"\x1b\[[0-9;]{0,16}m|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""A colour code, or any other control character (escape sequences start with ESC or a C1)."""
 
 
 class TerminalRenderer:
@@ -109,6 +112,9 @@ class TerminalRenderer:
             if answer is not None:
                 self._line(f"{self._answer.title}, {self._answer.byline()}:", "\033[1m")
                 self._write("".join(f"  {line}\n" for line in answer.content.splitlines()))
+                if (review := self._answer.disputed) is not None:
+                    self._line(f"Still disputed by the {review.speaker}:", "\033[1m")
+                    self._write("".join(f"  {line}\n" for line in review.content.splitlines()))
             for row in event.ledger:
                 self._line(ledger_line(row), _DIM)
             if self._quality is not None:
@@ -187,8 +193,24 @@ class TerminalRenderer:
         self._write(f"{colour}{text}{_RESET}\n" if self.colour else f"{text}\n")
 
     def _write(self, text: str) -> None:
-        self.out.write(text)
+        self.out.write(visible(text, self.colour))
         self.out.flush()
+
+
+def visible(text: str, colour: bool) -> str:
+    """``text`` as the terminal may get it: transcript text is hostile (a replayed file, a model's
+    reply), so no control character reaches the terminal but a colour code (only when colouring)
+    and a line break (a carriage return becomes one: it could overwrite a line already shown);
+    an escape sequence that could retitle the window, move the cursor or write the clipboard is
+    dropped whole or left as harmless printable text."""
+
+    def kept(match: re.Match[str]) -> str:
+        code = match.group(0)
+        if code == "\r":
+            return "\n"
+        return code if colour and code.startswith("\x1b[") else ""
+
+    return _CONTROL.sub(kept, text.replace("\r\n", "\n"))
 
 
 def wants_colour(out: TextIO) -> bool:

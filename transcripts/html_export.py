@@ -125,7 +125,18 @@ def _answer(header: Header, events: Iterable[Event]) -> str:
     return (
         f'<section id="answer"><h2>{_e(answer.title)}</h2>'
         f'<div class="text">{_e(message.content)}</div>'
-        f'<p class="byline">{_e(answer.byline())}</p></section>'
+        f'<p class="byline">{_e(answer.byline())}</p>{_disputed(answer)}</section>'
+    )
+
+
+def _disputed(answer: Answer) -> str:
+    """What the verdict-giver still disputes, under the answer (nothing when it does not)."""
+    review = answer.disputed
+    if review is None:
+        return ""
+    return (
+        f"<h3>Still disputed by the {_e(review.speaker)} (turn {review.turn})</h3>"
+        f'<div class="text">{_e(review.content)}</div>'
     )
 
 

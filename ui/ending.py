@@ -38,6 +38,8 @@ async def send_ending(
     message = answer.message
     if message is not None:  # the answer first: the ledger and the rest under it
         body = f"### {answer.title}\n\n{message.content}\n\n*{answer.byline()}*"
+        if (review := answer.disputed) is not None:  # what the verdict-giver still disputes
+            body += f"\n\n**Still disputed by the {review.speaker}:** {review.content}"
         await cl.Message(content=body, author="Roundtable").send()
     text = stop_text(event, progress, mode) + quality_text(quality)
     text += f"\n\n{links}" if links else ""
