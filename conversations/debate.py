@@ -46,6 +46,7 @@ from roundtable.conversations.budget import Budget, Tally, budget_warnings, stop
 from roundtable.conversations.control import RunControl
 from roundtable.conversations.debate_cast import take_seat
 from roundtable.conversations.debate_open import Origin, debate_header, open_debate
+from roundtable.conversations.debate_recall import remind
 from roundtable.conversations.debate_state import (
     DebateState,
     commit_message,
@@ -65,7 +66,7 @@ from roundtable.conversations.participant import (
     prices_of,
 )
 from roundtable.conversations.pick_prompt import PickHistory
-from roundtable.conversations.recall import Recall, as_event_hits, memory_block
+from roundtable.conversations.recall import Recall
 from roundtable.conversations.recorder import Recorder
 from roundtable.conversations.selection import choose
 from roundtable.conversations.team_runtime import DebateRuntime, IdleEnd, settle
@@ -74,7 +75,6 @@ from roundtable.transcripts.events import (
     Event,
     LedgerRow,
     LiveEvent,
-    MemoryEvent,
     NoticeEvent,
     StopCode,
     StopEvent,
@@ -358,43 +358,16 @@ class Debate:
         self._state.pick_seconds = time.monotonic() - began
         self._state.decision = decision
         floor.requested = None
-        await self._remind(decision.speaker)
+        await remind(
+            self._recall,
+            self.question,
+            decision.speaker,
+            self._seats[decision.speaker],
+            self._state,
+            self._record,
+        )
         self._record.log("model_call_start", agent=decision.speaker)
         return decision.speaker
-
-    async def _remind(self, speaker: str) -> None:
-        """Recall shared memory for the speaker: one block in its prompt, one memory event."""
-        if self._recall is None or not self._recall.settings.enabled:
-            return
-        committed = self._state.committed()
-        pruned = self._state.pruned[speaker]
-        in_prompt = [m.seq for m in committed if m.seq not in pruned]
-        seat, began = self._seats[speaker], time.monotonic()
-        query, hits = await self._recall.recall(
-            self.question,
-            committed,
-            in_prompt,
-            any_pruned=bool(pruned),
-            task=seat.agent.description,
-        )
-        self._record.log(
-            "memory_query",
-            agent=speaker,
-            hits=len(hits),
-            top_score=round(hits[0].score, 3) if hits else None,
-            ms=round((time.monotonic() - began) * 1000, 1),
-        )
-        seat.context.set_memory_block(memory_block(hits))
-        notes = as_event_hits(hits)
-        self._state.prompt_notes[speaker] = notes
-        self._state.memory_events.append(
-            MemoryEvent(
-                **self._record.stamp(turn=self._record.turn + 1),
-                speaker=speaker,
-                query=query,
-                hits=notes,
-            )
-        )
 
 
 def _ends_a_try(item: BaseAgentEvent | BaseChatMessage | TaskResult) -> bool:
