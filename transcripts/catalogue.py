@@ -8,13 +8,14 @@ only the files that changed since the last listing (``index`` keeps the summarie
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from roundtable.common.owners import owns
-from roundtable.transcripts.events import HUMAN, MessageEvent, Mode, PlanEvent, StopEvent
+from roundtable.transcripts.events import HUMAN, Event, MessageEvent, Mode, PlanEvent, StopEvent
 from roundtable.transcripts.index import indexed
 from roundtable.transcripts.lines import TranscriptError
 from roundtable.transcripts.store import load
@@ -44,6 +45,19 @@ class TranscriptSummary(BaseModel):
     problem: str | None = None
 
 
+def fork_said(fork_turn: int, events: Iterable[Event]) -> str:
+    """What the person said where a fork branched off: their first message after the parent's
+    kept turn (at most 300 characters); empty when none is among ``events``."""
+    return next(
+        (
+            e.content[:300]
+            for e in events
+            if isinstance(e, MessageEvent) and e.speaker == HUMAN and e.turn > fork_turn
+        ),
+        "",
+    )
+
+
 def summarise(path: Path) -> TranscriptSummary:
     """Summarise one transcript; a broken file is reported, never half-shown."""
     try:
@@ -56,16 +70,7 @@ def summarise(path: Path) -> TranscriptSummary:
     stop = next((e for e in reversed(transcript.events) if isinstance(e, StopEvent)), None)
     plan = next((e for e in transcript.events if isinstance(e, PlanEvent)), None)
     parent = transcript.header.parent
-    said = ""
-    if parent is not None:  # the person's first message after the turn the fork kept
-        said = next(
-            (
-                e.content[:300]
-                for e in transcript.events
-                if isinstance(e, MessageEvent) and e.speaker == HUMAN and e.turn > parent.turn
-            ),
-            "",
-        )
+    said = fork_said(parent.turn, transcript.events) if parent is not None else ""
     return TranscriptSummary(
         path=path,
         conversation_id=transcript.header.conversation_id,

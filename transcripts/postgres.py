@@ -35,7 +35,7 @@ import asyncpg
 from roundtable.common.errors import ConfigError, InfraError
 from roundtable.common.owners import owner_key
 from roundtable.common.secrets import error_text, keep_url
-from roundtable.transcripts.catalogue import TranscriptSummary
+from roundtable.transcripts.catalogue import TranscriptSummary, fork_said
 from roundtable.transcripts.events import (
     HUMAN,
     SCHEMA_VERSION,
@@ -338,18 +338,10 @@ async def _append(conn: asyncpg.Connection, conversation_id: str, events: Sequen
 
 
 def _fork_text(fork_turn: int | None, kept: str, events: Sequence[Event]) -> str:
-    """What the person said where a fork branched off (as the file catalogue has it): the
-    first human message after the parent's kept turn; empty when not a fork."""
+    """A fork's text as the file catalogue has it, found once (empty when not a fork)."""
     if fork_turn is None or kept:
         return kept
-    return next(
-        (
-            e.content[:300]
-            for e in events
-            if isinstance(e, MessageEvent) and e.speaker == HUMAN and e.turn > fork_turn
-        ),
-        "",
-    )
+    return fork_said(fork_turn, events)
 
 
 async def migrate(pool: asyncpg.Pool) -> None:

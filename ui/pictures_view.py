@@ -55,8 +55,8 @@ def svg_image(name: str, svg: str) -> cl.Image:
 
 def fork_picture(folder: Path, owner: str | None, conversation_id: str) -> cl.Image | None:
     """The tree of forks that holds ``conversation_id``, drawn from ``owner``'s transcripts
-    only (``transcripts.fork_tree``); None when it is neither a fork nor forked. Reads every
-    transcript of the folder: call it in a thread."""
+    only (``transcripts.fork_tree``); None when it is neither a fork nor forked. Lists the
+    folder (through its summary index, reading only files changed since): call it in a thread."""
     tree = family(owned(folder, owner), conversation_id)
     return svg_image(FORKS, fork_svg(tree, conversation_id)) if len(tree) > 1 else None
 
